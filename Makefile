@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make up` and `make test` (CONTRACT.md).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: up down status test test-fast bench lint fmt venv migration clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install -q uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+venv: .venv/.synced
+
+up: venv
+	.venv/bin/bss up
+
+down: venv
+	.venv/bin/bss down
+
+status: venv
+	.venv/bin/bss status
+
+test: venv
+	.venv/bin/ruff check .
+	.venv/bin/pytest -q -p no:cacheprovider
+
+test-fast: venv
+	.venv/bin/pytest -q -x -m "not stack and not slow"
+
+bench: venv
+	$(PY) -m bench.run
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+fmt: venv
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+migration: venv
+	$(PY) scripts/regen_initial_migration.py
+
+clean:
+	rm -rf .venv .tools

@@ -1,0 +1,89 @@
+"""Every error leaves the API as a TMF Error body; no request may end in a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import DomainError
+
+log = logging.getLogger("bss.api")
+
+KINDS = {
+    400: "INVALID_INPUT",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "POLICY_VIOLATION",
+}
+
+
+def error_body(
+    status: int, reason: str, message: str, code: str | None = None, **context: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "@type": "Error",
+        "code": code or KINDS.get(status, "ERROR"),
+        "reason": reason,
+        "message": message,
+        "status": str(status),
+        "referenceError": f"urn:bss:rule:{reason}",
+    }
+    if context:
+        body["context"] = context
+    return body
+
+
+def error_response(status: int, reason: str, message: str, **context: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(status, reason, message, **context), status_code=status, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.status, exc.code, exc.message, code=exc.kind, **_jsonable(exc.context)),
+            status_code=exc.status,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        message = "; ".join(problems[:5]) or "The request is not valid."
+        return error_response(400, "request.invalid", message, errors=_jsonable(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reason = {404: "resource.not_found", 405: "method.not_allowed", 401: "auth.unauthorized"}.get(
+            exc.status_code, "http.error"
+        )
+        return error_response(exc.status_code, reason, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(
+            500, "internal.error", "Something went wrong on our side; the request changed nothing."
+        )

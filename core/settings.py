@@ -1,0 +1,62 @@
+"""Process settings, read once from the environment (BSS_*)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BSS_", extra="ignore")
+
+    data_dir: Path = Path(".bss")
+    # Unset: the embedded Postgres / Temporal dev server of `bss up` are used.
+    db_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    task_queue: str = "bss"
+
+    pg_port: int = 5433
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    api_port: int = 8000
+    portal_port: int = 9001
+    cockpit_port: int = 9002
+    host: str = "127.0.0.1"
+
+    api_token: str | None = None
+    smdp_host: str = "smdp.bss.local"
+    otel_endpoint: str | None = None
+    # Scales every simulated network latency; 0 makes the simulators instant (benchmarks, tests).
+    sim_latency_factor: float = 1.0
+
+    @property
+    def embedded_db(self) -> bool:
+        return self.db_url is None
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/bss"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "api-token"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

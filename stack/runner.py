@@ -1,0 +1,381 @@
+"""`bss up` / `bss down` / `bss status`: the whole stack on one machine.
+
+A supervisor process owns every child (Postgres, Temporal dev server, worker, API, portals),
+each in its own session so that one Ctrl-C reaches only the supervisor, which then stops the
+children in reverse order. Its pid in <data dir>/stack.pid tells a second `bss up` that a stack
+already runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.settings import Settings, get_settings
+from stack import postgres, temporal
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    port: int | None
+    restartable: bool
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+def pid_file(settings: Settings) -> Path:
+    return settings.data_dir / "stack.pid"
+
+
+def running_pid(settings: Settings) -> int | None:
+    path = pid_file(settings)
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def components(settings: Settings) -> list[tuple[str, str, int | None]]:
+    """(name, address, port) of every part of the stack, for status and the banner."""
+    parts: list[tuple[str, str, int | None]] = []
+    if settings.embedded_db:
+        parts.append(("postgres", f"127.0.0.1:{settings.pg_port}", settings.pg_port))
+    else:
+        parts.append(("postgres (external)", _redact(settings.database_url), None))
+    if settings.embedded_temporal:
+        parts.append(("temporal", settings.temporal_target, settings.temporal_port))
+        parts.append(
+            ("temporal ui", f"http://{settings.host}:{settings.temporal_ui_port}", settings.temporal_ui_port)
+        )
+    else:
+        parts.append(("temporal (external)", settings.temporal_target, None))
+    parts.append(("api", settings.api_url, settings.api_port))
+    parts.append(("worker", f"task queue {settings.task_queue}", None))
+    return parts
+
+
+def _redact(url: str) -> str:
+    if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
+        scheme, rest = url.split("//", 1)
+        creds, host = rest.split("@", 1)
+        return f"{scheme}//{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def _log(settings: Settings, name: str) -> Path:
+    return settings.data_dir / "logs" / f"{name}.log"
+
+
+def _spawn(settings: Settings, child: Child, env: dict[str, str]) -> None:
+    log = _log(settings, child.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    child.proc = subprocess.Popen(
+        child.cmd, cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def wait_healthy(
+    settings: Settings, timeout: float = 90, watch: list[Child] | None = None
+) -> dict[str, object]:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        for child in watch or []:
+            if child.proc is not None and child.proc.poll() is not None:
+                raise RuntimeError(f"{child.name} exited during start-up; see {_log(settings, child.name)}")
+        try:
+            r = httpx.get(f"{settings.api_url}/health", timeout=2)
+            last = r.json()
+            if r.status_code == 200:
+                return last
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"The stack did not become healthy within {timeout:.0f} s (last answer: {last}).")
+
+
+def prepare_database(settings: Settings) -> None:
+    from core.migrate import upgrade
+    from ops.seed import seed_reference_data
+
+    upgrade(settings.database_url)
+    asyncio.run(seed_reference_data(settings))
+
+
+def supervise(settings: Settings, announce: bool = True) -> int:
+    """Run the stack in the foreground until SIGINT/SIGTERM."""
+    from api.auth import ensure_dev_token
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if (pid := running_pid(settings)) is not None and pid != os.getpid():
+        print(f"A stack already runs here (pid {pid}); `bss status` shows it, `bss down` stops it.")
+        return 0
+    pid_file(settings).write_text(str(os.getpid()))
+    started = time.monotonic()
+    stopping = False
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    infra: list[subprocess.Popen[bytes]] = []
+    apps: list[Child] = []
+    env = dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve()), PYTHONUNBUFFERED="1")
+    try:
+        if settings.embedded_db:
+            step("postgres", announce)
+            infra.append(
+                postgres.start(settings.data_dir / "pg", settings.pg_port, _log(settings, "postgres"))
+            )
+            postgres.ensure_database(settings.pg_port, "bss")
+        step("migrations and reference data", announce)
+        prepare_database(settings)
+        if settings.embedded_temporal:
+            step("temporal dev server", announce)
+            infra.append(
+                temporal.start(
+                    settings.data_dir / "temporal.db",
+                    settings.temporal_port,
+                    settings.temporal_ui_port,
+                    _log(settings, "temporal"),
+                )
+            )
+        ensure_dev_token(settings.token_file)
+        py = sys.executable
+        apps = [
+            Child("worker", [py, str(ROOT / "worker.py")], None, True),
+            Child(
+                "api",
+                [
+                    py,
+                    "-m",
+                    "uvicorn",
+                    "api.app:app_from_env",
+                    "--factory",
+                    "--host",
+                    settings.host,
+                    "--port",
+                    str(settings.api_port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                settings.api_port,
+                True,
+            ),
+        ]
+        step("worker and api", announce)
+        for child in apps:
+            _spawn(settings, child, env)
+        _record_children(settings, apps)
+        wait_healthy(settings, watch=apps)
+        if announce:
+            banner(settings, time.monotonic() - started)
+        while not stopping:
+            time.sleep(0.3)
+            for child in apps:
+                if child.proc is not None and child.proc.poll() is not None and not stopping:
+                    _restart(settings, child, env)
+                    _record_children(settings, apps)
+    except Exception as exc:
+        print(f"\nThe stack could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if announce:
+            print("\nstopping…", flush=True)
+        for child in reversed(apps):
+            _stop(child.proc)
+        for proc in reversed(infra):
+            # SIGINT is Postgres' "fast" shutdown; the Temporal CLI stops cleanly on it too.
+            _stop(proc, signal.SIGINT, timeout=30)
+        pid_file(settings).unlink(missing_ok=True)
+        children_file(settings).unlink(missing_ok=True)
+    return 0
+
+
+def _restart(settings: Settings, child: Child, env: dict[str, str]) -> None:
+    now = time.monotonic()
+    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+    print(
+        f"{child.name} exited (code {child.proc.returncode if child.proc else '?'}); restarting it.",
+        flush=True,
+    )
+    if len(child.restarts) > 5:
+        time.sleep(5)  # a crash loop: do not spin the CPU
+    _spawn(settings, child, env)
+
+
+def step(what: str, announce: bool) -> None:
+    if announce:
+        print(f"  starting {what}…", flush=True)
+
+
+def banner(settings: Settings, seconds: float) -> None:
+    token = settings.token_file.read_text().strip() if settings.token_file.exists() else "(BSS_API_TOKEN)"
+    print(f"\nBSS is up in {seconds:.1f} s.\n")
+    print(f"  TMF API      {settings.api_url}   (OpenAPI: {settings.api_url}/docs)")
+    if settings.embedded_temporal:
+        print(f"  Temporal UI  http://{settings.host}:{settings.temporal_ui_port}")
+    print(f"  Temporal     {settings.temporal_target}")
+    print(f"  Postgres     {_redact(settings.database_url)}")
+    print(f"  API token    {token}   (also in {settings.token_file})")
+    print(
+        "\nTry `bss catalog list` in another terminal. Ctrl-C stops everything; data stays in",
+        settings.data_dir,
+    )
+
+
+def up(detach: bool = False) -> int:
+    settings = get_settings()
+    if (pid := running_pid(settings)) is not None:
+        print(f"A stack already runs here (pid {pid}).")
+        print_status(settings)
+        return 0
+    if not detach:
+        return supervise(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = _log(settings, "stack")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stack.runner", "supervise"],
+        cwd=ROOT,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve())),
+    )
+    print("starting the stack in the background…", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"The stack stopped during start-up; see {log}.", file=sys.stderr)
+            return 1
+        try:
+            wait_healthy(settings, timeout=1)
+            banner(settings, time.monotonic() - started)
+            print("`bss down` stops it.")
+            return 0
+        except TimeoutError:
+            continue
+    print(f"The stack is not healthy after 120 s; see {log}.", file=sys.stderr)
+    return 1
+
+
+def down() -> int:
+    settings = get_settings()
+    pid = running_pid(settings)
+    if pid is None:
+        print("No stack runs here.")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("Stopped.")
+            return 0
+        time.sleep(0.2)
+    print(f"The stack (pid {pid}) did not stop within 60 s.", file=sys.stderr)
+    return 1
+
+
+def status_rows(settings: Settings) -> list[dict[str, object]]:
+    import httpx
+
+    health: dict[str, object] = {}
+    try:
+        health = httpx.get(f"{settings.api_url}/health", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        pass
+    rows = []
+    for name, address, port in components(settings):
+        if name.startswith("postgres"):
+            ok = health.get("database") == "up"
+        elif name == "temporal" or name.startswith("temporal (ext"):
+            ok = health.get("temporal") == "up"
+        elif name == "worker":
+            ok = _worker_alive(settings)
+        else:
+            ok = port is not None and postgres.port_open(settings.host, port)
+        rows.append({"component": name, "address": address, "healthy": ok})
+    return rows
+
+
+def _worker_alive(settings: Settings) -> bool:
+    if running_pid(settings) is None:
+        return False
+    try:
+        pid = json.loads(children_file(settings).read_text())["worker"]
+        os.kill(pid, 0)
+        return True
+    except (FileNotFoundError, KeyError, ValueError, ProcessLookupError):
+        return False
+
+
+def children_file(settings: Settings) -> Path:
+    return settings.data_dir / "stack-children.json"
+
+
+def _record_children(settings: Settings, apps: list[Child]) -> None:
+    children_file(settings).write_text(json.dumps({c.name: c.proc.pid for c in apps if c.proc}))
+
+
+def print_status(settings: Settings, as_json: bool = False) -> int:
+    rows = status_rows(settings)
+    pid = running_pid(settings)
+    if as_json:
+        print(json.dumps({"running": pid is not None, "pid": pid, "components": rows}))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"BSS stack ({'running, pid ' + str(pid) if pid else 'not running'})")
+        for col in ("component", "address", "state"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(
+                str(row["component"]),
+                str(row["address"]),
+                "[green]healthy[/]" if row["healthy"] else "[red]down[/]",
+            )
+        Console().print(table)
+    return 0 if pid is not None and all(r["healthy"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["supervise"]:
+        sys.exit(supervise(get_settings(), announce=True))
+    sys.exit(up("--detach" in sys.argv))

@@ -1,0 +1,56 @@
+"""Composition root of the Temporal worker: settings → runtime → adapters → activities → Worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+async def build_worker(runtime, client):
+    from temporalio.worker import Worker
+
+    from activities.registry import build_activities
+    from workflows.registry import WORKFLOWS
+
+    activities = build_activities(runtime)
+    if not WORKFLOWS and not activities:
+        return None
+    return Worker(
+        client,
+        task_queue=runtime.settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        max_concurrent_activities=100,
+    )
+
+
+async def main() -> None:
+    from core.settings import get_settings
+    from ops.runtime import Runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    runtime = Runtime.create(settings)
+    client = await runtime.temporal()
+    worker = await build_worker(runtime, client)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if worker is None:
+        logging.warning("no workflows or activities registered; the worker idles")
+        await stop.wait()
+    else:
+        async with worker:
+            logging.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()
+    await runtime.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
