@@ -10,7 +10,9 @@ async def test_health_reports_database_up_and_temporal_down(api):
 
 
 async def test_requests_without_a_token_get_a_tmf_401(api):
-    r = await api.get("/tmf-api/productCatalogManagement/v4/productOffering", headers={"Authorization": ""})
+    r = await api.get(
+        "/tmf-api/productCatalogManagement/v4/productOffering", headers={"Authorization": "Bearer wrong"}
+    )
     assert r.status_code == 401
     assert r.json()["@type"] == "Error" and r.json()["reason"] == "auth.unauthorized"
 
