@@ -19,6 +19,7 @@ SCHEMAS = (
     "subscription",
     "usage",
     "porting",
+    "provisioning",
     "audit",
 )
 

@@ -13,7 +13,7 @@ depends_on = None
 
 SCHEMAS = (
     "catalog", "crm", "inventory", "payment", "ordering",
-    "service_ordering", "subscription", "usage", "porting", "audit",
+    "service_ordering", "subscription", "usage", "porting", "provisioning", "audit",
 )
 SEQUENCES = (
     "ordering.product_order_seq", "ordering.order_item_seq",
