@@ -5,6 +5,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.ordering import OrderActivities
+from activities.provisioning import Network, ProvisioningActivities
+from activities.service_ordering import ServiceOrderActivities
 
-def build_activities(runtime: Any) -> list[Callable[..., Any]]:
-    return []
+
+def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) -> list[Callable[..., Any]]:
+    """The adapters default to the simulators; tests pass their own (e.g. with fixed faults)."""
+    from domains.payment.gateway import MockGateway
+    from simulators.network import simulated_network
+
+    sims = network or simulated_network(runtime.settings, runtime.db)
+    net = Network(hlr=sims.hlr, pcrf=sims.pcrf, ocs=sims.ocs, smdp=sims.smdp)
+    orders = OrderActivities(runtime, gateway or MockGateway())
+    som = ServiceOrderActivities(runtime)
+    prov = ProvisioningActivities(runtime, net)
+    return [
+        orders.start_order,
+        orders.create_service_order,
+        orders.charge_activation,
+        orders.refund_charge,
+        orders.create_subscription,
+        orders.complete_order,
+        orders.fail_order,
+        orders.cancel_order,
+        som.reserve_resources,
+        som.release_resources,
+        som.complete_service_order,
+        som.mark_task_stuck,
+        som.mark_task_resolved,
+        som.mark_esim_prepared,
+        som.record_device_event,
+        prov.run_task,
+    ]

@@ -41,6 +41,7 @@ GROUPS = [
     ("customer", "customer", "Customers and KYC (TMF629)."),
     ("payment", "payment", "Cards on file (TMF670)."),
     ("inventory", "inventory", "MSISDN and eSIM pools (TMF639)."),
+    ("admin", "admin", "Operator administration."),
 ]
 
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     # Scales every simulated network latency; 0 makes the simulators instant (benchmarks, tests).
     sim_latency_factor: float = 1.0
+    # A provisioning task that has not answered after this long is stuck and waits for an operator.
+    task_deadline_seconds: float = 10.0
 
     @property
     def embedded_db(self) -> bool:

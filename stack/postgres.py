@@ -10,6 +10,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -94,16 +95,32 @@ def start(data: Path, port: int, log: Path, host: str = "127.0.0.1") -> subproce
     if stale.exists() and not port_open(host, port):
         stale.unlink()
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")
-    proc = subprocess.Popen(
-        server_command(data, port, host),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        user=_system_user(),
-        start_new_session=True,
-    )
-    wait_ready(host, port, proc)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            server_command(data, port, host),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            user=_system_user(),
+            start_new_session=True,
+        )
+    try:
+        wait_ready(host, port, proc)
+    except BaseException:
+        # Not ready (or Ctrl-C meanwhile): the caller never gets the handle, so stop it here.
+        stop(proc)
+        raise
     return proc
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_ready(

@@ -41,11 +41,29 @@ def pid_file(settings: Settings) -> Path:
 def running_pid(settings: Settings) -> int | None:
     path = pid_file(settings)
     try:
-        pid = int(path.read_text().strip())
+        fields = path.read_text().split()
+        pid = int(fields[0])
         os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
         return None
+    # After a crash or a reboot the pid may belong to another process by now: compare start times.
+    if len(fields) > 1 and _start_time(pid) not in (None, fields[1]):
+        return None
+    return pid
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (clock ticks since boot); None where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _write_pid_file(settings: Settings) -> None:
+    pid = os.getpid()
+    pid_file(settings).write_text(f"{pid} {_start_time(pid) or ''}".strip() + "\n")
 
 
 def components(settings: Settings) -> list[tuple[str, str, int | None]]:
@@ -54,7 +72,7 @@ def components(settings: Settings) -> list[tuple[str, str, int | None]]:
     if settings.embedded_db:
         parts.append(("postgres", f"127.0.0.1:{settings.pg_port}", settings.pg_port))
     else:
-        parts.append(("postgres (external)", _redact(settings.database_url), None))
+        parts.append(("postgres (external)", redact_url(settings.database_url), None))
     if settings.embedded_temporal:
         parts.append(("temporal", settings.temporal_target, settings.temporal_port))
         parts.append(
@@ -67,7 +85,7 @@ def components(settings: Settings) -> list[tuple[str, str, int | None]]:
     return parts
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
         scheme, rest = url.split("//", 1)
         creds, host = rest.split("@", 1)
@@ -82,22 +100,28 @@ def _log(settings: Settings, name: str) -> Path:
 def _spawn(settings: Settings, child: Child, env: dict[str, str]) -> None:
     log = _log(settings, child.name)
     log.parent.mkdir(parents=True, exist_ok=True)
-    child.proc = subprocess.Popen(
-        child.cmd, cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with open(log, "ab") as out:
+        child.proc = subprocess.Popen(
+            child.cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-    if proc is None or proc.poll() is not None:
+def _signal(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
+    if proc is not None and proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    if proc is None:
         return
     try:
-        proc.send_signal(sig)
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    except ProcessLookupError:
-        pass
 
 
 def wait_healthy(
@@ -138,21 +162,36 @@ def supervise(settings: Settings, announce: bool = True) -> int:
     if (pid := running_pid(settings)) is not None and pid != os.getpid():
         print(f"A stack already runs here (pid {pid}); `bss status` shows it, `bss down` stops it.")
         return 0
-    pid_file(settings).write_text(str(os.getpid()))
+    _write_pid_file(settings)
     started = time.monotonic()
     stopping = False
+    starting = True
 
     def on_signal(signum, frame):  # noqa: ARG001
         nonlocal stopping
         stopping = True
+        if starting:
+            # Abort a start-up step (waiting for a port, migrating) at once instead of finishing it.
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    # SIGHUP too: a closed terminal must not orphan the children, which live in their own sessions.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
 
     infra: list[subprocess.Popen[bytes]] = []
     apps: list[Child] = []
     env = dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve()), PYTHONUNBUFFERED="1")
     try:
+        if settings.embedded_temporal:
+            # Started first and awaited last: it boots while Postgres starts and migrates.
+            step("temporal dev server", announce)
+            dev_server = temporal.spawn(
+                settings.data_dir / "temporal.db",
+                settings.temporal_port,
+                settings.temporal_ui_port,
+                _log(settings, "temporal"),
+            )
+            infra.append(dev_server)
         if settings.embedded_db:
             step("postgres", announce)
             infra.append(
@@ -162,15 +201,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         step("migrations and reference data", announce)
         prepare_database(settings)
         if settings.embedded_temporal:
-            step("temporal dev server", announce)
-            infra.append(
-                temporal.start(
-                    settings.data_dir / "temporal.db",
-                    settings.temporal_port,
-                    settings.temporal_ui_port,
-                    _log(settings, "temporal"),
-                )
-            )
+            temporal.wait_ready(dev_server, "127.0.0.1", settings.temporal_port, _log(settings, "temporal"))
         ensure_dev_token(settings.token_file)
         py = sys.executable
         apps = [
@@ -200,25 +231,37 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             _spawn(settings, child, env)
         _record_children(settings, apps)
         wait_healthy(settings, watch=apps)
+        starting = False
+        if stopping:
+            return 0
         if announce:
-            banner(settings, time.monotonic() - started)
+            banner(settings, time.monotonic() - started, detached=not sys.stdin.isatty())
         while not stopping:
             time.sleep(0.3)
             for child in apps:
                 if child.proc is not None and child.proc.poll() is not None and not stopping:
                     _restart(settings, child, env)
                     _record_children(settings, apps)
+    except KeyboardInterrupt:
+        return 0
     except Exception as exc:
         print(f"\nThe stack could not start: {exc}", file=sys.stderr)
         return 1
     finally:
+        starting = False
         if announce:
             print("\nstopping…", flush=True)
-        for child in reversed(apps):
-            _stop(child.proc)
-        for proc in reversed(infra):
-            # SIGINT is Postgres' "fast" shutdown; the Temporal CLI stops cleanly on it too.
-            _stop(proc, signal.SIGINT, timeout=30)
+        # The worker and the API drain in parallel; the infrastructure goes last.
+        for child in apps:
+            _signal(child.proc, signal.SIGTERM)
+        for child in apps:
+            _reap(child.proc, timeout=15)
+        # SIGINT is Postgres' "fast" shutdown; the Temporal CLI stops cleanly on it too. Neither
+        # needs the other, so they stop side by side.
+        for proc in infra:
+            _signal(proc, signal.SIGINT)
+        for proc in infra:
+            _reap(proc, timeout=30)
         pid_file(settings).unlink(missing_ok=True)
         children_file(settings).unlink(missing_ok=True)
     return 0
@@ -241,19 +284,17 @@ def step(what: str, announce: bool) -> None:
         print(f"  starting {what}…", flush=True)
 
 
-def banner(settings: Settings, seconds: float) -> None:
+def banner(settings: Settings, seconds: float, detached: bool = False) -> None:
     token = settings.token_file.read_text().strip() if settings.token_file.exists() else "(BSS_API_TOKEN)"
     print(f"\nBSS is up in {seconds:.1f} s.\n")
     print(f"  TMF API      {settings.api_url}   (OpenAPI: {settings.api_url}/docs)")
     if settings.embedded_temporal:
         print(f"  Temporal UI  http://{settings.host}:{settings.temporal_ui_port}")
     print(f"  Temporal     {settings.temporal_target}")
-    print(f"  Postgres     {_redact(settings.database_url)}")
+    print(f"  Postgres     {redact_url(settings.database_url)}")
     print(f"  API token    {token}   (also in {settings.token_file})")
-    print(
-        "\nTry `bss catalog list` in another terminal. Ctrl-C stops everything; data stays in",
-        settings.data_dir,
-    )
+    stop_hint = "`bss down` stops everything" if detached else "Ctrl-C stops everything"
+    print(f"\nTry `bss catalog list` in another terminal. {stop_hint}; data stays in {settings.data_dir}.")
 
 
 def up(detach: bool = False) -> int:
@@ -268,14 +309,16 @@ def up(detach: bool = False) -> int:
     log = _log(settings, "stack")
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.runner", "supervise"],
-        cwd=ROOT,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve())),
-    )
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stack.runner", "supervise"],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve())),
+        )
     print("starting the stack in the background…", flush=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -284,8 +327,7 @@ def up(detach: bool = False) -> int:
             return 1
         try:
             wait_healthy(settings, timeout=1)
-            banner(settings, time.monotonic() - started)
-            print("`bss down` stops it.")
+            banner(settings, time.monotonic() - started, detached=True)
             return 0
         except TimeoutError:
             continue

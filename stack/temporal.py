@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -48,19 +49,45 @@ def dev_server_command(
 
 
 def start(db_file: Path | None, port: int, ui_port: int | None, log: Path, host: str = "127.0.0.1"):
-    log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")
-    proc = subprocess.Popen(
-        dev_server_command(db_file, port, ui_port, host),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while not port_open(host, port):
-        if proc.poll() is not None:
-            raise RuntimeError(f"The Temporal dev server exited with code {proc.returncode}; see {log}.")
-        if time.monotonic() > deadline:
-            raise TimeoutError("The Temporal dev server did not open its port within 30 s.")
-        time.sleep(0.1)
+    proc = spawn(db_file, port, ui_port, log, host)
+    wait_ready(proc, host, port, log)
     return proc
+
+
+def spawn(
+    db_file: Path | None, port: int, ui_port: int | None, log: Path, host: str = "127.0.0.1"
+) -> subprocess.Popen[bytes]:
+    """Start the dev server without waiting for it, so `bss up` can migrate Postgres meanwhile."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            dev_server_command(db_file, port, ui_port, host),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_ready(proc: subprocess.Popen[bytes], host: str, port: int, log: Path, timeout: float = 30) -> None:
+    """Wait for the frontend port; a server that never opens it (or Ctrl-C meanwhile) is stopped."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not port_open(host, port):
+            if proc.poll() is not None:
+                raise RuntimeError(f"The Temporal dev server exited with code {proc.returncode}; see {log}.")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"The Temporal dev server did not open its port within {timeout:.0f} s.")
+            time.sleep(0.1)
+    except BaseException:
+        stop(proc)
+        raise
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from core.clock import clock
+from core.ids import SEQUENCED
 from core.settings import Settings
 from ops.runtime import Runtime
 from stack import postgres
@@ -58,8 +59,13 @@ def pg() -> Iterator[PgServer]:
 @pytest.fixture
 def db_url(pg: PgServer) -> Iterator[str]:
     """A fresh database per test, cloned from the migrated and seeded template (tens of ms)."""
-    name = f"t_{os.getpid()}_{next(_db_counter)}"
+    n = next(_db_counter) + 1
+    name = f"t_{os.getpid()}_{n}"
     pg.sql(f'CREATE DATABASE "{name}" TEMPLATE bss_template')
+    # Business ids (ORD-…, SUB-…) name workflows on a Temporal server shared by the session's tests:
+    # each database starts its sequences in its own range so two tests never share a workflow id.
+    start = n * 1000
+    pg.sql("; ".join(f"SELECT setval('{schema}.{seq}', {start})" for schema, seq in SEQUENCED.values()), db=name)
     yield pg.url(name)
     pg.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

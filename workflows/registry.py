@@ -1,3 +1,8 @@
 """Every workflow the worker runs."""
 
-WORKFLOWS: list[type] = []
+from workflows.esim_provisioning import EsimProvisioningWorkflow
+from workflows.product_order import ProductOrderWorkflow
+from workflows.service_order import ServiceOrderWorkflow
+from workflows.subscription import SubscriptionWorkflow
+
+WORKFLOWS: list[type] = [ProductOrderWorkflow, ServiceOrderWorkflow, EsimProvisioningWorkflow, SubscriptionWorkflow]

@@ -11,11 +11,15 @@ from sqlalchemy import ARRAY, BigInteger, Column, DateTime, Index, Numeric, Stri
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from core.clock import clock
+
 SCHEMA = {"schema": "catalog"}
 
 
 def _when(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+    if nullable:
+        return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    return Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class ProductSpecification(SQLModel, table=True):
@@ -115,10 +119,6 @@ class ProductToServiceMapping(SQLModel, table=True):
     __tablename__ = "product_to_service_mapping"
     __table_args__ = SCHEMA
 
-    offering_id: str = Field(
-        primary_key=True, foreign_key="catalog.product_offering.id", max_length=64
-    )
+    offering_id: str = Field(primary_key=True, foreign_key="catalog.product_offering.id", max_length=64)
     cfs_spec_id: str = Field(foreign_key="catalog.service_specification.id", max_length=64)
-    rfs_spec_ids: list[str] = Field(
-        default_factory=list, sa_column=Column(ARRAY(String(64)), nullable=False)
-    )
+    rfs_spec_ids: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(String(64)), nullable=False))

@@ -49,11 +49,927 @@ def upgrade() -> None:
     op.create_index(
         "ix_domain_event_type", "domain_event", ["event_type", "occurred_at"], unique=False, schema="audit"
     )
+    op.create_table(
+        "product_specification",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("brand", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("lifecycle_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="catalog",
+    )
+    op.create_table(
+        "service_specification",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("parameters", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="catalog",
+    )
+    op.create_table(
+        "vas_offering",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("price_amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("allowance_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("allowance_quantity", sa.BigInteger(), nullable=False),
+        sa.Column("allowance_unit", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("expiry_hours", sa.Integer(), nullable=True),
+        sa.Column("lifecycle_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="catalog",
+    )
+    op.create_table(
+        "agent",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("email"),
+        schema="crm",
+    )
+    op.create_table(
+        "idempotency_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("resource_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("scope", "key", name="uq_crm_idempotency_scope_key"),
+        schema="crm",
+    )
+    op.create_table(
+        "party",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("party_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="crm",
+    )
+    op.create_table(
+        "sla_policy",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ticket_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("priority", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("resolution_minutes", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("ticket_type", "priority", name="uq_sla_policy_type_priority"),
+        schema="crm",
+    )
+    op.create_table(
+        "esim_profile",
+        sa.Column("iccid", sqlmodel.sql.sqltypes.AutoString(length=19), nullable=False),
+        sa.Column("imsi", sqlmodel.sql.sqltypes.AutoString(length=15), nullable=False),
+        sa.Column("ki_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("profile_state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("smdp_server", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("matching_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("activation_code", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("reserved_for", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("assigned_msisdn", sqlmodel.sql.sqltypes.AutoString(length=15), nullable=True),
+        sa.Column("assigned_to_subscription_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("prepared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("downloaded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("installed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("recycled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("iccid ~ '^89[0-9]{17}$'", name="ck_esim_profile_iccid"),
+        sa.CheckConstraint("ki_ref ~ '^hsm://ref/[0-9a-f-]{36}$'", name="ck_esim_profile_ki_is_a_reference"),
+        sa.CheckConstraint(
+            "profile_state IN ('available', 'reserved', 'prepared', 'downloaded', 'installed')",
+            name="ck_esim_profile_state",
+        ),
+        sa.PrimaryKeyConstraint("iccid"),
+        sa.UniqueConstraint("imsi"),
+        sa.UniqueConstraint("matching_id"),
+        schema="inventory",
+    )
+    op.create_index(
+        "ix_esim_profile_state_iccid",
+        "esim_profile",
+        ["profile_state", "iccid"],
+        unique=False,
+        schema="inventory",
+    )
+    op.create_index(
+        op.f("ix_inventory_esim_profile_assigned_msisdn"),
+        "esim_profile",
+        ["assigned_msisdn"],
+        unique=False,
+        schema="inventory",
+    )
+    op.create_index(
+        op.f("ix_inventory_esim_profile_assigned_to_subscription_id"),
+        "esim_profile",
+        ["assigned_to_subscription_id"],
+        unique=False,
+        schema="inventory",
+    )
+    op.create_index(
+        "ux_esim_profile_reserved_for",
+        "esim_profile",
+        ["reserved_for"],
+        unique=True,
+        schema="inventory",
+        postgresql_where=sa.text("reserved_for IS NOT NULL"),
+    )
+    op.create_table(
+        "msisdn",
+        sa.Column("msisdn", sqlmodel.sql.sqltypes.AutoString(length=15), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("reserved_for", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reserved_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("assigned_to_subscription_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("quarantine_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("msisdn ~ '^[0-9]{8,15}$'", name="ck_msisdn_digits"),
+        sa.CheckConstraint(
+            "status IN ('available', 'reserved', 'assigned', 'quarantine', 'ported_out')",
+            name="ck_msisdn_status",
+        ),
+        sa.PrimaryKeyConstraint("msisdn"),
+        schema="inventory",
+    )
+    op.create_index(
+        op.f("ix_inventory_msisdn_assigned_to_subscription_id"),
+        "msisdn",
+        ["assigned_to_subscription_id"],
+        unique=False,
+        schema="inventory",
+    )
+    op.create_index(
+        "ix_msisdn_status_msisdn", "msisdn", ["status", "msisdn"], unique=False, schema="inventory"
+    )
+    op.create_index(
+        "ux_msisdn_reserved_for",
+        "msisdn",
+        ["reserved_for"],
+        unique=True,
+        schema="inventory",
+        postgresql_where=sa.text("reserved_for IS NOT NULL"),
+    )
+    op.create_table(
+        "product_order",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("price_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("price_amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("price_currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("msisdn_preference", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+        sa.Column("promo_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("service_order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("som_started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failure_reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
+        schema="ordering",
+    )
+    op.create_index(
+        "ix_product_order_customer",
+        "product_order",
+        ["customer_id", "created_at"],
+        unique=False,
+        schema="ordering",
+    )
+    op.create_index(
+        "ix_product_order_state", "product_order", ["state", "created_at"], unique=False, schema="ordering"
+    )
+    op.create_table(
+        "idempotency_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("resource_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("scope", "key", name="uq_payment_idempotency_scope_key"),
+        schema="payment",
+    )
+    op.create_table(
+        "payment_method",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("token_provider", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("last4", sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True),
+        sa.Column("brand", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("exp_month", sa.Integer(), nullable=False),
+        sa.Column("exp_year", sa.Integer(), nullable=False),
+        sa.Column("name_on_card", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token"),
+        schema="payment",
+    )
+    op.create_index(
+        "ix_payment_method_customer",
+        "payment_method",
+        ["customer_id", "status"],
+        unique=False,
+        schema="payment",
+    )
+    op.create_index(
+        "uq_payment_method_one_default",
+        "payment_method",
+        ["customer_id"],
+        unique=True,
+        schema="payment",
+        postgresql_where=sa.text("is_default AND status = 'active'"),
+    )
+    op.create_table(
+        "fault_rule",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("task_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("fault_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("probability", sa.Float(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "fault_type IN ('fail_first_attempt', 'fail_always', 'stuck', 'slow')",
+            name="ck_fault_rule_fault_type",
+        ),
+        sa.CheckConstraint(
+            "task_type IN ('HLR_PROVISION', 'PCRF_POLICY_PUSH', 'OCS_BALANCE_INIT', 'ESIM_PROFILE_PREPARE', 'HLR_DEPROVISION')",
+            name="ck_fault_rule_task_type",
+        ),
+        sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_fault_rule_probability"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("task_type", "fault_type", name="uq_fault_rule_task_fault"),
+        schema="provisioning",
+    )
+    op.create_table(
+        "service_order",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("failure_reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("order_id"),
+        schema="service_ordering",
+    )
+    op.create_index(
+        "ix_service_order_state",
+        "service_order",
+        ["state", "created_at"],
+        unique=False,
+        schema="service_ordering",
+    )
+    op.create_index(
+        op.f("ix_service_ordering_service_order_customer_id"),
+        "service_order",
+        ["customer_id"],
+        unique=False,
+        schema="service_ordering",
+    )
+    op.create_table(
+        "subscription",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("msisdn", sqlmodel.sql.sqltypes.AutoString(length=15), nullable=False),
+        sa.Column("iccid", sqlmodel.sql.sqltypes.AutoString(length=22), nullable=False),
+        sa.Column("service_order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("state_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("current_period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("current_period_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("price_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("price_amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("price_currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("pending_offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("pending_price_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("terminated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("order_id"),
+        schema="subscription",
+    )
+    op.create_index(
+        "ix_subscription_state_period_end",
+        "subscription",
+        ["state", "current_period_end"],
+        unique=False,
+        schema="subscription",
+    )
+    op.create_index(
+        op.f("ix_subscription_subscription_customer_id"),
+        "subscription",
+        ["customer_id"],
+        unique=False,
+        schema="subscription",
+    )
+    op.create_index(
+        "uq_subscription_live_iccid",
+        "subscription",
+        ["iccid"],
+        unique=True,
+        schema="subscription",
+        postgresql_where=sa.text("state <> 'terminated'"),
+    )
+    op.create_index(
+        "uq_subscription_live_msisdn",
+        "subscription",
+        ["msisdn"],
+        unique=True,
+        schema="subscription",
+        postgresql_where=sa.text("state <> 'terminated'"),
+    )
+    op.create_table(
+        "product_offering",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("spec_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("is_bundle", sa.Boolean(), nullable=False),
+        sa.Column("is_sellable", sa.Boolean(), nullable=False),
+        sa.Column("lifecycle_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["spec_id"],
+            ["catalog.product_specification.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="catalog",
+    )
+    op.create_table(
+        "contact_medium",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("party_id", sa.String(length=16), nullable=False),
+        sa.Column("medium_type", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("value", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("is_primary", sa.Boolean(), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["party_id"],
+            ["crm.party.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="crm",
+    )
+    op.create_index(
+        op.f("ix_crm_contact_medium_party_id"), "contact_medium", ["party_id"], unique=False, schema="crm"
+    )
+    op.create_index(
+        "uq_contact_medium_active_email",
+        "contact_medium",
+        [sa.literal_column("lower(value)")],
+        unique=True,
+        schema="crm",
+        postgresql_where=sa.text("medium_type = 'email' AND valid_to IS NULL"),
+    )
+    op.create_table(
+        "customer",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("party_id", sa.String(length=16), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("customer_since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kyc_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("kyc_verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("kyc_verification_method", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
+        sa.Column("kyc_reference", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["party_id"],
+            ["crm.party.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("party_id"),
+        schema="crm",
+    )
+    op.create_index(op.f("ix_crm_customer_status"), "customer", ["status"], unique=False, schema="crm")
+    op.create_table(
+        "individual",
+        sa.Column("party_id", sa.String(length=16), nullable=False),
+        sa.Column("given_name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("family_name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("date_of_birth", sa.Date(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["party_id"],
+            ["crm.party.id"],
+        ),
+        sa.PrimaryKeyConstraint("party_id"),
+        schema="crm",
+    )
+    op.create_table(
+        "order_state_history",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("from_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("to_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["ordering.product_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="ordering",
+    )
+    op.create_index(
+        "ix_order_state_history_order",
+        "order_state_history",
+        ["order_id", "id"],
+        unique=False,
+        schema="ordering",
+    )
+    op.create_table(
+        "product_order_item",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["ordering.product_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="ordering",
+    )
+    op.create_index(
+        op.f("ix_ordering_product_order_item_order_id"),
+        "product_order_item",
+        ["order_id"],
+        unique=False,
+        schema="ordering",
+    )
+    op.create_table(
+        "payment",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("payment_method_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("gateway_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("decline_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("decline_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("refund_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.CheckConstraint("purpose IN ('activation', 'renewal', 'vas')", name="ck_payment_purpose"),
+        sa.CheckConstraint(
+            "status IN ('approved', 'declined', 'errored', 'refunded')", name="ck_payment_status"
+        ),
+        sa.CheckConstraint("amount > 0", name="ck_payment_amount_positive"),
+        sa.ForeignKeyConstraint(
+            ["payment_method_id"],
+            ["payment.payment_method.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
+        schema="payment",
+    )
+    op.create_index(
+        "ix_payment_customer", "payment", ["customer_id", "attempted_at"], unique=False, schema="payment"
+    )
+    op.create_table(
+        "service",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("service_order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("spec_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("parent_service_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("characteristics", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("terminated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_order_id"],
+            ["service_ordering.service_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="service_ordering",
+    )
+    op.create_index(
+        op.f("ix_service_ordering_service_service_order_id"),
+        "service",
+        ["service_order_id"],
+        unique=False,
+        schema="service_ordering",
+    )
+    op.create_index(
+        op.f("ix_service_ordering_service_subscription_id"),
+        "service",
+        ["subscription_id"],
+        unique=False,
+        schema="service_ordering",
+    )
+    op.create_table(
+        "service_order_item",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("service_order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("spec_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("service_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_order_id"],
+            ["service_ordering.service_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="service_ordering",
+    )
+    op.create_index(
+        op.f("ix_service_ordering_service_order_item_service_order_id"),
+        "service_order_item",
+        ["service_order_id"],
+        unique=False,
+        schema="service_ordering",
+    )
+    op.create_table(
+        "bundle_balance",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("allowance_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("consumed", sa.BigInteger(), nullable=False),
+        sa.Column("unit", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscription.subscription.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("subscription_id", "allowance_type"),
+        schema="subscription",
+    )
+    op.create_table(
+        "subscription_state_history",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("from_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("to_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscription.subscription.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="subscription",
+    )
+    op.create_index(
+        "ix_subscription_state_history_sub",
+        "subscription_state_history",
+        ["subscription_id", "id"],
+        unique=False,
+        schema="subscription",
+    )
+    op.create_table(
+        "bundle_allowance",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("allowance_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("quantity", sa.BigInteger(), nullable=False),
+        sa.Column("unit", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["offering_id"],
+            ["catalog.product_offering.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("offering_id", "allowance_type"),
+        schema="catalog",
+    )
+    op.create_index(
+        op.f("ix_catalog_bundle_allowance_offering_id"),
+        "bundle_allowance",
+        ["offering_id"],
+        unique=False,
+        schema="catalog",
+    )
+    op.create_table(
+        "product_offering_price",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("price_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("recurring_period_length", sa.Integer(), nullable=False),
+        sa.Column("recurring_period_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["offering_id"],
+            ["catalog.product_offering.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="catalog",
+    )
+    op.create_index(
+        "ix_product_offering_price_offering",
+        "product_offering_price",
+        ["offering_id", "valid_from"],
+        unique=False,
+        schema="catalog",
+    )
+    op.create_table(
+        "product_to_service_mapping",
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("cfs_spec_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("rfs_spec_ids", sa.ARRAY(sa.String(length=64)), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cfs_spec_id"],
+            ["catalog.service_specification.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["offering_id"],
+            ["catalog.product_offering.id"],
+        ),
+        sa.PrimaryKeyConstraint("offering_id"),
+        schema="catalog",
+    )
+    op.create_table(
+        "customer_identity",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.String(length=16), nullable=False),
+        sa.Column("document_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("document_number_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("document_country", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("date_of_birth", sa.Date(), nullable=True),
+        sa.Column("nationality", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=True),
+        sa.Column("verified_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column(
+            "attestation_payload",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["crm.customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("customer_id"),
+        sa.UniqueConstraint("document_type", "document_number_hash", name="uq_customer_identity_document"),
+        schema="crm",
+    )
+    op.create_table(
+        "ticket",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("customer_id", sa.String(length=16), nullable=True),
+        sa.Column("ticket_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("priority", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("assigned_to_agent_id", sa.String(length=16), nullable=True),
+        sa.Column("related_order_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("related_service_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolution_notes", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["assigned_to_agent_id"],
+            ["crm.agent.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["crm.customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="crm",
+    )
+    op.create_index(op.f("ix_crm_ticket_customer_id"), "ticket", ["customer_id"], unique=False, schema="crm")
+    op.create_index("ix_ticket_related_order", "ticket", ["related_order_id"], unique=False, schema="crm")
+    op.create_index("ix_ticket_state", "ticket", ["state", "opened_at"], unique=False, schema="crm")
+    op.create_table(
+        "provisioning_task",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("service_order_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("service_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("task_type", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("ticket_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("resolution_note", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["service_ordering.service.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_order_id"],
+            ["service_ordering.service_order.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("service_order_id", "task_type"),
+        schema="service_ordering",
+    )
+    op.create_index(
+        "ix_provisioning_task_state", "provisioning_task", ["state"], unique=False, schema="service_ordering"
+    )
+    op.create_table(
+        "service_state_history",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("service_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("from_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("to_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["service_ordering.service.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="service_ordering",
+    )
+    op.create_index(
+        "ix_service_state_history_service",
+        "service_state_history",
+        ["service_id", "id"],
+        unique=False,
+        schema="service_ordering",
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index(
+        "ix_service_state_history_service", table_name="service_state_history", schema="service_ordering"
+    )
+    op.drop_table("service_state_history", schema="service_ordering")
+    op.drop_index("ix_provisioning_task_state", table_name="provisioning_task", schema="service_ordering")
+    op.drop_table("provisioning_task", schema="service_ordering")
+    op.drop_index("ix_ticket_state", table_name="ticket", schema="crm")
+    op.drop_index("ix_ticket_related_order", table_name="ticket", schema="crm")
+    op.drop_index(op.f("ix_crm_ticket_customer_id"), table_name="ticket", schema="crm")
+    op.drop_table("ticket", schema="crm")
+    op.drop_table("customer_identity", schema="crm")
+    op.drop_table("product_to_service_mapping", schema="catalog")
+    op.drop_index("ix_product_offering_price_offering", table_name="product_offering_price", schema="catalog")
+    op.drop_table("product_offering_price", schema="catalog")
+    op.drop_index(
+        op.f("ix_catalog_bundle_allowance_offering_id"), table_name="bundle_allowance", schema="catalog"
+    )
+    op.drop_table("bundle_allowance", schema="catalog")
+    op.drop_index(
+        "ix_subscription_state_history_sub", table_name="subscription_state_history", schema="subscription"
+    )
+    op.drop_table("subscription_state_history", schema="subscription")
+    op.drop_table("bundle_balance", schema="subscription")
+    op.drop_index(
+        op.f("ix_service_ordering_service_order_item_service_order_id"),
+        table_name="service_order_item",
+        schema="service_ordering",
+    )
+    op.drop_table("service_order_item", schema="service_ordering")
+    op.drop_index(
+        op.f("ix_service_ordering_service_subscription_id"), table_name="service", schema="service_ordering"
+    )
+    op.drop_index(
+        op.f("ix_service_ordering_service_service_order_id"), table_name="service", schema="service_ordering"
+    )
+    op.drop_table("service", schema="service_ordering")
+    op.drop_index("ix_payment_customer", table_name="payment", schema="payment")
+    op.drop_table("payment", schema="payment")
+    op.drop_index(
+        op.f("ix_ordering_product_order_item_order_id"), table_name="product_order_item", schema="ordering"
+    )
+    op.drop_table("product_order_item", schema="ordering")
+    op.drop_index("ix_order_state_history_order", table_name="order_state_history", schema="ordering")
+    op.drop_table("order_state_history", schema="ordering")
+    op.drop_table("individual", schema="crm")
+    op.drop_index(op.f("ix_crm_customer_status"), table_name="customer", schema="crm")
+    op.drop_table("customer", schema="crm")
+    op.drop_index(
+        "uq_contact_medium_active_email",
+        table_name="contact_medium",
+        schema="crm",
+        postgresql_where=sa.text("medium_type = 'email' AND valid_to IS NULL"),
+    )
+    op.drop_index(op.f("ix_crm_contact_medium_party_id"), table_name="contact_medium", schema="crm")
+    op.drop_table("contact_medium", schema="crm")
+    op.drop_table("product_offering", schema="catalog")
+    op.drop_index(
+        "uq_subscription_live_msisdn",
+        table_name="subscription",
+        schema="subscription",
+        postgresql_where=sa.text("state <> 'terminated'"),
+    )
+    op.drop_index(
+        "uq_subscription_live_iccid",
+        table_name="subscription",
+        schema="subscription",
+        postgresql_where=sa.text("state <> 'terminated'"),
+    )
+    op.drop_index(
+        op.f("ix_subscription_subscription_customer_id"), table_name="subscription", schema="subscription"
+    )
+    op.drop_index("ix_subscription_state_period_end", table_name="subscription", schema="subscription")
+    op.drop_table("subscription", schema="subscription")
+    op.drop_index(
+        op.f("ix_service_ordering_service_order_customer_id"),
+        table_name="service_order",
+        schema="service_ordering",
+    )
+    op.drop_index("ix_service_order_state", table_name="service_order", schema="service_ordering")
+    op.drop_table("service_order", schema="service_ordering")
+    op.drop_table("fault_rule", schema="provisioning")
+    op.drop_index(
+        "uq_payment_method_one_default",
+        table_name="payment_method",
+        schema="payment",
+        postgresql_where=sa.text("is_default AND status = 'active'"),
+    )
+    op.drop_index("ix_payment_method_customer", table_name="payment_method", schema="payment")
+    op.drop_table("payment_method", schema="payment")
+    op.drop_table("idempotency_key", schema="payment")
+    op.drop_index("ix_product_order_state", table_name="product_order", schema="ordering")
+    op.drop_index("ix_product_order_customer", table_name="product_order", schema="ordering")
+    op.drop_table("product_order", schema="ordering")
+    op.drop_index(
+        "ux_msisdn_reserved_for",
+        table_name="msisdn",
+        schema="inventory",
+        postgresql_where=sa.text("reserved_for IS NOT NULL"),
+    )
+    op.drop_index("ix_msisdn_status_msisdn", table_name="msisdn", schema="inventory")
+    op.drop_index(
+        op.f("ix_inventory_msisdn_assigned_to_subscription_id"), table_name="msisdn", schema="inventory"
+    )
+    op.drop_table("msisdn", schema="inventory")
+    op.drop_index(
+        "ux_esim_profile_reserved_for",
+        table_name="esim_profile",
+        schema="inventory",
+        postgresql_where=sa.text("reserved_for IS NOT NULL"),
+    )
+    op.drop_index(
+        op.f("ix_inventory_esim_profile_assigned_to_subscription_id"),
+        table_name="esim_profile",
+        schema="inventory",
+    )
+    op.drop_index(
+        op.f("ix_inventory_esim_profile_assigned_msisdn"), table_name="esim_profile", schema="inventory"
+    )
+    op.drop_index("ix_esim_profile_state_iccid", table_name="esim_profile", schema="inventory")
+    op.drop_table("esim_profile", schema="inventory")
+    op.drop_table("sla_policy", schema="crm")
+    op.drop_table("party", schema="crm")
+    op.drop_table("idempotency_key", schema="crm")
+    op.drop_table("agent", schema="crm")
+    op.drop_table("vas_offering", schema="catalog")
+    op.drop_table("service_specification", schema="catalog")
+    op.drop_table("product_specification", schema="catalog")
     op.drop_index("ix_domain_event_type", table_name="domain_event", schema="audit")
     op.drop_index("ix_domain_event_aggregate", table_name="domain_event", schema="audit")
     op.drop_index(op.f("ix_audit_domain_event_trace_id"), table_name="domain_event", schema="audit")

@@ -1,0 +1,46 @@
+"""Provisioning tables (schema `provisioning`): the fault-injection rules that the network-element
+simulators read, so an operator can make HLR, PCRF, OCS or SM-DP+ misbehave on purpose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Float, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from core.clock import clock
+
+TASK_TYPES = (
+    "HLR_PROVISION",
+    "PCRF_POLICY_PUSH",
+    "OCS_BALANCE_INIT",
+    "ESIM_PROFILE_PREPARE",
+    "HLR_DEPROVISION",
+)
+FAULT_TYPES = ("fail_first_attempt", "fail_always", "stuck", "slow")
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+class FaultRule(SQLModel, table=True):
+    """One way a network task may misbehave, with the chance it does so on each call."""
+
+    __tablename__ = "fault_rule"
+    __table_args__ = (
+        UniqueConstraint("task_type", "fault_type", name="uq_fault_rule_task_fault"),
+        CheckConstraint("probability >= 0 AND probability <= 1", name="ck_fault_rule_probability"),
+        CheckConstraint(f"task_type IN ({_sql_list(TASK_TYPES)})", name="ck_fault_rule_task_type"),
+        CheckConstraint(f"fault_type IN ({_sql_list(FAULT_TYPES)})", name="ck_fault_rule_fault_type"),
+        {"schema": "provisioning"},
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    task_type: str = Field(max_length=40)
+    fault_type: str = Field(max_length=40)
+    probability: float = Field(default=1.0, sa_column=Column(Float, nullable=False))
+    enabled: bool = False
+    updated_at: datetime = Field(
+        default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

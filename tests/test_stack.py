@@ -1,0 +1,303 @@
+"""`bss up` / `bss status` / `bss down` on the real embedded stack, in a temporary data dir on free ports.
+
+The tests of the detached stack run in file order against one stack (module fixture): up, use it,
+second up, status, down and up again (data kept), down (nothing left behind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from stack import postgres
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFERINGS = "/tmf-api/productCatalogManagement/v4/productOffering"
+CUSTOMERS = "/tmf-api/customerManagement/v4/customer"
+START_TIMEOUT = 180
+STOP_TIMEOUT = 90
+
+
+def free_ports(n: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < n:
+        ports.add(postgres.free_port())
+    return sorted(ports)
+
+
+def stack_env(data_dir: Path) -> dict[str, str]:
+    # An outer BSS_DB_URL or BSS_TEMPORAL_ADDRESS would point the stack elsewhere: drop every BSS_*.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
+    pg, temporal, ui, api = free_ports(4)
+    env.update(
+        BSS_DATA_DIR=str(data_dir),
+        BSS_PG_PORT=str(pg),
+        BSS_TEMPORAL_PORT=str(temporal),
+        BSS_TEMPORAL_UI_PORT=str(ui),
+        BSS_API_PORT=str(api),
+        BSS_SIM_LATENCY_FACTOR="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def processes_of(data_dir: Path) -> list[psutil.Process]:
+    """Every live process started for this data dir (the env carries it down to Postgres backends)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.pid == me:
+                continue
+            if str(data_dir) in " ".join(proc.info["cmdline"] or []) or (
+                proc.environ().get("BSS_DATA_DIR") == str(data_dir)
+            ):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def wait_gone(data_dir: Path, timeout: float = 15) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_of(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def kill_all(data_dir: Path) -> None:
+    for proc in processes_of(data_dir):
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+class Stack:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.env = stack_env(data_dir)
+        self.api_url = f"http://127.0.0.1:{self.env['BSS_API_PORT']}"
+        self.ports = [int(self.env[k]) for k in ("BSS_PG_PORT", "BSS_TEMPORAL_PORT", "BSS_API_PORT")]
+        self.customer: dict | None = None
+
+    def bss(self, *args: str, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "api-token"
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        token = token if token is not None else self.token_file.read_text().strip()
+        return httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def health(self) -> httpx.Response:
+        return httpx.get(f"{self.api_url}/health", timeout=5)
+
+    def open_ports(self) -> list[int]:
+        return [p for p in self.ports if postgres.port_open("127.0.0.1", p)]
+
+    def supervisor_pid(self) -> int:
+        return int((self.data_dir / "stack.pid").read_text().split()[0])
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    data_dir = Path(tempfile.mkdtemp(prefix="bss-stack-test-"))
+    s = Stack(data_dir)
+    try:
+        up = s.bss("up", "--detach")
+        assert up.returncode == 0, f"bss up failed:\n{up.stdout}\n{up.stderr}\n{_logs(data_dir)}"
+        yield s
+    finally:
+        try:
+            s.bss("down", timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+        kill_all(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _logs(data_dir: Path) -> str:
+    out = []
+    for log in sorted((data_dir / "logs").glob("*.log")):
+        out.append(f"--- {log.name}\n" + log.read_text(errors="replace")[-3000:])
+    return "\n".join(out)
+
+
+def test_up_detached_becomes_healthy_with_a_private_token(stack: Stack):
+    r = stack.health()
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "up", "database": "up", "temporal": "up"}
+    assert stack.token_file.exists()
+    assert stack.token_file.stat().st_mode & 0o077 == 0, "the token file is readable by others"
+    assert len(stack.token_file.read_text().strip()) >= 32
+
+
+def test_the_dev_token_opens_the_catalogue(stack: Stack):
+    with stack.client() as api:
+        r = api.get(OFFERINGS)
+        if r.status_code == 404:
+            pytest.skip("the catalogue router (TMF620) is not there yet: GET productOffering answers 404")
+        assert r.status_code == 200, r.text
+        assert isinstance(r.json(), list) and r.json(), "the seeded catalogue is empty"
+    with stack.client("not-the-token") as stranger:
+        refused = stranger.get(OFFERINGS)
+    assert refused.status_code == 401
+    assert refused.json()["@type"] == "Error"
+
+
+def test_a_customer_can_be_created_with_the_dev_token(stack: Stack):
+    body = {
+        "name": "Stack Test Subscriber",
+        "contactMedium": [{"mediumType": "email", "characteristic": {"emailAddress": "stack@example.com"}}],
+    }
+    with stack.client() as api:
+        r = api.post(CUSTOMERS, json=body)
+        if r.status_code == 404:
+            pytest.skip("the customer router (TMF629) is not there yet: POST customer answers 404")
+        assert r.status_code == 201, r.text
+        stack.customer = r.json()
+        assert api.get(f"{CUSTOMERS}/{stack.customer['id']}").status_code == 200
+
+
+def test_a_second_up_says_a_stack_already_runs(stack: Stack):
+    before = stack.supervisor_pid()
+    again = stack.bss("up", "--detach")
+    assert again.returncode == 0, again.stderr
+    assert "already runs" in again.stdout
+    assert stack.supervisor_pid() == before
+
+
+def test_status_json_shows_every_component_healthy(stack: Stack):
+    r = stack.bss("status", "--json", timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = json.loads(r.stdout)
+    assert status["running"] is True and status["pid"] == stack.supervisor_pid()
+    names = {c["component"] for c in status["components"]}
+    assert {"postgres", "temporal", "temporal ui", "api", "worker"} <= names
+    assert all(c["healthy"] for c in status["components"]), status
+
+
+def test_down_then_up_keeps_the_data(stack: Stack):
+    token = stack.token_file.read_text()
+    down = stack.bss("down", timeout=STOP_TIMEOUT)
+    assert down.returncode == 0, down.stderr
+    assert wait_gone(stack.data_dir) == []
+    assert stack.open_ports() == []
+    status = stack.bss("status", "--json", timeout=30)
+    assert status.returncode == 1 and json.loads(status.stdout)["running"] is False
+
+    up = stack.bss("up", "--detach")
+    assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{_logs(stack.data_dir)}"
+    assert stack.health().status_code == 200
+    assert stack.token_file.read_text() == token, "a restart must keep the development token"
+    if stack.customer is None:
+        pytest.skip("no customer was created (TMF629 router missing), so persistence is unchecked")
+    with stack.client() as api:
+        r = api.get(f"{CUSTOMERS}/{stack.customer['id']}")
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == stack.customer["name"]
+
+
+def test_down_leaves_no_process_behind(stack: Stack):
+    supervisor = stack.supervisor_pid()
+    down = stack.bss("down", timeout=STOP_TIMEOUT)
+    assert down.returncode == 0, down.stderr
+    assert not psutil.pid_exists(supervisor)
+    assert wait_gone(stack.data_dir) == []
+    assert stack.open_ports() == []
+    assert not (stack.data_dir / "stack.pid").exists()
+    again = stack.bss("down", timeout=30)
+    assert again.returncode == 0 and "No stack runs here" in again.stdout
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="bss-stack-fg-"))
+    try:
+        yield path
+    finally:
+        kill_all(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _foreground(s: Stack) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stack.runner"],
+        cwd=ROOT,
+        env=s.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_until(predicate, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, "the foreground stack exited on its own"
+        assert time.monotonic() < deadline, "timed out waiting for the stack"
+        time.sleep(0.2)
+
+
+def _healthy(s: Stack) -> bool:
+    try:
+        return s.health().status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_one_sigint_stops_the_foreground_stack_and_every_child(data_dir: Path):
+    s = Stack(data_dir)
+    proc = _foreground(s)
+    try:
+        _wait_until(lambda: _healthy(s), START_TIMEOUT, proc)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert {"postgres", "temporal"} <= {c.name() for c in children}
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers: the children sit in their own sessions
+        assert proc.wait(STOP_TIMEOUT) == 0
+        assert wait_gone(data_dir) == []
+        assert s.open_ports() == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_one_sigint_during_start_up_stops_what_had_started(data_dir: Path):
+    s = Stack(data_dir)
+    proc = _foreground(s)
+    pg_port = int(s.env["BSS_PG_PORT"])
+    try:
+        # Postgres is up, the rest still starting: the worst moment to leave an orphan behind.
+        _wait_until(lambda: postgres.port_open("127.0.0.1", pg_port), START_TIMEOUT, proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(STOP_TIMEOUT)
+        assert wait_gone(data_dir) == []
+        assert s.open_ports() == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()

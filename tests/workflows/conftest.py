@@ -1,0 +1,79 @@
+"""A worker on the dev server, bound to the test's own database, with scriptable faults."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import pytest_asyncio
+from temporalio.worker import Worker
+
+from core.context import RequestContext
+from core.db import transaction
+from domains.payment.gateway import MockGateway
+from simulators.faults import Fault, FixedFaults
+from simulators.network import simulated_network
+
+CTX = RequestContext(actor="test", channel="scenario", service_identity="test")
+
+
+@dataclass
+class Saga:
+    runtime: object
+    client: object
+    faults: FixedFaults
+    gateway: MockGateway
+    network: object
+    task_queue: str
+    extra: dict = field(default_factory=dict)
+
+    def fault(self, task_type: str, fault_type: str, probability: float = 1.0) -> None:
+        self.faults.faults.append(Fault(f"T_{task_type}_{fault_type}", task_type, fault_type, probability))
+
+    async def customer(self, *, card: str = "4242424242424242", email: str | None = None) -> str:
+        from domains.crm.services import create_customer
+        from domains.payment.services import add_payment_method
+
+        async with transaction(self.runtime.db) as s:
+            cust = await create_customer(
+                s, CTX, given_name="Ada", family_name="Lovelace", email=email or f"ada-{uuid.uuid4().hex[:8]}@example.com"
+            )
+            if card:
+                await add_payment_method(s, CTX, customer_id=cust.id, card_number=card, exp_month=12, exp_year=2035)
+            return cust.id
+
+    async def order(self, customer_id: str, offering_id: str = "PLAN_S", **kwargs):
+        from ops.orders import OrderRequest, create_order
+
+        return await create_order(self.runtime, CTX, OrderRequest(customer_id, offering_id, **kwargs))
+
+    def handle(self, order_id: str):
+        from workflows.product_order import ProductOrderWorkflow
+
+        return self.client.get_workflow_handle_for(ProductOrderWorkflow.run, f"order-{order_id}")
+
+
+@pytest_asyncio.fixture
+async def saga(temporal_dev, runtime, settings):
+    settings.task_queue = f"test-{uuid.uuid4().hex[:8]}"
+    settings.task_deadline_seconds = 2.0
+    runtime.use_temporal(temporal_dev.client)
+    faults = FixedFaults()
+    network = simulated_network(settings, runtime.db, faults=faults)
+    gateway = MockGateway()
+    from activities.registry import build_activities
+    from workflows.registry import WORKFLOWS
+
+    async with Worker(
+        temporal_dev.client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(runtime, network=network, gateway=gateway),
+    ):
+        yield Saga(runtime, temporal_dev.client, faults, gateway, network, settings.task_queue)
+        # Every test database starts from the same pools, so the next test would reuse ICCIDs
+        # (and their `esim-<ICCID>` workflow ids): end what this test left running.
+        async for wf in temporal_dev.client.list_workflows(
+            f'TaskQueue = "{settings.task_queue}" AND ExecutionStatus = "Running"'
+        ):
+            await temporal_dev.client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test finished")

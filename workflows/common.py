@@ -1,0 +1,52 @@
+"""What the workflows share: search attributes (CONTRACT.md) and call options."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+CUSTOMER_ID = SearchAttributeKey.for_keyword("BssCustomerId")
+ORDER_ID = SearchAttributeKey.for_keyword("BssOrderId")
+SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("BssSubscriptionId")
+MSISDN = SearchAttributeKey.for_keyword("BssMsisdn")
+STUCK = SearchAttributeKey.for_bool("BssStuck")
+
+# Database steps: short, local to the worker, retried quickly (a restarted Postgres comes back).
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_interval=timedelta(seconds=5)),
+}
+
+# Calls to outside systems (card gateway): remote activities, bounded retries for transient faults.
+EXTERNAL_CALL = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10), maximum_attempts=10
+    ),
+}
+
+# Network provisioning: three attempts, as the reference's simulator budget.
+PROVISIONING_ATTEMPTS = 3
+
+
+def provisioning_options(deadline_seconds: float) -> dict:
+    return {
+        "start_to_close_timeout": timedelta(seconds=deadline_seconds + 10),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(milliseconds=100),
+            backoff_coefficient=2.0,
+            maximum_attempts=PROVISIONING_ATTEMPTS,
+        ),
+    }
+
+
+def attributes(*updates: SearchAttributeUpdate) -> TypedSearchAttributes:
+    """Initial search attributes, written with the same `KEY.value_set(v)` as later upserts."""
+    return TypedSearchAttributes([SearchAttributePair(u.key, u.value) for u in updates])

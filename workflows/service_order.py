@@ -1,0 +1,169 @@
+"""Service order (SOM, TMF641): decompose into CFS MobileBroadband → RFS Data + Voice, reserve a
+number and an eSIM, and run the network tasks (HLR, PCRF, OCS) in parallel with the eSIM flow."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.base import reason_of, rule_code
+    from activities.provisioning import TaskOutcome, TaskRequest
+    from activities.service_ordering import (
+        ReserveResources,
+        ServiceOrderActivities,
+        ServiceOrderFailed,
+        ServiceOrderRef,
+    )
+    from workflows.common import CUSTOMER_ID, DB_STEP, MSISDN, ORDER_ID, attributes
+    from workflows.esim_provisioning import (
+        CancelEsim,
+        EsimInput,
+        EsimProvisioningWorkflow,
+        EsimReady,
+        esim_workflow_id,
+    )
+    from workflows.provisioning_tasks import ResolveTask, RetryTask, TaskRunner
+
+
+@dataclass
+class ServiceOrderInput:
+    service_order_id: str
+    order_id: str
+    customer_id: str
+    offering_id: str
+    preferred_msisdn: str | None = None
+    task_deadline_seconds: float = 10.0
+    allowances: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceOrderResult:
+    service_order_id: str
+    msisdn: str
+    iccid: str
+    activation_code: str
+
+
+@dataclass
+class ServiceOrderStatus:
+    service_order_id: str
+    state: str
+    msisdn: str | None
+    iccid: str | None
+    stuck_tasks: list[str]
+    tickets: dict[str, str]
+
+
+def service_order_workflow_id(service_order_id: str) -> str:
+    return f"service-order-{service_order_id}"
+
+
+NETWORK_TASKS = ("HLR_PROVISION", "PCRF_POLICY_PUSH", "OCS_BALANCE_INIT")
+
+
+@workflow.defn
+class ServiceOrderWorkflow:
+    def __init__(self) -> None:
+        self.tasks = TaskRunner()
+        self.state = "acknowledged"
+        self.msisdn: str | None = None
+        self.iccid: str | None = None
+        self.esim_ready: EsimReady | None = None
+
+    @workflow.run
+    async def run(self, inp: ServiceOrderInput) -> ServiceOrderResult:
+        esim: workflow.ChildWorkflowHandle | None = None
+        try:
+            res = await workflow.execute_local_activity_method(
+                ServiceOrderActivities.reserve_resources,
+                ReserveResources(inp.service_order_id, inp.preferred_msisdn),
+                **DB_STEP,
+            )
+            self.msisdn, self.iccid, self.state = res.msisdn, res.iccid, "in_progress"
+            workflow.upsert_search_attributes([MSISDN.value_set(res.msisdn)])
+            esim = await workflow.start_child_workflow(
+                EsimProvisioningWorkflow.run,
+                EsimInput(res.iccid, inp.service_order_id, inp.order_id, inp.customer_id, res.msisdn, res.imsi,
+                          res.matching_id, res.activation_code, inp.offering_id, inp.task_deadline_seconds),
+                id=esim_workflow_id(res.iccid),
+                # The device may install days later; that wait must not hold the order.
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=attributes(
+                    CUSTOMER_ID.value_set(inp.customer_id), ORDER_ID.value_set(inp.order_id),
+                    MSISDN.value_set(res.msisdn),
+                ),
+            )
+            network = [
+                self.tasks.run(
+                    TaskRequest(inp.service_order_id, task, res.msisdn, res.imsi, res.iccid, inp.offering_id,
+                                res.matching_id, inp.task_deadline_seconds, inp.allowances),
+                    inp.order_id,
+                    inp.customer_id,
+                )
+                for task in NETWORK_TASKS
+            ]
+            await all_or_nothing([*network, self._esim_prepared(esim)])
+            await workflow.execute_local_activity_method(
+                ServiceOrderActivities.complete_service_order, ServiceOrderRef(inp.service_order_id), **DB_STEP
+            )
+            self.state = "completed"
+            return ServiceOrderResult(inp.service_order_id, res.msisdn, res.iccid, self.esim_ready.activation_code)
+        except (ApplicationError, ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
+            reason = reason_of(err)
+            self.state = "failed"
+            await asyncio.shield(asyncio.ensure_future(self._compensate(inp, esim, reason)))
+            raise ApplicationError(reason, type=rule_code(err) or "service_order.failed", non_retryable=True) from err
+
+    async def _compensate(self, inp: ServiceOrderInput, esim, reason: str) -> None:
+        if esim is not None:
+            try:
+                await esim.signal(EsimProvisioningWorkflow.cancel, CancelEsim(reason))
+            except Exception:  # noqa: BLE001 - the eSIM flow may already have ended; release covers it
+                workflow.logger.info("eSIM workflow already closed")
+        await workflow.execute_local_activity_method(
+            ServiceOrderActivities.release_resources, ServiceOrderFailed(inp.service_order_id, reason), **DB_STEP
+        )
+
+    async def _esim_prepared(self, esim: workflow.ChildWorkflowHandle) -> TaskOutcome:
+        ready = asyncio.ensure_future(workflow.wait_condition(lambda: self.esim_ready is not None))
+        done, _ = await workflow.wait([ready, esim], return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            await esim  # re-raises the eSIM workflow's failure
+            raise ApplicationError("The eSIM workflow ended before the profile was prepared.",
+                                   type="esim.prepare.failed", non_retryable=True)
+        return TaskOutcome("ESIM_PROFILE_PREPARE", attempt=0, activation_code=self.esim_ready.activation_code)
+
+    @workflow.signal
+    def esim_prepared(self, msg: EsimReady) -> None:
+        self.esim_ready = msg
+
+    @workflow.signal
+    def resolve_task(self, msg: ResolveTask) -> None:
+        self.tasks.resolve(msg)
+
+    @workflow.signal
+    def retry_task(self, msg: RetryTask) -> None:
+        self.tasks.retry(msg)
+
+    @workflow.query
+    def status(self) -> ServiceOrderStatus:
+        return ServiceOrderStatus(workflow.info().workflow_id.removeprefix("service-order-"), self.state,
+                                  self.msisdn, self.iccid, sorted(self.tasks.stuck), dict(self.tasks.tickets))
+
+
+async def all_or_nothing(coros: list) -> list:
+    """Run branches in parallel; on the first failure cancel the others, then raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    done, pending = await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None), None)
+    if failed is not None:
+        for t in pending:
+            t.cancel()
+        await workflow.wait(pending) if pending else None
+        raise failed.exception()
+    return [t.result() for t in tasks]
