@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError
@@ -81,9 +82,39 @@ def install(app: FastAPI) -> None:
         )
         return error_response(exc.status_code, reason, str(exc.detail))
 
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        # Input that passed validation but that Postgres cannot store (a NUL byte, a number out of
+        # range) is still the client's error; the transaction was rolled back, nothing changed.
+        state = _sqlstate(exc)
+        if state.startswith("22"):
+            return error_response(
+                400,
+                "request.invalid_value",
+                "A value in the request cannot be stored (for example a NUL character or a number out of range).",
+            )
+        if state.startswith("23"):
+            return error_response(
+                409, "request.conflict", "The request conflicts with existing data; nothing was changed."
+            )
+        log.exception("database error")
+        return error_response(
+            503,
+            "database.unavailable",
+            "The database could not complete the request; nothing was changed. Try again shortly.",
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error_response(
             500, "internal.error", "Something went wrong on our side; the request changed nothing."
         )
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    for err in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if code:
+            return str(code)
+    return ""

@@ -63,6 +63,8 @@ class BenchStack:
 
     def start(self) -> float:
         """Start the supervisor (what `bss up --detach` runs) and return seconds until /health is 200."""
+        if self.running:
+            raise RuntimeError("the benchmark stack already runs")
         log = self.data_dir / "logs" / "stack.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()

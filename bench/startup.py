@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.context import BenchContext
 
 ORDER = 10
+STARTS_STACK = True
 
 
 def run(ctx: BenchContext) -> None:

@@ -134,3 +134,12 @@ async def temporal_dev():
     )
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture
+async def saga(temporal_dev, runtime, settings):
+    """The real order saga on the dev server, bound to this test's database (tests/saga_harness.py)."""
+    from tests.saga_harness import running_saga
+
+    async for s in running_saga(temporal_dev, runtime, settings):
+        yield s

@@ -258,6 +258,11 @@ async def create_customer(
     rt: Runtime = Depends(runtime),
     ctx: RequestContext = Depends(context),
 ) -> dict[str, Any]:
+    if body.engagedParty is not None and body.engagedParty.id:
+        raise InvalidInput(
+            "customer.create.engaged_party_must_be_new",
+            "A customer is created with a new individual: give engagedParty a name, not an id.",
+        )
     given, family, birth = _names(body)
     if not given:
         raise InvalidInput(

@@ -113,6 +113,17 @@ async def test_idempotency_key_replays_the_same_customer(api, runtime):
     assert await snapshot(runtime) == before
 
 
+async def test_concurrent_requests_with_one_idempotency_key_create_one_customer(api, runtime):
+    import asyncio
+
+    replies = await asyncio.gather(
+        *(api.post(BASE, json=customer_body(), headers={"Idempotency-Key": "race-1"}) for _ in range(4))
+    )
+    assert {r.status_code for r in replies} == {201}
+    assert len({r.json()["id"] for r in replies}) == 1
+    assert (await snapshot(runtime))["crm.customer"] == 1
+
+
 async def test_idempotency_key_reused_for_another_request_is_refused(api, runtime):
     await api.post(BASE, json=customer_body(), headers={"Idempotency-Key": "k1"})
     before = await snapshot(runtime)
@@ -132,6 +143,13 @@ BAD_CREATES = [
     (customer_body(contactMedium="email"), 400, "request.invalid"),
     (customer_body(nickname="Ada"), 400, "request.invalid"),
     (customer_body(status="closed"), 400, "request.invalid"),
+    (
+        customer_body(engagedParty={"id": "PTY-00000000", "@referredType": "Individual"}),
+        400,
+        "customer.create.engaged_party_must_be_new",
+    ),
+    (customer_body(individual={"givenName": "A" * 101}), 400, "request.invalid"),
+    (customer_body(individual={"givenName": "Ada", "birthDate": "last tuesday"}), 400, "request.invalid"),
     (
         {"name": "Ada", "contactMedium": [{"mediumType": "fax", "characteristic": {"faxNumber": "1"}}]},
         400,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.workflows.conftest import Saga
+from tests.saga_harness import Saga
 
 
 async def scalar(saga: Saga, sql: str, **params):
@@ -98,7 +98,7 @@ async def test_stuck_task_waits_for_the_operator_then_completes(saga: Saga):
     import asyncio
 
     from ops.orders import resolve_task, stuck_orders
-    from tests.workflows.conftest import CTX
+    from tests.saga_harness import CTX
 
     saga.fault("OCS_BALANCE_INIT", "stuck")
     order = await saga.order(await saga.customer())
@@ -132,7 +132,7 @@ async def test_cancel_before_som_starts_is_allowed(saga: Saga):
 
     from core.clock import clock
     from ops.orders import cancel_order
-    from tests.workflows.conftest import CTX
+    from tests.saga_harness import CTX
 
     order = await saga.order(await saga.customer(), requested_start=clock.now() + timedelta(hours=1))
     cancelled = await cancel_order(saga.runtime, CTX, order.id, "changed my mind")
@@ -146,7 +146,7 @@ async def test_cancel_after_som_started_is_refused(saga: Saga):
 
     from core.errors import PolicyViolation
     from ops.orders import cancel_order
-    from tests.workflows.conftest import CTX
+    from tests.saga_harness import CTX
 
     saga.fault("HLR_PROVISION", "stuck")
     order = await saga.order(await saga.customer())

@@ -1,11 +1,15 @@
-"""A worker on the dev server, bound to the test's own database, with scriptable faults."""
+"""A worker on the dev server, bound to the test's own database, with scriptable faults.
+
+Use the `saga` fixture (tests/conftest.py): it runs the real workflows and activities on a
+per-test task queue, with the simulators at zero latency and faults you add with `saga.fault()`.
+Request `api` as well to drive it through the HTTP API: both share the test's runtime.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 
-import pytest_asyncio
 from temporalio.worker import Worker
 
 from core.context import RequestContext
@@ -53,8 +57,8 @@ class Saga:
         return self.client.get_workflow_handle_for(ProductOrderWorkflow.run, f"order-{order_id}")
 
 
-@pytest_asyncio.fixture
-async def saga(temporal_dev, runtime, settings):
+
+async def running_saga(temporal_dev, runtime, settings):
     settings.task_queue = f"test-{uuid.uuid4().hex[:8]}"
     settings.task_deadline_seconds = 2.0
     runtime.use_temporal(temporal_dev.client)
