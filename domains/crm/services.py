@@ -418,17 +418,25 @@ async def attest_kyc(
 
     now = clock.now()
     payload = _scrub(attestation or {}, rules.normalize_document_number(document_number))
+    fields: dict[str, Any] = {
+        "document_type": document_type,
+        "document_number_hash": digest,
+        "document_country": country,
+        "date_of_birth": date_of_birth,
+        "nationality": nationality.upper() if nationality else None,
+        "verified_by": verified_by,
+        "attestation_payload": payload,
+        "verified_at": now,
+    }
+    # One identity per customer: a re-attestation replaces the document it holds.
     identity = (
         await session.exec(select(CustomerIdentity).where(CustomerIdentity.customer_id == customer_id))
-    ).first() or CustomerIdentity(customer_id=customer_id)
-    identity.document_type = document_type
-    identity.document_number_hash = digest
-    identity.document_country = country
-    identity.date_of_birth = date_of_birth
-    identity.nationality = nationality.upper() if nationality else None
-    identity.verified_by = verified_by
-    identity.attestation_payload = payload
-    identity.verified_at = now
+    ).first()
+    if identity is None:
+        identity = CustomerIdentity(customer_id=customer_id, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(identity, name, value)
     session.add(identity)
 
     customer.kyc_status = "verified"
