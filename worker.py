@@ -30,11 +30,13 @@ async def build_worker(runtime, client):
 
 
 async def main() -> None:
+    from core import telemetry
     from core.settings import get_settings
     from ops.runtime import Runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    telemetry.setup("bss-worker", settings)
     runtime = Runtime.create(settings)
     client = await runtime.temporal()
     worker = await build_worker(runtime, client)
@@ -50,6 +52,7 @@ async def main() -> None:
             logging.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     await runtime.close()
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any
 from activities.ordering import OrderActivities
 from activities.provisioning import Network, ProvisioningActivities
 from activities.service_ordering import ServiceOrderActivities
+from activities.subscription import SubscriptionActivities
 
 
 def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) -> list[Callable[..., Any]]:
@@ -20,6 +21,7 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
     orders = OrderActivities(runtime, gateway or MockGateway())
     som = ServiceOrderActivities(runtime)
     prov = ProvisioningActivities(runtime, net)
+    lines = SubscriptionActivities(runtime, orders.gateway)
     return [
         orders.start_order,
         orders.create_service_order,
@@ -37,4 +39,12 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         som.mark_esim_prepared,
         som.record_device_event,
         prov.run_task,
+        lines.line_state,
+        lines.renew,
+        lines.renew_now,
+        lines.purchase_vas,
+        lines.expire_day_pass,
+        lines.schedule_plan_change,
+        lines.cancel_plan_change,
+        lines.terminate,
     ]

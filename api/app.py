@@ -65,6 +65,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     errors.install(app)
+    from core import telemetry
+
+    telemetry.setup("bss-api", settings)
+    telemetry.instrument_app(app)
 
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> JSONResponse:

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.context import RequestContext
 from core.db import transaction
+from core.errors import PolicyViolation
 from domains.crm import services
 from domains.crm.models import CrmIdempotencyKey, CustomerIdentity
 from domains.crm.services import CustomerView
@@ -85,8 +86,28 @@ async def list_customers(
 
 async def update_customer(rt: Runtime, ctx: RequestContext, customer_id: str, **changes: Any) -> CustomerView:
     async with transaction(rt.db) as s:
+        if changes.get("status") == "closed":
+            await _refuse_close_with_live_lines(s, customer_id)
         await services.update_customer(s, ctx, customer_id, **changes)
         return await services.customer_view(s, customer_id)
+
+
+async def _refuse_close_with_live_lines(session: AsyncSession, customer_id: str) -> None:
+    """Closing a customer who still has lines would strand them: terminate the lines first."""
+    from domains.subscription.services import list_subscriptions
+
+    await services.get_customer(session, customer_id, for_update=True)
+    live = [
+        sub.id
+        for sub in await list_subscriptions(session, customer_id=customer_id)
+        if sub.state != "terminated"
+    ]
+    if live:
+        raise PolicyViolation(
+            "customer.close.no_active_subscriptions",
+            f"Customer {customer_id} still has lines ({', '.join(live)}); terminate them first.",
+            subscription_ids=live,
+        )
 
 
 async def attest_kyc(

@@ -37,8 +37,13 @@ class Runtime:
             if self._temporal is None:
                 from temporalio.client import Client
 
+                from core.telemetry import temporal_interceptors
+
+                # The worker built on this client inherits the tracing interceptor too.
                 self._temporal = await Client.connect(
-                    self.settings.temporal_target, namespace=self.settings.temporal_namespace
+                    self.settings.temporal_target,
+                    namespace=self.settings.temporal_namespace,
+                    interceptors=temporal_interceptors(),
                 )
             return self._temporal
 

@@ -8,6 +8,7 @@ Request `api` as well to drive it through the HTTP API: both share the test's ru
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from temporalio.worker import Worker
@@ -58,10 +59,17 @@ class Saga:
 
 
 
-async def running_saga(temporal_dev, runtime, settings):
+async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequence[object] = ()):
+    """`interceptors` (e.g. core.telemetry.temporal_interceptors()) go on a client of their own,
+    shared by the runtime and the worker; without them the session's plain client is used."""
+    from temporalio.client import Client
+
     settings.task_queue = f"test-{uuid.uuid4().hex[:8]}"
     settings.task_deadline_seconds = 2.0
-    runtime.use_temporal(temporal_dev.client)
+    client = temporal_dev.client
+    if interceptors:
+        client = Client(client.service_client, namespace=client.namespace, interceptors=list(interceptors))
+    runtime.use_temporal(client)
     faults = FixedFaults()
     network = simulated_network(settings, runtime.db, faults=faults)
     gateway = MockGateway()
@@ -69,12 +77,12 @@ async def running_saga(temporal_dev, runtime, settings):
     from workflows.registry import WORKFLOWS
 
     async with Worker(
-        temporal_dev.client,
+        client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(runtime, network=network, gateway=gateway),
     ):
-        yield Saga(runtime, temporal_dev.client, faults, gateway, network, settings.task_queue)
+        yield Saga(runtime, client, faults, gateway, network, settings.task_queue)
         # Every test database starts from the same pools, so the next test would reuse ICCIDs
         # (and their `esim-<ICCID>` workflow ids): end what this test left running.
         async for wf in temporal_dev.client.list_workflows(

@@ -1,14 +1,35 @@
-"""The line's own workflow, one per subscription (`subscription-SUB-…`).
+"""The line's own workflow, one per subscription (`subscription-SUB-…`), for its whole life.
 
-This first version holds the line: it knows its state and answers `status`. Renewals, block on
-exhaust, top-ups, plan changes and termination arrive with the subscription-lifecycle issue.
+An entity workflow: it sleeps until the period ends (or a day pass expires), renews at the
+snapshotted price, and continues-as-new every period so its history stays short. Changes come
+in as updates with validators, so the API and the agent get a yes or a policy error at once;
+rating signals `exhausted` after it has blocked the line in its own transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.subscription import (
+        DayPassExpiry,
+        LineRef,
+        LineState,
+        PlanChangeRequest,
+        RenewalResult,
+        RenewNowRequest,
+        RenewRequest,
+        SubscriptionActivities,
+        TerminateRequest,
+        VasRequest,
+        VasResult,
+    )
+    from workflows.common import DB_STEP, EXTERNAL_CALL
 
 
 @dataclass
@@ -18,16 +39,55 @@ class SubscriptionInput:
     offering_id: str
     msisdn: str
     iccid: str
-    current_period_end: str
+    current_period_end: str = ""
+    periods_renewed: int = 0
+    renewal_declined: bool = False
 
 
 @dataclass
 class SubscriptionStatus:
     subscription_id: str
     state: str
+    state_reason: str | None
     msisdn: str
     offering_id: str
     current_period_end: str
+    pending_offering_id: str | None = None
+    periods_renewed: int = 0
+    day_passes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PurchaseVas:
+    vas_offering_id: str
+
+
+@dataclass
+class SchedulePlanChange:
+    offering_id: str
+
+
+@dataclass
+class CancelPlanChange:
+    pass
+
+
+@dataclass
+class RenewNow:
+    pass
+
+
+@dataclass
+class Terminate:
+    reason: str = "terminated on request"
+
+
+@dataclass
+class Exhausted:
+    """From rating: the line has been blocked because this allowance ran out."""
+
+    subscription_id: str
+    allowance_type: str = "data"
 
 
 def subscription_workflow_id(subscription_id: str) -> str:
@@ -38,16 +98,181 @@ def subscription_workflow_id(subscription_id: str) -> str:
 class SubscriptionWorkflow:
     def __init__(self) -> None:
         self.inp: SubscriptionInput | None = None
-        self.state = "active"
+        self.line: LineState | None = None
+        self.lock = asyncio.Lock()
+        self.wake = False
 
     @workflow.run
     async def run(self, inp: SubscriptionInput) -> SubscriptionStatus:
         self.inp = inp
-        await workflow.wait_condition(lambda: self.state == "terminated")
-        return self.status()
+        await self._refresh()
+        while self.line.state != "terminated":
+            deadline = self._next_deadline()
+            timeout = None if deadline is None else max(0.0, (deadline - workflow.now()).total_seconds())
+            self.wake = False
+            await workflow.wait_condition(lambda: self.wake or self.line.state == "terminated", timeout=timeout)
+            if self.line.state == "terminated":
+                break
+            async with self.lock:
+                await self._expire_day_passes()
+                if not inp.renewal_declined and workflow.now() >= _at(self.line.current_period_end):
+                    outcome = await self._renew()
+                    if outcome.status == "renewed":
+                        break  # a new period: continue as new below
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.line.state == "terminated":
+            return self.status()
+        workflow.continue_as_new(self._carry_over())
+
+    def _next_deadline(self) -> datetime | None:
+        moments = [_at(t) for t in self.line.day_passes.values()]
+        if not self.inp.renewal_declined:
+            moments.append(_at(self.line.current_period_end))
+        return min(moments) if moments else None
+
+    async def _refresh(self) -> None:
+        self.line = await workflow.execute_local_activity_method(
+            SubscriptionActivities.line_state, LineRef(self.inp.subscription_id), **DB_STEP
+        )
+
+    async def _renew(self) -> RenewalResult:
+        period_start = self.line.current_period_end
+        outcome = await workflow.execute_activity_method(
+            SubscriptionActivities.renew,
+            RenewRequest(self.inp.subscription_id, period_start,
+                         f"{workflow.info().workflow_id}/renewal/{period_start}"),
+            **EXTERNAL_CALL,
+        )
+        self.inp.renewal_declined = outcome.status == "declined"
+        if outcome.status == "renewed":
+            self.inp.periods_renewed += 1
+        await self._refresh()
+        return outcome
+
+    async def _expire_day_passes(self) -> None:
+        due = [pid for pid, at in self.line.day_passes.items() if _at(at) <= workflow.now()]
+        for purchase_id in due:
+            await workflow.execute_local_activity_method(
+                SubscriptionActivities.expire_day_pass,
+                DayPassExpiry(self.inp.subscription_id, purchase_id),
+                **DB_STEP,
+            )
+        if due:
+            await self._refresh()
+
+    def _carry_over(self) -> SubscriptionInput:
+        inp = self.inp
+        return SubscriptionInput(inp.subscription_id, inp.customer_id, self.line.offering_id, inp.msisdn, inp.iccid,
+                                 self.line.current_period_end, inp.periods_renewed, inp.renewal_declined)
+
+    def _key(self, what: str) -> str:
+        update = workflow.current_update_info()
+        return f"{workflow.info().workflow_id}/{what}/{update.id if update else workflow.uuid4()}"
+
+    # --- updates: a validator refuses at once from what the workflow knows; the handler's
+    # activity applies the domain's own rules, whose refusal also fails the update.
+
+    @workflow.update
+    async def purchase_vas(self, msg: PurchaseVas) -> VasResult:
+        async with self.lock:
+            result = await workflow.execute_activity_method(
+                SubscriptionActivities.purchase_vas,
+                VasRequest(self.inp.subscription_id, msg.vas_offering_id, self._key("vas")),
+                **EXTERNAL_CALL,
+            )
+            await self._refresh()
+            self.wake = True
+            return result
+
+    @purchase_vas.validator
+    def _check_vas(self, msg: PurchaseVas) -> None:
+        self._refuse_if_terminated("subscription.vas_purchase.not_if_terminated")
+
+    @workflow.update
+    async def schedule_plan_change(self, msg: SchedulePlanChange) -> SubscriptionStatus:
+        async with self.lock:
+            await workflow.execute_local_activity_method(
+                SubscriptionActivities.schedule_plan_change,
+                PlanChangeRequest(self.inp.subscription_id, msg.offering_id),
+                **DB_STEP,
+            )
+            await self._refresh()
+            return self.status()
+
+    @schedule_plan_change.validator
+    def _check_plan_change(self, msg: SchedulePlanChange) -> None:
+        if self.line is None or self.line.state != "active":
+            raise ApplicationError("Only an active line can change plan.",
+                                   type="subscription.plan_change.not_eligible_state")
+        if msg.offering_id == self.line.offering_id:
+            raise ApplicationError(f"The line is already on {msg.offering_id}.",
+                                   type="subscription.plan_change.same_offering")
+
+    @workflow.update
+    async def cancel_plan_change(self, msg: CancelPlanChange) -> SubscriptionStatus:
+        async with self.lock:
+            await workflow.execute_local_activity_method(
+                SubscriptionActivities.cancel_plan_change, LineRef(self.inp.subscription_id), **DB_STEP
+            )
+            await self._refresh()
+            return self.status()
+
+    @cancel_plan_change.validator
+    def _check_cancel_plan_change(self, msg: CancelPlanChange) -> None:
+        self._refuse_if_terminated("subscription.plan_change.not_eligible_state")
+
+    @workflow.update
+    async def renew_now(self, msg: RenewNow) -> RenewalResult:
+        async with self.lock:
+            outcome = await workflow.execute_activity_method(
+                SubscriptionActivities.renew_now,
+                RenewNowRequest(self.inp.subscription_id, self._key("renew-now")),
+                **EXTERNAL_CALL,
+            )
+            if outcome.status == "renewed":
+                self.inp.renewal_declined = False
+                self.inp.periods_renewed += 1
+            await self._refresh()
+            self.wake = True
+            return outcome
+
+    @renew_now.validator
+    def _check_renew_now(self, msg: RenewNow) -> None:
+        self._refuse_if_terminated("subscription.renew.only_if_active_or_blocked")
+
+    @workflow.update
+    async def terminate(self, msg: Terminate) -> SubscriptionStatus:
+        async with self.lock:
+            await workflow.execute_local_activity_method(
+                SubscriptionActivities.terminate, TerminateRequest(self.inp.subscription_id, msg.reason), **DB_STEP
+            )
+            await self._refresh()
+            return self.status()
+
+    @terminate.validator
+    def _check_terminate(self, msg: Terminate) -> None:
+        self._refuse_if_terminated("subscription.terminate.invalid_state")
+
+    def _refuse_if_terminated(self, code: str) -> None:
+        if self.line is not None and self.line.state == "terminated":
+            raise ApplicationError("The line is terminated.", type=code)
+
+    @workflow.signal
+    async def exhausted(self, msg: Exhausted) -> None:
+        async with self.lock:
+            await self._refresh()
 
     @workflow.query
     def status(self) -> SubscriptionStatus:
-        assert self.inp is not None
-        return SubscriptionStatus(self.inp.subscription_id, self.state, self.inp.msisdn, self.inp.offering_id,
-                                  self.inp.current_period_end)
+        inp, line = self.inp, self.line
+        if inp is None or line is None:
+            raise ApplicationError("The line is still starting.")
+        return SubscriptionStatus(inp.subscription_id, line.state, line.state_reason, inp.msisdn, line.offering_id,
+                                  line.current_period_end, line.pending_offering_id, inp.periods_renewed,
+                                  dict(line.day_passes))
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+

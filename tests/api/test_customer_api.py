@@ -365,3 +365,39 @@ async def test_kyc_for_unknown_customer_is_404_and_reused_document_is_422(api, r
     r = await api.post(KYC.format(bob["id"]), json=kyc_body(documentNumber=DOC.lower()))
     assert_tmf_error(r, 422, "customer.attest_kyc.document_hash_unique_per_tenant")
     assert await snapshot(runtime) == before
+
+
+async def test_a_customer_with_a_live_line_cannot_be_closed(api, runtime):
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from core.db import transaction
+    from domains.subscription.models import Subscription
+
+    customer = await create(api)
+    now = datetime.now(UTC)
+    async with transaction(runtime.db) as s:
+        s.add(
+            Subscription(
+                id="SUB-900001",
+                customer_id=customer["id"],
+                offering_id="PLAN_M",
+                order_id="ORD-900001",
+                msisdn="90000999",
+                iccid="8910101000000000999",
+                state="active",
+                current_period_start=now,
+                current_period_end=now + timedelta(days=30),
+                price_id="PRICE_PLAN_M",
+                price_amount=Decimal("25.00"),
+                price_currency="SGD",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    before = await snapshot(runtime)
+    r = await api.patch(f"{BASE}/{customer['id']}", json={"status": "closed"})
+    assert_tmf_error(r, 422, "customer.close.no_active_subscriptions")
+    assert r.json()["context"]["subscription_ids"] == ["SUB-900001"]
+    assert await snapshot(runtime) == before
+    assert (await api.patch(f"{BASE}/{customer['id']}", json={"status": "suspended"})).status_code == 200

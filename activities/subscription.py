@@ -1,0 +1,216 @@
+"""Activities of the subscription workflow: each wraps one lifecycle service in its transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.base import ctx_for, domain_errors
+from core.db import transaction
+
+
+@dataclass
+class LineRef:
+    subscription_id: str
+
+
+@dataclass
+class RenewRequest:
+    subscription_id: str
+    period_start: str
+    idempotency_key: str
+
+
+@dataclass
+class RenewNowRequest:
+    subscription_id: str
+    idempotency_key: str
+
+
+@dataclass
+class RenewalResult:
+    status: str
+    subscription_id: str
+    new_period_end: str | None = None
+    amount: str | None = None
+    offering_id: str | None = None
+    payment_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class VasRequest:
+    subscription_id: str
+    vas_offering_id: str
+    idempotency_key: str
+
+
+@dataclass
+class VasResult:
+    status: str
+    vas_purchase_id: str | None = None
+    expires_at: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class DayPassExpiry:
+    subscription_id: str
+    vas_purchase_id: str
+
+
+@dataclass
+class PlanChangeRequest:
+    subscription_id: str
+    offering_id: str
+
+
+@dataclass
+class TerminateRequest:
+    subscription_id: str
+    reason: str
+
+
+@dataclass
+class LineState:
+    """What the workflow mirrors of the line (the database stays the truth)."""
+
+    subscription_id: str
+    state: str
+    state_reason: str | None
+    offering_id: str
+    current_period_end: str
+    pending_offering_id: str | None = None
+    day_passes: dict[str, str] = field(default_factory=dict)  # vas purchase id -> expires at (ISO)
+    balances: list[dict] = field(default_factory=list)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _ctx():
+    return ctx_for(activity.info().workflow_id)
+
+
+class SubscriptionActivities:
+    def __init__(self, runtime, gateway) -> None:
+        self.rt = runtime
+        self.gateway = gateway
+
+    @activity.defn
+    @domain_errors
+    async def line_state(self, req: LineRef) -> LineState:
+        from domains.subscription.services import subscription_view
+
+        async with self.rt.db() as s:
+            view = await subscription_view(s, req.subscription_id)
+        return _line_state(view)
+
+    @activity.defn
+    @domain_errors
+    async def renew(self, req: RenewRequest) -> RenewalResult:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            out = await lifecycle.renew(
+                s, _ctx(), subscription_id=req.subscription_id,
+                period_start=datetime.fromisoformat(req.period_start),
+                idempotency_key=req.idempotency_key, gateway=self.gateway,
+            )
+        return _renewal(out)
+
+    @activity.defn
+    @domain_errors
+    async def renew_now(self, req: RenewNowRequest) -> RenewalResult:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            out = await lifecycle.renew_now(
+                s, _ctx(), subscription_id=req.subscription_id, idempotency_key=req.idempotency_key,
+                gateway=self.gateway,
+            )
+        return _renewal(out)
+
+    @activity.defn
+    @domain_errors
+    async def purchase_vas(self, req: VasRequest) -> VasResult:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            out = await lifecycle.purchase_vas(
+                s, _ctx(), subscription_id=req.subscription_id, vas_offering_id=req.vas_offering_id,
+                idempotency_key=req.idempotency_key, gateway=self.gateway,
+            )
+        status = getattr(out, "status", "applied")
+        if status == "declined":
+            # The declined payment is on record (its own transaction committed); the line is unchanged.
+            raise ApplicationError(
+                getattr(out, "reason", None) or "The card on file was declined; nothing was added.",
+                type="subscription.vas_purchase.requires_active_cof",
+                non_retryable=True,
+            )
+        return VasResult(status, getattr(out, "vas_purchase_id", None), _iso(getattr(out, "expires_at", None)),
+                         getattr(out, "reason", None))
+
+    @activity.defn
+    @domain_errors
+    async def expire_day_pass(self, req: DayPassExpiry) -> None:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            await lifecycle.expire_day_pass(s, _ctx(), subscription_id=req.subscription_id,
+                                            vas_purchase_id=req.vas_purchase_id)
+
+    @activity.defn
+    @domain_errors
+    async def schedule_plan_change(self, req: PlanChangeRequest) -> None:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            await lifecycle.schedule_plan_change(s, _ctx(), subscription_id=req.subscription_id,
+                                                 offering_id=req.offering_id)
+
+    @activity.defn
+    @domain_errors
+    async def cancel_plan_change(self, req: LineRef) -> None:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            await lifecycle.cancel_plan_change(s, _ctx(), subscription_id=req.subscription_id)
+
+    @activity.defn
+    @domain_errors
+    async def terminate(self, req: TerminateRequest) -> None:
+        from domains.subscription import lifecycle
+
+        async with transaction(self.rt.db) as s:
+            await lifecycle.terminate(s, _ctx(), subscription_id=req.subscription_id, reason=req.reason)
+
+
+def _renewal(out) -> RenewalResult:
+    return RenewalResult(
+        status=out.status,
+        subscription_id=out.subscription_id,
+        new_period_end=_iso(out.new_period_end),
+        amount=str(out.amount) if out.amount is not None else None,
+        offering_id=out.offering_id,
+        payment_id=out.payment_id,
+        reason=out.reason,
+    )
+
+
+def _line_state(view: dict) -> LineState:
+    return LineState(
+        subscription_id=view["id"],
+        state=view["state"],
+        state_reason=view.get("stateReason"),
+        offering_id=view["offeringId"],
+        current_period_end=str(view["currentPeriodEnd"]),
+        pending_offering_id=view.get("pendingOfferingId"),
+        day_passes={d["id"]: str(d["expiresAt"]) for d in view.get("dayPasses", [])},
+        balances=list(view.get("balances", [])),
+    )
