@@ -22,8 +22,11 @@ WORKFLOW_CTX = RequestContext(actor="workflow", channel="system", service_identi
 
 
 def ctx_for(workflow_id: str | None) -> RequestContext:
-    return RequestContext(actor=f"workflow:{workflow_id}" if workflow_id else "workflow", channel="system",
-                          service_identity="worker")
+    return RequestContext(
+        actor=f"workflow:{workflow_id}" if workflow_id else "workflow",
+        channel="system",
+        service_identity="worker",
+    )
 
 
 def domain_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:

@@ -69,8 +69,9 @@ class ProvisioningActivities:
             await n.smdp.release_profile(req.iccid, attempt=attempt)
             return code
         else:
-            raise ApplicationError(f"Unknown task type {req.task_type}.", type="provisioning.task.unknown",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"Unknown task type {req.task_type}.", type="provisioning.task.unknown", non_retryable=True
+            )
         return None
 
     @activity.defn
@@ -81,7 +82,9 @@ class ProvisioningActivities:
 
         ctx = ctx_for(activity.info().workflow_id)
         async with transaction(self.rt.db) as s:
-            attempt = await som.task_started(s, ctx, service_order_id=req.service_order_id, task_type=req.task_type)
+            attempt = await som.task_started(
+                s, ctx, service_order_id=req.service_order_id, task_type=req.task_type
+            )
         try:
             code = await asyncio.wait_for(self._call(req, attempt), req.deadline_seconds)
         except TimeoutError:
@@ -93,8 +96,9 @@ class ProvisioningActivities:
             ) from None
         except NetworkError as exc:
             async with transaction(self.rt.db) as s:
-                await som.task_failed(s, ctx, service_order_id=req.service_order_id, task_type=req.task_type,
-                                      error=str(exc))
+                await som.task_failed(
+                    s, ctx, service_order_id=req.service_order_id, task_type=req.task_type, error=str(exc)
+                )
             raise ApplicationError(f"{req.task_type} failed: {exc}", type=NETWORK_ERROR) from exc
         async with transaction(self.rt.db) as s:
             await som.task_completed(s, ctx, service_order_id=req.service_order_id, task_type=req.task_type)

@@ -110,7 +110,9 @@ class ServiceOrderActivities:
             key = req.service_order_id
             for number in (await s.exec(select(Msisdn.msisdn).where(Msisdn.reserved_for == key))).all():
                 await inventory.release_msisdn(s, ctx, msisdn=number, reserved_for=key)
-            for iccid in (await s.exec(select(EsimProfile.iccid).where(EsimProfile.reserved_for == key))).all():
+            for iccid in (
+                await s.exec(select(EsimProfile.iccid).where(EsimProfile.reserved_for == key))
+            ).all():
                 await inventory.release_esim(s, ctx, iccid=iccid, reserved_for=key)
             await som.roll_back_service_order(s, ctx, req.service_order_id, req.reason)
 
@@ -155,8 +157,9 @@ class ServiceOrderActivities:
         from domains.service_ordering import services as som
 
         async with transaction(self.rt.db) as s:
-            await som.task_resolved(s, _ctx(), service_order_id=req.service_order_id, task_type=req.task_type,
-                                    note=req.note)
+            await som.task_resolved(
+                s, _ctx(), service_order_id=req.service_order_id, task_type=req.task_type, note=req.note
+            )
 
     @activity.defn
     @domain_errors

@@ -117,9 +117,12 @@ class SubscriptionActivities:
 
         async with transaction(self.rt.db) as s:
             out = await lifecycle.renew(
-                s, _ctx(), subscription_id=req.subscription_id,
+                s,
+                _ctx(),
+                subscription_id=req.subscription_id,
                 period_start=datetime.fromisoformat(req.period_start),
-                idempotency_key=req.idempotency_key, gateway=self.gateway,
+                idempotency_key=req.idempotency_key,
+                gateway=self.gateway,
             )
         return _renewal(out)
 
@@ -130,7 +133,10 @@ class SubscriptionActivities:
 
         async with transaction(self.rt.db) as s:
             out = await lifecycle.renew_now(
-                s, _ctx(), subscription_id=req.subscription_id, idempotency_key=req.idempotency_key,
+                s,
+                _ctx(),
+                subscription_id=req.subscription_id,
+                idempotency_key=req.idempotency_key,
                 gateway=self.gateway,
             )
         return _renewal(out)
@@ -142,8 +148,12 @@ class SubscriptionActivities:
 
         async with transaction(self.rt.db) as s:
             out = await lifecycle.purchase_vas(
-                s, _ctx(), subscription_id=req.subscription_id, vas_offering_id=req.vas_offering_id,
-                idempotency_key=req.idempotency_key, gateway=self.gateway,
+                s,
+                _ctx(),
+                subscription_id=req.subscription_id,
+                vas_offering_id=req.vas_offering_id,
+                idempotency_key=req.idempotency_key,
+                gateway=self.gateway,
             )
         status = getattr(out, "status", "applied")
         if status == "declined":
@@ -153,8 +163,12 @@ class SubscriptionActivities:
                 type="subscription.vas_purchase.requires_active_cof",
                 non_retryable=True,
             )
-        return VasResult(status, getattr(out, "vas_purchase_id", None), _iso(getattr(out, "expires_at", None)),
-                         getattr(out, "reason", None))
+        return VasResult(
+            status,
+            getattr(out, "vas_purchase_id", None),
+            _iso(getattr(out, "expires_at", None)),
+            getattr(out, "reason", None),
+        )
 
     @activity.defn
     @domain_errors
@@ -162,8 +176,9 @@ class SubscriptionActivities:
         from domains.subscription import lifecycle
 
         async with transaction(self.rt.db) as s:
-            await lifecycle.expire_day_pass(s, _ctx(), subscription_id=req.subscription_id,
-                                            vas_purchase_id=req.vas_purchase_id)
+            await lifecycle.expire_day_pass(
+                s, _ctx(), subscription_id=req.subscription_id, vas_purchase_id=req.vas_purchase_id
+            )
 
     @activity.defn
     @domain_errors
@@ -171,8 +186,9 @@ class SubscriptionActivities:
         from domains.subscription import lifecycle
 
         async with transaction(self.rt.db) as s:
-            await lifecycle.schedule_plan_change(s, _ctx(), subscription_id=req.subscription_id,
-                                                 offering_id=req.offering_id)
+            await lifecycle.schedule_plan_change(
+                s, _ctx(), subscription_id=req.subscription_id, offering_id=req.offering_id
+            )
 
     @activity.defn
     @domain_errors

@@ -115,7 +115,7 @@ class BenchStack:
         for proc in self.processes():
             try:
                 info = proc.memory_full_info()
-                name = _component(proc)
+                name = component_of(proc)
             except psutil.Error:
                 continue
             rss += info.rss
@@ -143,7 +143,7 @@ class BenchStack:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def _component(proc: psutil.Process) -> str:
+def component_of(proc: psutil.Process) -> str:
     name = proc.name()
     if name in ("postgres", "temporal"):  # the binaries' own names; backends share "postgres"
         return name

@@ -42,6 +42,11 @@ GROUPS = [
     ("payment", "payment", "Cards on file (TMF670)."),
     ("inventory", "inventory", "MSISDN and eSIM pools (TMF639)."),
     ("admin", "admin", "Operator administration."),
+    ("order", "order", "Product orders (TMF622): create, follow, cancel, stuck."),
+    ("som", "som", "Service orders and services (TMF641/TMF638)."),
+    ("prov", "prov", "Provisioning tasks and fault injection."),
+    ("esim", "esim", "eSIM activation codes and device events."),
+    ("trace", "trace", "Follow a saga through its workflow histories."),
 ]
 
 

@@ -108,7 +108,9 @@ def setup(service_name: str, settings: Settings | None = None) -> TracerProvider
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            _exporters.attach(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(settings.otel_endpoint))))
+            _exporters.attach(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(settings.otel_endpoint)))
+            )
         trace.set_tracer_provider(provider)
         _provider = provider
         return provider

@@ -77,7 +77,9 @@ async def start_order_workflow(rt: Runtime, order: Any, requested_start: datetim
             task_queue=rt.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=attributes(CUSTOMER_ID.value_set(order.customer_id), ORDER_ID.value_set(order.id)),
+            search_attributes=attributes(
+                CUSTOMER_ID.value_set(order.customer_id), ORDER_ID.value_set(order.id)
+            ),
         )
     except Exception as exc:
         if _already_started(exc):
@@ -108,8 +110,9 @@ async def cancel_order(rt: Runtime, ctx: RequestContext, order_id: str, reason: 
     async with rt.db() as s:
         order = await ordering.get_order(s, order_id)
     if ordering.is_terminal(order):
-        raise PolicyViolation("order.transition.invalid", f"Order {order_id} is already {order.state}.",
-                              state=order.state)
+        raise PolicyViolation(
+            "order.transition.invalid", f"Order {order_id} is already {order.state}.", state=order.state
+        )
     if order.som_started_at is not None:
         raise PolicyViolation(
             "order.cancel.forbidden_after_som_started",
@@ -118,14 +121,18 @@ async def cancel_order(rt: Runtime, ctx: RequestContext, order_id: str, reason: 
     client = await rt.temporal()
     handle = client.get_workflow_handle(order_workflow_id(order_id))
     try:
-        await handle.execute_update(ProductOrderWorkflow.cancel, CancelOrder(reason or f"cancelled by {ctx.actor}"))
+        await handle.execute_update(
+            ProductOrderWorkflow.cancel, CancelOrder(reason or f"cancelled by {ctx.actor}")
+        )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type:
             raise PolicyViolation(cause.type, cause.message) from None
         raise
     except RPCError as exc:
-        raise PolicyViolation("order.transition.invalid", f"Order {order_id} cannot be cancelled now: {exc.message}") from None
+        raise PolicyViolation(
+            "order.transition.invalid", f"Order {order_id} cannot be cancelled now: {exc.message}"
+        ) from None
     async with rt.db() as s:
         return await ordering.get_order(s, order_id)
 
@@ -155,11 +162,15 @@ async def resolve_task(rt: Runtime, ctx: RequestContext, task_id: str, note: str
     from workflows.provisioning_tasks import ResolveTask
 
     if not note or not note.strip():
-        raise PolicyViolation("provisioning.resolve_stuck.requires_note", "Say what was done: a note is required.")
+        raise PolicyViolation(
+            "provisioning.resolve_stuck.requires_note", "Say what was done: a note is required."
+        )
     task, wf_id = await _task_workflow(rt, task_id)
     if task.state != "stuck":
-        raise PolicyViolation("provisioning_task.resolve.requires_stuck_state",
-                              f"Task {task_id} is {task.state}; only a stuck task can be resolved.")
+        raise PolicyViolation(
+            "provisioning_task.resolve.requires_stuck_state",
+            f"Task {task_id} is {task.state}; only a stuck task can be resolved.",
+        )
     client = await rt.temporal()
     await client.get_workflow_handle(wf_id).signal("resolve_task", ResolveTask(task.task_type, note.strip()))
     return task
@@ -170,8 +181,10 @@ async def retry_task(rt: Runtime, ctx: RequestContext, task_id: str) -> Any:
 
     task, wf_id = await _task_workflow(rt, task_id)
     if task.state != "stuck":
-        raise PolicyViolation("provisioning_task.retry.requires_stuck_state",
-                              f"Task {task_id} is {task.state}; only a stuck task can be retried by hand.")
+        raise PolicyViolation(
+            "provisioning_task.retry.requires_stuck_state",
+            f"Task {task_id} is {task.state}; only a stuck task can be retried by hand.",
+        )
     client = await rt.temporal()
     await client.get_workflow_handle(wf_id).signal("retry_task", RetryTask(task.task_type))
     return task
@@ -185,14 +198,16 @@ async def stuck_orders(rt: Runtime) -> list[dict[str, Any]]:
     rows = []
     async for wf in client.list_workflows('BssStuck = true AND ExecutionStatus = "Running"'):
         sa = wf.typed_search_attributes
-        rows.append({
-            "workflowId": wf.id,
-            "workflowType": wf.workflow_type,
-            "orderId": sa.get(ORDER_ID),
-            "customerId": sa.get(CUSTOMER_ID),
-            "msisdn": sa.get(MSISDN),
-            "startedAt": wf.start_time.isoformat() if wf.start_time else None,
-        })
+        rows.append(
+            {
+                "workflowId": wf.id,
+                "workflowType": wf.workflow_type,
+                "orderId": sa.get(ORDER_ID),
+                "customerId": sa.get(CUSTOMER_ID),
+                "msisdn": sa.get(MSISDN),
+                "startedAt": wf.start_time.isoformat() if wf.start_time else None,
+            }
+        )
     return rows
 
 

@@ -102,7 +102,9 @@ async def esim_status(rt: Runtime, iccid: str) -> dict[str, Any]:
         try:
             profile = await inventory.get_esim(s, iccid)
         except NotFound:
-            raise NotFound("esim.not_found", f"No eSIM profile {iccid} in the inventory.", iccid=iccid) from None
+            raise NotFound(
+                "esim.not_found", f"No eSIM profile {iccid} in the inventory.", iccid=iccid
+            ) from None
     body: dict[str, Any] = {
         "iccid": profile.iccid,
         "state": profile.profile_state,

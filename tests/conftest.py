@@ -65,7 +65,9 @@ def db_url(pg: PgServer) -> Iterator[str]:
     # Business ids (ORD-…, SUB-…) name workflows on a Temporal server shared by the session's tests:
     # each database starts its sequences in its own range so two tests never share a workflow id.
     start = n * 1000
-    pg.sql("; ".join(f"SELECT setval('{schema}.{seq}', {start})" for schema, seq in SEQUENCED.values()), db=name)
+    pg.sql(
+        "; ".join(f"SELECT setval('{schema}.{seq}', {start})" for schema, seq in SEQUENCED.values()), db=name
+    )
     yield pg.url(name)
     pg.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

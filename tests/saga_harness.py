@@ -41,10 +41,16 @@ class Saga:
 
         async with transaction(self.runtime.db) as s:
             cust = await create_customer(
-                s, CTX, given_name="Ada", family_name="Lovelace", email=email or f"ada-{uuid.uuid4().hex[:8]}@example.com"
+                s,
+                CTX,
+                given_name="Ada",
+                family_name="Lovelace",
+                email=email or f"ada-{uuid.uuid4().hex[:8]}@example.com",
             )
             if card:
-                await add_payment_method(s, CTX, customer_id=cust.id, card_number=card, exp_month=12, exp_year=2035)
+                await add_payment_method(
+                    s, CTX, customer_id=cust.id, card_number=card, exp_month=12, exp_year=2035
+                )
             return cust.id
 
     async def order(self, customer_id: str, offering_id: str = "PLAN_S", **kwargs):
@@ -56,7 +62,6 @@ class Saga:
         from workflows.product_order import ProductOrderWorkflow
 
         return self.client.get_workflow_handle_for(ProductOrderWorkflow.run, f"order-{order_id}")
-
 
 
 async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequence[object] = ()):

@@ -21,14 +21,18 @@ STUCK = SearchAttributeKey.for_bool("BssStuck")
 # Database steps: short, local to the worker, retried quickly (a restarted Postgres comes back).
 DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=15),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_interval=timedelta(seconds=5)),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=100), maximum_interval=timedelta(seconds=5)
+    ),
 }
 
 # Calls to outside systems (card gateway): remote activities, bounded retries for transient faults.
 EXTERNAL_CALL = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10), maximum_attempts=10
+        initial_interval=timedelta(milliseconds=200),
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=10,
     ),
 }
 

@@ -79,14 +79,24 @@ class EsimProvisioningWorkflow:
     async def run(self, inp: EsimInput) -> EsimStatus:
         self.code = inp.activation_code
         outcome = await self.tasks.run(
-            TaskRequest(inp.service_order_id, "ESIM_PROFILE_PREPARE", inp.msisdn, inp.imsi, inp.iccid,
-                        inp.offering_id, inp.matching_id, inp.task_deadline_seconds),
+            TaskRequest(
+                inp.service_order_id,
+                "ESIM_PROFILE_PREPARE",
+                inp.msisdn,
+                inp.imsi,
+                inp.iccid,
+                inp.offering_id,
+                inp.matching_id,
+                inp.task_deadline_seconds,
+            ),
             inp.order_id,
             inp.customer_id,
         )
         self.code = outcome.activation_code or inp.activation_code
         await workflow.execute_local_activity_method(
-            ServiceOrderActivities.mark_esim_prepared, EsimPrepared(inp.iccid, inp.service_order_id), **DB_STEP
+            ServiceOrderActivities.mark_esim_prepared,
+            EsimPrepared(inp.iccid, inp.service_order_id),
+            **DB_STEP,
         )
         self.state = "prepared"
         parent = workflow.info().parent
@@ -132,6 +142,6 @@ class EsimProvisioningWorkflow:
 
     @workflow.query
     def status(self) -> EsimStatus:
-        return EsimStatus(workflow.info().workflow_id.removeprefix("esim-"), self.state, self.code,
-                          list(self.device_events))
-
+        return EsimStatus(
+            workflow.info().workflow_id.removeprefix("esim-"), self.state, self.code, list(self.device_events)
+        )

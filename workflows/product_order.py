@@ -113,7 +113,9 @@ class ProductOrderWorkflow:
     async def run(self, inp: OrderInput) -> OrderResult:
         undo = Compensations()
         try:
-            await workflow.execute_local_activity_method(OrderActivities.start_order, OrderRef(inp.order_id), **DB_STEP)
+            await workflow.execute_local_activity_method(
+                OrderActivities.start_order, OrderRef(inp.order_id), **DB_STEP
+            )
             self.state = "inProgress"
             if inp.requested_start:
                 wait = (datetime.fromisoformat(inp.requested_start) - workflow.now()).total_seconds()
@@ -121,7 +123,9 @@ class ProductOrderWorkflow:
                     await workflow.wait_condition(lambda: self.cancel_requested is not None, timeout=wait)
             if self.cancel_requested is not None:
                 await workflow.execute_local_activity_method(
-                    OrderActivities.cancel_order, OrderFailed(inp.order_id, self.cancel_requested.reason), **DB_STEP
+                    OrderActivities.cancel_order,
+                    OrderFailed(inp.order_id, self.cancel_requested.reason),
+                    **DB_STEP,
                 )
                 self.state = "cancelled"
                 return OrderResult(inp.order_id, "cancelled", reason=self.cancel_requested.reason)
@@ -143,10 +147,18 @@ class ProductOrderWorkflow:
         undo.add(lambda: self._release(so_id))
         so = await workflow.execute_child_workflow(
             ServiceOrderWorkflow.run,
-            ServiceOrderInput(so_id, inp.order_id, inp.customer_id, inp.offering_id, inp.msisdn_preference,
-                              inp.task_deadline_seconds),
+            ServiceOrderInput(
+                so_id,
+                inp.order_id,
+                inp.customer_id,
+                inp.offering_id,
+                inp.msisdn_preference,
+                inp.task_deadline_seconds,
+            ),
             id=service_order_workflow_id(so_id),
-            search_attributes=attributes(CUSTOMER_ID.value_set(inp.customer_id), ORDER_ID.value_set(inp.order_id)),
+            search_attributes=attributes(
+                CUSTOMER_ID.value_set(inp.customer_id), ORDER_ID.value_set(inp.order_id)
+            ),
         )
         workflow.upsert_search_attributes([MSISDN.value_set(so.msisdn)])
         undo.add(lambda: self._cancel_esim(so.iccid))
@@ -166,8 +178,17 @@ class ProductOrderWorkflow:
             )
         sub_id = await workflow.execute_local_activity_method(
             OrderActivities.create_subscription,
-            NewSubscription(inp.order_id, inp.customer_id, inp.offering_id, so.msisdn, so.iccid, so_id,
-                            inp.price_id, inp.price_amount, inp.price_currency),
+            NewSubscription(
+                inp.order_id,
+                inp.customer_id,
+                inp.offering_id,
+                so.msisdn,
+                so.iccid,
+                so_id,
+                inp.price_id,
+                inp.price_amount,
+                inp.price_currency,
+            ),
             **DB_STEP,
         )
         self.subscription_id = sub_id
@@ -178,8 +199,10 @@ class ProductOrderWorkflow:
             id=subscription_workflow_id(sub_id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             search_attributes=attributes(
-                CUSTOMER_ID.value_set(inp.customer_id), SUBSCRIPTION_ID.value_set(sub_id),
-                MSISDN.value_set(so.msisdn), ORDER_ID.value_set(inp.order_id),
+                CUSTOMER_ID.value_set(inp.customer_id),
+                SUBSCRIPTION_ID.value_set(sub_id),
+                MSISDN.value_set(so.msisdn),
+                ORDER_ID.value_set(inp.order_id),
             ),
         )
         await workflow.execute_local_activity_method(
@@ -196,12 +219,15 @@ class ProductOrderWorkflow:
 
     async def _release(self, so_id: str) -> None:
         await workflow.execute_local_activity_method(
-            ServiceOrderActivities.release_resources, ServiceOrderFailed(so_id, self.reason or "order failed"),
+            ServiceOrderActivities.release_resources,
+            ServiceOrderFailed(so_id, self.reason or "order failed"),
             **DB_STEP,
         )
 
     async def _refund(self, key: str) -> None:
-        await workflow.execute_activity_method(OrderActivities.refund_charge, RefundRequest(key), **EXTERNAL_CALL)
+        await workflow.execute_activity_method(
+            OrderActivities.refund_charge, RefundRequest(key), **EXTERNAL_CALL
+        )
 
     async def _cancel_esim(self, iccid: str) -> None:
         try:
@@ -229,8 +255,14 @@ class ProductOrderWorkflow:
 
     @workflow.query
     def status(self) -> OrderStatus:
-        return OrderStatus(workflow.info().workflow_id.removeprefix("order-"), self.state, self.som_started,
-                           self.service_order_id, self.subscription_id, self.reason)
+        return OrderStatus(
+            workflow.info().workflow_id.removeprefix("order-"),
+            self.state,
+            self.som_started,
+            self.service_order_id,
+            self.subscription_id,
+            self.reason,
+        )
 
 
 def _readable(err: BaseException) -> str:

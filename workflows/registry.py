@@ -5,4 +5,9 @@ from workflows.product_order import ProductOrderWorkflow
 from workflows.service_order import ServiceOrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS: list[type] = [ProductOrderWorkflow, ServiceOrderWorkflow, EsimProvisioningWorkflow, SubscriptionWorkflow]
+WORKFLOWS: list[type] = [
+    ProductOrderWorkflow,
+    ServiceOrderWorkflow,
+    EsimProvisioningWorkflow,
+    SubscriptionWorkflow,
+]

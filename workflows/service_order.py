@@ -87,20 +87,40 @@ class ServiceOrderWorkflow:
             workflow.upsert_search_attributes([MSISDN.value_set(res.msisdn)])
             esim = await workflow.start_child_workflow(
                 EsimProvisioningWorkflow.run,
-                EsimInput(res.iccid, inp.service_order_id, inp.order_id, inp.customer_id, res.msisdn, res.imsi,
-                          res.matching_id, res.activation_code, inp.offering_id, inp.task_deadline_seconds),
+                EsimInput(
+                    res.iccid,
+                    inp.service_order_id,
+                    inp.order_id,
+                    inp.customer_id,
+                    res.msisdn,
+                    res.imsi,
+                    res.matching_id,
+                    res.activation_code,
+                    inp.offering_id,
+                    inp.task_deadline_seconds,
+                ),
                 id=esim_workflow_id(res.iccid),
                 # The device may install days later; that wait must not hold the order.
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 search_attributes=attributes(
-                    CUSTOMER_ID.value_set(inp.customer_id), ORDER_ID.value_set(inp.order_id),
+                    CUSTOMER_ID.value_set(inp.customer_id),
+                    ORDER_ID.value_set(inp.order_id),
                     MSISDN.value_set(res.msisdn),
                 ),
             )
             network = [
                 self.tasks.run(
-                    TaskRequest(inp.service_order_id, task, res.msisdn, res.imsi, res.iccid, inp.offering_id,
-                                res.matching_id, inp.task_deadline_seconds, inp.allowances),
+                    TaskRequest(
+                        inp.service_order_id,
+                        task,
+                        res.msisdn,
+                        res.imsi,
+                        res.iccid,
+                        inp.offering_id,
+                        res.matching_id,
+                        inp.task_deadline_seconds,
+                        inp.allowances,
+                    ),
                     inp.order_id,
                     inp.customer_id,
                 )
@@ -108,15 +128,21 @@ class ServiceOrderWorkflow:
             ]
             await all_or_nothing([*network, self._esim_prepared(esim)])
             await workflow.execute_local_activity_method(
-                ServiceOrderActivities.complete_service_order, ServiceOrderRef(inp.service_order_id), **DB_STEP
+                ServiceOrderActivities.complete_service_order,
+                ServiceOrderRef(inp.service_order_id),
+                **DB_STEP,
             )
             self.state = "completed"
-            return ServiceOrderResult(inp.service_order_id, res.msisdn, res.iccid, self.esim_ready.activation_code)
+            return ServiceOrderResult(
+                inp.service_order_id, res.msisdn, res.iccid, self.esim_ready.activation_code
+            )
         except (ApplicationError, ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
             reason = reason_of(err)
             self.state = "failed"
             await asyncio.shield(asyncio.ensure_future(self._compensate(inp, esim, reason)))
-            raise ApplicationError(reason, type=rule_code(err) or "service_order.failed", non_retryable=True) from err
+            raise ApplicationError(
+                reason, type=rule_code(err) or "service_order.failed", non_retryable=True
+            ) from err
 
     async def _compensate(self, inp: ServiceOrderInput, esim, reason: str) -> None:
         if esim is not None:
@@ -125,7 +151,9 @@ class ServiceOrderWorkflow:
             except Exception:  # noqa: BLE001 - the eSIM flow may already have ended; release covers it
                 workflow.logger.info("eSIM workflow already closed")
         await workflow.execute_local_activity_method(
-            ServiceOrderActivities.release_resources, ServiceOrderFailed(inp.service_order_id, reason), **DB_STEP
+            ServiceOrderActivities.release_resources,
+            ServiceOrderFailed(inp.service_order_id, reason),
+            **DB_STEP,
         )
 
     async def _esim_prepared(self, esim: workflow.ChildWorkflowHandle) -> TaskOutcome:
@@ -134,8 +162,11 @@ class ServiceOrderWorkflow:
         if ready not in done:
             ready.cancel()
             await esim  # re-raises the eSIM workflow's failure
-            raise ApplicationError("The eSIM workflow ended before the profile was prepared.",
-                                   type="esim.prepare.failed", non_retryable=True)
+            raise ApplicationError(
+                "The eSIM workflow ended before the profile was prepared.",
+                type="esim.prepare.failed",
+                non_retryable=True,
+            )
         return TaskOutcome("ESIM_PROFILE_PREPARE", attempt=0, activation_code=self.esim_ready.activation_code)
 
     @workflow.signal
@@ -152,8 +183,14 @@ class ServiceOrderWorkflow:
 
     @workflow.query
     def status(self) -> ServiceOrderStatus:
-        return ServiceOrderStatus(workflow.info().workflow_id.removeprefix("service-order-"), self.state,
-                                  self.msisdn, self.iccid, sorted(self.tasks.stuck), dict(self.tasks.tickets))
+        return ServiceOrderStatus(
+            workflow.info().workflow_id.removeprefix("service-order-"),
+            self.state,
+            self.msisdn,
+            self.iccid,
+            sorted(self.tasks.stuck),
+            dict(self.tasks.tickets),
+        )
 
 
 async def all_or_nothing(coros: list) -> list:

@@ -110,7 +110,9 @@ class SubscriptionWorkflow:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, (deadline - workflow.now()).total_seconds())
             self.wake = False
-            await workflow.wait_condition(lambda: self.wake or self.line.state == "terminated", timeout=timeout)
+            await workflow.wait_condition(
+                lambda: self.wake or self.line.state == "terminated", timeout=timeout
+            )
             if self.line.state == "terminated":
                 break
             async with self.lock:
@@ -139,8 +141,11 @@ class SubscriptionWorkflow:
         period_start = self.line.current_period_end
         outcome = await workflow.execute_activity_method(
             SubscriptionActivities.renew,
-            RenewRequest(self.inp.subscription_id, period_start,
-                         f"{workflow.info().workflow_id}/renewal/{period_start}"),
+            RenewRequest(
+                self.inp.subscription_id,
+                period_start,
+                f"{workflow.info().workflow_id}/renewal/{period_start}",
+            ),
             **EXTERNAL_CALL,
         )
         self.inp.renewal_declined = outcome.status == "declined"
@@ -162,8 +167,16 @@ class SubscriptionWorkflow:
 
     def _carry_over(self) -> SubscriptionInput:
         inp = self.inp
-        return SubscriptionInput(inp.subscription_id, inp.customer_id, self.line.offering_id, inp.msisdn, inp.iccid,
-                                 self.line.current_period_end, inp.periods_renewed, inp.renewal_declined)
+        return SubscriptionInput(
+            inp.subscription_id,
+            inp.customer_id,
+            self.line.offering_id,
+            inp.msisdn,
+            inp.iccid,
+            self.line.current_period_end,
+            inp.periods_renewed,
+            inp.renewal_declined,
+        )
 
     def _key(self, what: str) -> str:
         update = workflow.current_update_info()
@@ -202,11 +215,13 @@ class SubscriptionWorkflow:
     @schedule_plan_change.validator
     def _check_plan_change(self, msg: SchedulePlanChange) -> None:
         if self.line is None or self.line.state != "active":
-            raise ApplicationError("Only an active line can change plan.",
-                                   type="subscription.plan_change.not_eligible_state")
+            raise ApplicationError(
+                "Only an active line can change plan.", type="subscription.plan_change.not_eligible_state"
+            )
         if msg.offering_id == self.line.offering_id:
-            raise ApplicationError(f"The line is already on {msg.offering_id}.",
-                                   type="subscription.plan_change.same_offering")
+            raise ApplicationError(
+                f"The line is already on {msg.offering_id}.", type="subscription.plan_change.same_offering"
+            )
 
     @workflow.update
     async def cancel_plan_change(self, msg: CancelPlanChange) -> SubscriptionStatus:
@@ -244,7 +259,9 @@ class SubscriptionWorkflow:
     async def terminate(self, msg: Terminate) -> SubscriptionStatus:
         async with self.lock:
             await workflow.execute_local_activity_method(
-                SubscriptionActivities.terminate, TerminateRequest(self.inp.subscription_id, msg.reason), **DB_STEP
+                SubscriptionActivities.terminate,
+                TerminateRequest(self.inp.subscription_id, msg.reason),
+                **DB_STEP,
             )
             await self._refresh()
             return self.status()
@@ -267,12 +284,18 @@ class SubscriptionWorkflow:
         inp, line = self.inp, self.line
         if inp is None or line is None:
             raise ApplicationError("The line is still starting.")
-        return SubscriptionStatus(inp.subscription_id, line.state, line.state_reason, inp.msisdn, line.offering_id,
-                                  line.current_period_end, line.pending_offering_id, inp.periods_renewed,
-                                  dict(line.day_passes))
+        return SubscriptionStatus(
+            inp.subscription_id,
+            line.state,
+            line.state_reason,
+            inp.msisdn,
+            line.offering_id,
+            line.current_period_end,
+            line.pending_offering_id,
+            inp.periods_renewed,
+            dict(line.day_passes),
+        )
 
 
 def _at(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
-
-

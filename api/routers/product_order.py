@@ -114,7 +114,9 @@ class PartyIn(Tmf):
 
 
 class ProductOrderIn(Tmf):
-    product_order_item: list[OrderItemIn] = Field(default_factory=list, alias="productOrderItem", max_length=20)
+    product_order_item: list[OrderItemIn] = Field(
+        default_factory=list, alias="productOrderItem", max_length=20
+    )
     related_party: list[PartyIn] = Field(default_factory=list, alias="relatedParty", max_length=20)
     requested_start_date: datetime | None = Field(None, alias="requestedStartDate")
     description: StrictStr | None = Field(None, max_length=1000)
@@ -192,12 +194,16 @@ async def order_views(session: AsyncSession, orders: Sequence[ProductOrder]) -> 
         return []
     items: dict[str, list[ProductOrderItem]] = {}
     for item in await session.exec(
-        select(ProductOrderItem).where(col(ProductOrderItem.order_id).in_(ids)).order_by(col(ProductOrderItem.id))
+        select(ProductOrderItem)
+        .where(col(ProductOrderItem.order_id).in_(ids))
+        .order_by(col(ProductOrderItem.id))
     ):
         items.setdefault(item.order_id, []).append(item)
     history: dict[str, list[OrderStateHistory]] = {}
     for h in await session.exec(
-        select(OrderStateHistory).where(col(OrderStateHistory.order_id).in_(ids)).order_by(col(OrderStateHistory.id))
+        select(OrderStateHistory)
+        .where(col(OrderStateHistory.order_id).in_(ids))
+        .order_by(col(OrderStateHistory.id))
     ):
         history.setdefault(h.order_id, []).append(h)
     names = dict(
@@ -260,7 +266,11 @@ def order_json(
     if o.state in (rules.FAILED, rules.CANCELLED):
         ended = next((h.at for h in reversed(history) if h.to_state == o.state), o.updated_at)
         body["note"] = [
-            {"text": o.failure_reason or f"The order was {o.state}.", "date": time_json(ended), "author": "bss"}
+            {
+                "text": o.failure_reason or f"The order was {o.state}.",
+                "date": time_json(ended),
+                "author": "bss",
+            }
         ]
         if o.state == rules.CANCELLED:
             body["cancellationDate"] = time_json(ended)

@@ -84,3 +84,58 @@ class SubscriptionStateHistory(SQLModel, table=True):
     at: datetime = _when()
     actor: str = Field(max_length=200)
     reason: str | None = Field(default=None, max_length=200)
+
+
+class SubscriptionRenewal(SQLModel, table=True):
+    """One renewal attempt, paid or declined: the record that makes a retried renewal answer the same.
+
+    `due_at` is the period end that was being renewed; at most one paid renewal per period end.
+    """
+
+    __tablename__ = "subscription_renewal"
+    __table_args__ = (
+        Index(
+            "uq_subscription_renewal_paid_period",
+            "subscription_id",
+            "due_at",
+            unique=True,
+            postgresql_where=text("status = 'renewed'"),
+        ),
+        SCHEMA,
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    subscription_id: str = Field(foreign_key="subscription.subscription.id", max_length=20, index=True)
+    kind: str = Field(max_length=10)  # scheduled | manual
+    status: str = Field(max_length=10)  # renewed | declined
+    idempotency_key: str = Field(max_length=200, unique=True)
+    due_at: datetime = _when()
+    attempted_at: datetime = _when()
+    offering_id: str = Field(max_length=64)
+    price_id: str = Field(max_length=64)
+    amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+    currency: str = Field(max_length=3)
+    payment_id: str | None = Field(default=None, max_length=16)
+    period_start: datetime | None = _when(nullable=True)
+    period_end: datetime | None = _when(nullable=True)
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class VasPurchase(SQLModel, table=True):
+    """A paid top-up applied to a line. A timed one (the day pass) keeps what to restore when it ends."""
+
+    __tablename__ = "vas_purchase"
+    __table_args__ = (Index("ix_vas_purchase_sub", "subscription_id", "applied_at"), SCHEMA)
+
+    id: str = Field(primary_key=True, max_length=32)  # SUB-000001-VAS-1A2B3C4D
+    subscription_id: str = Field(foreign_key="subscription.subscription.id", max_length=20)
+    vas_offering_id: str = Field(max_length=64)
+    payment_id: str = Field(max_length=16)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    allowance_type: str = Field(max_length=20)
+    allowance_added: int = Field(sa_column=Column(BigInteger, nullable=False))  # -1: unlimited
+    applied_at: datetime = _when()
+    expires_at: datetime | None = _when(nullable=True)
+    # Day pass: the primary balance left when the pass started, given back when it ends (-1: unlimited).
+    restored_remaining: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    ended_at: datetime | None = _when(nullable=True)

@@ -17,13 +17,25 @@ async def test_happy_path_activates_a_line(saga: Saga):
     order = await saga.order(cust)
     result = await saga.handle(order.id).result()
     assert result.state == "completed", result.reason
-    assert await scalar(saga, "select state from ordering.product_order where id = :o", o=order.id) == "completed"
+    assert (
+        await scalar(saga, "select state from ordering.product_order where id = :o", o=order.id)
+        == "completed"
+    )
     sub = await scalar(saga, "select id from subscription.subscription where order_id = :o", o=order.id)
     assert sub == result.subscription_id
     assert await scalar(saga, "select state from subscription.subscription where id = :s", s=sub) == "active"
-    assert await scalar(saga, "select status from inventory.msisdn where msisdn = :m", m=result.msisdn) == "assigned"
-    assert await scalar(saga, "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
-                        c=cust) == 1
+    assert (
+        await scalar(saga, "select status from inventory.msisdn where msisdn = :m", m=result.msisdn)
+        == "assigned"
+    )
+    assert (
+        await scalar(
+            saga,
+            "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
+            c=cust,
+        )
+        == 1
+    )
     from workflows.subscription import SubscriptionWorkflow
 
     status = await saga.client.get_workflow_handle_for(SubscriptionWorkflow.run, f"subscription-{sub}").query(
@@ -49,25 +61,43 @@ async def test_taken_preference_fails_the_order_with_a_clear_reason(saga: Saga):
     assert "90000555" in result.reason
     # Nothing held: no eSIM reserved for the failed service order, no charge.
     so = await scalar(saga, "select service_order_id from ordering.product_order where id = :o", o=second.id)
-    assert await scalar(saga, "select count(*) from inventory.esim_profile where reserved_for = :k", k=so) == 0
+    assert (
+        await scalar(saga, "select count(*) from inventory.esim_profile where reserved_for = :k", k=so) == 0
+    )
 
 
 async def test_declined_card_releases_everything_and_fails_the_order(saga: Saga):
     cust = await saga.customer(card="4000000000000002")
     available_before = await scalar(saga, "select count(*) from inventory.msisdn where status = 'available'")
-    esims_before = await scalar(saga, "select count(*) from inventory.esim_profile where profile_state = 'available'")
+    esims_before = await scalar(
+        saga, "select count(*) from inventory.esim_profile where profile_state = 'available'"
+    )
     order = await saga.order(cust)
     result = await saga.handle(order.id).result()
     assert result.state == "failed"
     assert "declined" in result.reason
     row = await scalar(saga, "select failure_reason from ordering.product_order where id = :o", o=order.id)
     assert "declined" in row
-    assert await scalar(saga, "select count(*) from subscription.subscription where order_id = :o", o=order.id) == 0
-    assert await scalar(saga, "select count(*) from inventory.msisdn where status = 'available'") == available_before
-    assert (await scalar(saga, "select count(*) from inventory.esim_profile where profile_state = 'available'")
-            == esims_before)
-    assert await scalar(saga, "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
-                        c=cust) == 0
+    assert (
+        await scalar(saga, "select count(*) from subscription.subscription where order_id = :o", o=order.id)
+        == 0
+    )
+    assert (
+        await scalar(saga, "select count(*) from inventory.msisdn where status = 'available'")
+        == available_before
+    )
+    assert (
+        await scalar(saga, "select count(*) from inventory.esim_profile where profile_state = 'available'")
+        == esims_before
+    )
+    assert (
+        await scalar(
+            saga,
+            "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
+            c=cust,
+        )
+        == 0
+    )
 
 
 async def test_fail_first_attempt_completes_after_a_second_attempt(saga: Saga):
@@ -77,8 +107,11 @@ async def test_fail_first_attempt_completes_after_a_second_attempt(saga: Saga):
     assert result.state == "completed", result.reason
     so = await scalar(saga, "select service_order_id from ordering.product_order where id = :o", o=order.id)
     attempts = await scalar(
-        saga, "select attempts from service_ordering.provisioning_task where service_order_id = :s "
-        "and task_type = 'HLR_PROVISION'", s=so)
+        saga,
+        "select attempts from service_ordering.provisioning_task where service_order_id = :s "
+        "and task_type = 'HLR_PROVISION'",
+        s=so,
+    )
     assert attempts == 2
 
 
@@ -89,7 +122,9 @@ async def test_fail_always_is_compensated(saga: Saga):
     result = await saga.handle(order.id).result()
     assert result.state == "failed"
     so = await scalar(saga, "select service_order_id from ordering.product_order where id = :o", o=order.id)
-    assert await scalar(saga, "select state from service_ordering.service_order where id = :s", s=so) == "failed"
+    assert (
+        await scalar(saga, "select state from service_ordering.service_order where id = :s", s=so) == "failed"
+    )
     assert await scalar(saga, "select count(*) from inventory.msisdn where reserved_for = :s", s=so) == 0
     assert await scalar(saga, "select count(*) from payment.payment where customer_id = :c", c=cust) == 0
 
@@ -104,27 +139,48 @@ async def test_stuck_task_waits_for_the_operator_then_completes(saga: Saga):
     order = await saga.order(await saga.customer())
     so = None
     for _ in range(100):
-        so = await scalar(saga, "select service_order_id from ordering.product_order where id = :o", o=order.id)
-        state = await scalar(saga, "select state from service_ordering.provisioning_task where service_order_id = :s "
-                             "and task_type = 'OCS_BALANCE_INIT'", s=so) if so else None
+        so = await scalar(
+            saga, "select service_order_id from ordering.product_order where id = :o", o=order.id
+        )
+        state = (
+            await scalar(
+                saga,
+                "select state from service_ordering.provisioning_task where service_order_id = :s "
+                "and task_type = 'OCS_BALANCE_INIT'",
+                s=so,
+            )
+            if so
+            else None
+        )
         if state == "stuck":
             break
         await asyncio.sleep(0.1)
     assert state == "stuck"
-    ticket = await scalar(saga, "select ticket_id from service_ordering.provisioning_task where service_order_id = :s "
-                          "and task_type = 'OCS_BALANCE_INIT'", s=so)
+    ticket = await scalar(
+        saga,
+        "select ticket_id from service_ordering.provisioning_task where service_order_id = :s "
+        "and task_type = 'OCS_BALANCE_INIT'",
+        s=so,
+    )
     assert await scalar(saga, "select related_order_id from crm.ticket where id = :t", t=ticket) == order.id
     for _ in range(50):  # visibility is eventually consistent
         if any(r["orderId"] == order.id for r in await stuck_orders(saga.runtime)):
             break
         await asyncio.sleep(0.2)
     assert any(r["orderId"] == order.id for r in await stuck_orders(saga.runtime))
-    task_id = await scalar(saga, "select id from service_ordering.provisioning_task where service_order_id = :s "
-                           "and task_type = 'OCS_BALANCE_INIT'", s=so)
+    task_id = await scalar(
+        saga,
+        "select id from service_ordering.provisioning_task where service_order_id = :s "
+        "and task_type = 'OCS_BALANCE_INIT'",
+        s=so,
+    )
     await resolve_task(saga.runtime, CTX, task_id, "balance initialised by hand on the OCS console")
     result = await saga.handle(order.id).result()
     assert result.state == "completed", result.reason
-    assert await scalar(saga, "select state from service_ordering.provisioning_task where id = :t", t=task_id) == "completed"
+    assert (
+        await scalar(saga, "select state from service_ordering.provisioning_task where id = :t", t=task_id)
+        == "completed"
+    )
 
 
 async def test_cancel_before_som_starts_is_allowed(saga: Saga):

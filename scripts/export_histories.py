@@ -1,0 +1,201 @@
+"""Export the histories the replay tests check the workflow code against.
+
+Usage: .venv/bin/python scripts/export_histories.py
+
+Starts a throw-away embedded Postgres (migrated and seeded) and an in-memory Temporal dev server,
+runs a worker with the real workflows and activities (simulators at zero latency), plays each case
+below and writes the history of every workflow it involved — order, service order, eSIM,
+subscription — to tests/replay/histories/<WorkflowType>/<case>.json. Workflows still open at the
+end (the eSIM waiting for the device, the subscription holding the line) are exported as they are;
+replay handles open histories.
+
+When to re-export. tests/replay/test_replay.py replays these files with the current code and fails
+on any nondeterminism: that failure means a change would break the orders running in production.
+So do NOT re-export to make it pass. Change workflow code compatibly instead: put the new behaviour
+behind `if workflow.patched("<change-id>"):` (old histories take the old branch), keep the old
+histories, and run this script to *add* the new ones (a new case, or after the change, to cover
+the patched branch). Re-export everything only when the old code is gone from production (after
+`workflow.deprecate_patch` and no open workflow predates the change), or when a case is added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.settings import Settings  # noqa: E402
+from stack import postgres, temporal  # noqa: E402
+
+HISTORIES = ROOT / "tests" / "replay" / "histories"
+ORDER, SERVICE_ORDER, ESIM, SUBSCRIPTION = (
+    "ProductOrderWorkflow",
+    "ServiceOrderWorkflow",
+    "EsimProvisioningWorkflow",
+    "SubscriptionWorkflow",
+)
+FULL_SAGA = {ORDER, SERVICE_ORDER, ESIM, SUBSCRIPTION}
+
+
+async def happy_path(saga) -> str:
+    order = await saga.order(await saga.customer())
+    await _expect(saga, order.id, "completed")
+    return order.id
+
+
+async def declined_card(saga) -> str:
+    order = await saga.order(await saga.customer(card="4000000000000002"))
+    await _expect(saga, order.id, "failed")
+    return order.id
+
+
+async def retried_task(saga) -> str:
+    saga.fault("HLR_PROVISION", "fail_first_attempt")
+    order = await saga.order(await saga.customer())
+    await _expect(saga, order.id, "completed")
+    return order.id
+
+
+async def stuck_then_resolved(saga) -> str:
+    from ops.orders import resolve_task
+    from tests.saga_harness import CTX
+
+    saga.fault("OCS_BALANCE_INIT", "stuck")
+    order = await saga.order(await saga.customer())
+    task_id = await _wait_for_stuck(saga, order.id, "OCS_BALANCE_INIT")
+    await resolve_task(saga.runtime, CTX, task_id, "balance initialised by hand on the OCS console")
+    await _expect(saga, order.id, "completed")
+    return order.id
+
+
+async def cancelled_before_som(saga) -> str:
+    from core.clock import clock
+    from ops.orders import cancel_order
+    from tests.saga_harness import CTX
+
+    order = await saga.order(await saga.customer(), requested_start=clock.now() + timedelta(hours=1))
+    await cancel_order(saga.runtime, CTX, order.id, "changed my mind")
+    await _expect(saga, order.id, "cancelled")
+    return order.id
+
+
+# case -> (how to play it, the workflow types it must leave behind)
+CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
+    "happy_path": (happy_path, FULL_SAGA),
+    "declined_card": (declined_card, {ORDER, SERVICE_ORDER, ESIM}),
+    "retried_task": (retried_task, FULL_SAGA),
+    "stuck_then_resolved": (stuck_then_resolved, FULL_SAGA),
+    "cancelled_before_som": (cancelled_before_som, {ORDER}),
+}
+
+
+async def _expect(saga, order_id: str, state: str) -> None:
+    result = await asyncio.wait_for(saga.handle(order_id).result(), 60)
+    if result.state != state:
+        raise RuntimeError(f"order {order_id} ended {result.state} ({result.reason}), expected {state}")
+
+
+async def _wait_for_stuck(saga, order_id: str, task_type: str) -> str:
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        async with saga.runtime.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "select t.id, t.state from service_ordering.provisioning_task t "
+                        "join ordering.product_order o on o.service_order_id = t.service_order_id "
+                        "where o.id = :o and t.task_type = :t"
+                    ),
+                    {"o": order_id, "t": task_type},
+                )
+            ).first()
+        if row is not None and row.state == "stuck":
+            return row.id
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{task_type} of {order_id} never became stuck")
+
+
+async def _workflows_of(client, order_id: str, types: set[str]) -> list:
+    """Every workflow carrying the order's BssOrderId (visibility lags a little behind)."""
+    deadline = time.monotonic() + 15
+    while True:
+        found = [wf async for wf in client.list_workflows(f'BssOrderId = "{order_id}"')]
+        if {wf.workflow_type for wf in found} >= types or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+async def _export(client, case: str, order_id: str, types: set[str]) -> list[Path]:
+    written = []
+    found = await _workflows_of(client, order_id, types)
+    missing = types - {wf.workflow_type for wf in found}
+    if missing:
+        raise RuntimeError(f"{case}: no {sorted(missing)} workflow found for {order_id}")
+    for wf in found:
+        history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        path = HISTORIES / wf.workflow_type / f"{case}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Re-indented so a diff of two exports reads line by line.
+        path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+        written.append(path)
+    return written
+
+
+async def play(settings: Settings, temporal_port: int) -> None:
+    from temporalio.client import Client
+
+    from ops.runtime import Runtime
+    from tests.saga_harness import running_saga
+
+    client = await Client.connect(f"127.0.0.1:{temporal_port}")
+    runtime = Runtime.create(settings, pool_size=5)
+    try:
+        async for saga in running_saga(SimpleNamespace(client=client), runtime, settings):
+            for case, (scenario, types) in CASES.items():
+                saga.faults.faults.clear()
+                order_id = await scenario(saga)
+                for path in await _export(client, case, order_id, types):
+                    print(f"  {case:<22} {path.relative_to(ROOT)}")
+    finally:
+        await runtime.close()
+
+
+def main() -> None:
+    from core.migrate import upgrade
+    from ops.seed import seed_reference_data
+
+    with tempfile.TemporaryDirectory(prefix="bss-histories-") as tmp:
+        work = Path(tmp)
+        pg_port, temporal_port = postgres.free_port(), postgres.free_port()
+        dev_server = temporal.spawn(None, temporal_port, None, work / "temporal.log")
+        pg = postgres.start(work / "pg", pg_port, work / "pg.log")
+        try:
+            postgres.ensure_database(pg_port, "bss")
+            settings = Settings(
+                db_url=f"postgresql+asyncpg://postgres@127.0.0.1:{pg_port}/bss",
+                data_dir=work,
+                temporal_address=f"127.0.0.1:{temporal_port}",
+                sim_latency_factor=0.0,
+            )
+            upgrade(settings.database_url)
+            asyncio.run(seed_reference_data(settings))
+            temporal.wait_ready(dev_server, "127.0.0.1", temporal_port, work / "temporal.log")
+            asyncio.run(play(settings, temporal_port))
+        finally:
+            temporal.stop(dev_server)
+            postgres.stop(pg)
+
+
+if __name__ == "__main__":
+    main()
