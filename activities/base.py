@@ -22,10 +22,13 @@ WORKFLOW_CTX = RequestContext(actor="workflow", channel="system", service_identi
 
 
 def ctx_for(workflow_id: str | None) -> RequestContext:
+    from core.telemetry import current_trace_id
+
     return RequestContext(
         actor=f"workflow:{workflow_id}" if workflow_id else "workflow",
         channel="system",
         service_identity="worker",
+        trace_id=current_trace_id(),
     )
 
 

@@ -19,9 +19,9 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
     sims = network or simulated_network(runtime.settings, runtime.db)
     net = Network(hlr=sims.hlr, pcrf=sims.pcrf, ocs=sims.ocs, smdp=sims.smdp)
     orders = OrderActivities(runtime, gateway or MockGateway())
-    som = ServiceOrderActivities(runtime)
+    som = ServiceOrderActivities(runtime, net.smdp)
     prov = ProvisioningActivities(runtime, net)
-    lines = SubscriptionActivities(runtime, orders.gateway)
+    lines = SubscriptionActivities(runtime, orders.gateway, net.smdp)
     return [
         orders.start_order,
         orders.create_service_order,

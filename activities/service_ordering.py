@@ -69,8 +69,9 @@ def _ctx():
 
 
 class ServiceOrderActivities:
-    def __init__(self, runtime) -> None:
+    def __init__(self, runtime, smdp=None) -> None:
         self.rt = runtime
+        self.smdp = smdp
 
     @activity.defn
     @domain_errors
@@ -105,9 +106,16 @@ class ServiceOrderActivities:
         from domains.inventory.models import EsimProfile, Msisdn
         from domains.service_ordering import services as som
 
+        key = req.service_order_id
+        async with self.rt.db() as s:
+            held = list((await s.exec(select(EsimProfile.iccid).where(EsimProfile.reserved_for == key))).all())
+        # ES2+ CancelOrder first: a profile back in the pool with a new matching id must not still
+        # be confirmed at the SM-DP+ under the old one, or the next order for it would be refused.
+        for iccid in held:
+            if self.smdp is not None:
+                await self.smdp.cancel_order(iccid, attempt=activity.info().attempt)
         async with transaction(self.rt.db) as s:
             ctx = _ctx()
-            key = req.service_order_id
             for number in (await s.exec(select(Msisdn.msisdn).where(Msisdn.reserved_for == key))).all():
                 await inventory.release_msisdn(s, ctx, msisdn=number, reserved_for=key)
             for iccid in (

@@ -97,17 +97,18 @@ def _ctx():
 
 
 class SubscriptionActivities:
-    def __init__(self, runtime, gateway) -> None:
+    def __init__(self, runtime, gateway, smdp=None) -> None:
         self.rt = runtime
         self.gateway = gateway
+        self.smdp = smdp
 
     @activity.defn
     @domain_errors
     async def line_state(self, req: LineRef) -> LineState:
-        from domains.subscription.services import subscription_view
+        from domains.subscription import lifecycle
 
         async with self.rt.db() as s:
-            view = await subscription_view(s, req.subscription_id)
+            view = await lifecycle.status_view(s, req.subscription_id)
         return _line_state(view)
 
     @activity.defn
@@ -202,7 +203,13 @@ class SubscriptionActivities:
     @domain_errors
     async def terminate(self, req: TerminateRequest) -> None:
         from domains.subscription import lifecycle
+        from domains.subscription.services import get_subscription
 
+        async with self.rt.db() as s:
+            iccid = (await get_subscription(s, req.subscription_id)).iccid
+        # The profile goes back to the pool with a new code: take the old one back at the SM-DP+.
+        if self.smdp is not None:
+            await self.smdp.cancel_order(iccid, attempt=activity.info().attempt)
         async with transaction(self.rt.db) as s:
             await lifecycle.terminate(s, _ctx(), subscription_id=req.subscription_id, reason=req.reason)
 
@@ -226,7 +233,7 @@ def _line_state(view: dict) -> LineState:
         state_reason=view.get("stateReason"),
         offering_id=view["offeringId"],
         current_period_end=str(view["currentPeriodEnd"]),
-        pending_offering_id=view.get("pendingOfferingId"),
-        day_passes={d["id"]: str(d["expiresAt"]) for d in view.get("dayPasses", [])},
+        pending_offering_id=(view.get("pendingChange") or {}).get("offeringId"),
+        day_passes={d["id"]: d["expiresAt"] for d in view.get("dayPasses", []) if d.get("expiresAt")},
         balances=list(view.get("balances", [])),
     )

@@ -16,7 +16,7 @@ DURATION = 20.0  # seconds per endpoint
 WARM_UP = 5.0
 # Open loop with a bounded pool: a request that finds every connection busy waits for one, and
 # that wait counts in its latency. An unbounded pool only makes the client itself the bottleneck
-# on a small machine (httpx's pool slows down with hundreds of connections).
+# on a small machine (httpx's pool slows down with hundreds of connections or waiters).
 POOL = 10
 
 OFFERINGS = "/tmf-api/productCatalogManagement/v4/productOffering"
@@ -38,9 +38,9 @@ async def _run(ctx: BenchContext) -> None:
             if probe.status_code != 200:
                 print(f"skipping {name}: GET {path} answers {probe.status_code}")
                 continue
-            await open_loop(api, "GET", path, rate=RATE, duration=WARM_UP)
+            await open_loop(api, "GET", path, rate=RATE, duration=WARM_UP, concurrency=POOL)
             before = cpu_seconds(ctx)
-            result = await open_loop(api, "GET", path, rate=RATE, duration=DURATION)
+            result = await open_loop(api, "GET", path, rate=RATE, duration=DURATION, concurrency=POOL)
             _report(ctx, name, path, result, spent(before, cpu_seconds(ctx)))
 
 

@@ -47,6 +47,7 @@ GROUPS = [
     ("prov", "prov", "Provisioning tasks and fault injection."),
     ("esim", "esim", "eSIM activation codes and device events."),
     ("trace", "trace", "Follow a saga through its workflow histories."),
+    ("usage", "usage", "Usage events: simulate, history (TMF635)."),
 ]
 
 

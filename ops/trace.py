@@ -50,7 +50,9 @@ _CHILD_END = {
 def temporal_ui_url(settings: Settings, path: str = "") -> str:
     """The Temporal UI of the stack (`bss up` serves it beside the dev server)."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return f"http://{host}:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows{path}"
+    return (
+        f"http://{host}:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows{path}"
+    )
 
 
 @dataclass
@@ -84,10 +86,9 @@ async def order_trace(rt: Runtime, order_id: str) -> dict[str, Any]:
     """The timeline of an order's saga as JSON (GET /bss-api/v1/trace/order/{id})."""
     from temporalio.service import RPCError, RPCStatusCode
 
+    from domains.ordering.services import get_order
     from ops.orders import TemporalUnavailable
     from workflows.product_order import order_workflow_id
-
-    from domains.ordering.services import get_order
 
     if not _ORDER_ID.fullmatch(order_id):
         raise NotFound("order.not_found", f"No product order {order_id}.", order_id=order_id)
@@ -99,11 +100,17 @@ async def order_trace(rt: Runtime, order_id: str) -> dict[str, Any]:
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(
-                "order.workflow.not_found", f"Temporal holds no workflow for order {order_id}.", order_id=order_id
+                "order.workflow.not_found",
+                f"Temporal holds no workflow for order {order_id}.",
+                order_id=order_id,
             ) from None
-        raise TemporalUnavailable("trace.temporal.unavailable", f"Temporal did not answer: {exc.message}") from None
-    except (OSError, RuntimeError) as exc:
-        raise TemporalUnavailable("trace.temporal.unavailable", f"Temporal is not reachable ({exc}).") from None
+        raise TemporalUnavailable(
+            "trace.temporal.unavailable", f"Temporal did not answer: {exc.message}"
+        ) from None
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise TemporalUnavailable(
+            "trace.temporal.unavailable", f"Temporal is not reachable ({exc})."
+        ) from None
     return timeline(order_id, lanes, temporal_ui_url(rt.settings, f"/{order_workflow_id(order_id)}"))
 
 
@@ -142,8 +149,15 @@ async def _read_lanes(client: Any, root_id: str, order_id: str) -> list[Lane]:
 def read_history(workflow_id: str, run_id: str, events: Any) -> Lane:
     """One workflow run's history, folded into its steps."""
     lane = Lane(workflow_id, run_id)
-    open_steps: dict[int, Step] = {}
-    last_task_started: datetime | None = None
+    open_steps: dict[int, Step] = {}  # by the event id that began them; closed ones are popped
+
+    def begin(event_id: int, step: Step) -> None:
+        open_steps[event_id] = step
+        lane.steps.append(step)
+
+    # Local activities have no events of their own: the earliest one of them could start is
+    # when its workflow task started, or when the one before it in that task ended.
+    la_floor: datetime | None = None
     for e in events:
         kind = e.WhichOneof("attributes")
         at = e.event_time.ToDatetime(tzinfo=UTC)
@@ -156,23 +170,25 @@ def read_history(workflow_id: str, run_id: str, events: Any) -> Lane:
         elif kind in _CLOSED:
             lane.end, lane.status = at, _CLOSED[kind]
         elif kind == "workflow_task_started_event_attributes":
-            last_task_started = at
+            la_floor = at
         elif kind == "activity_task_scheduled_event_attributes":
-            open_steps[e.event_id] = Step("activity", a.activity_type.name, at, detail=_detail(a.input))
+            begin(e.event_id, Step("activity", a.activity_type.name, at, detail=_detail(a.input)))
         elif kind == "activity_task_started_event_attributes":
             _close_attempt(open_steps.get(a.scheduled_event_id), a.attempt)
         elif kind in _ACTIVITY_END:
             _finish(open_steps.pop(a.scheduled_event_id, None), at, _ACTIVITY_END[kind], a)
         elif kind == "marker_recorded_event_attributes" and a.marker_name == LOCAL_ACTIVITY_MARKER:
-            lane.steps.append(_local_activity(a, at, last_task_started))
+            step = _local_activity(a, at, la_floor)
+            lane.steps.append(step)
+            la_floor = max(la_floor or step.end or at, step.end or at)
         elif kind == "timer_started_event_attributes":
             planned = a.start_to_fire_timeout.ToMilliseconds()
-            open_steps[e.event_id] = Step("timer", f"timer {a.timer_id}", at, planned_ms=planned)
+            begin(e.event_id, Step("timer", f"timer {a.timer_id}", at, planned_ms=planned))
         elif kind in ("timer_fired_event_attributes", "timer_canceled_event_attributes"):
             status = "fired" if kind == "timer_fired_event_attributes" else "cancelled"
             _finish(open_steps.pop(a.started_event_id, None), at, status, None)
         elif kind == "start_child_workflow_execution_initiated_event_attributes":
-            open_steps[e.event_id] = Step("childWorkflow", a.workflow_type.name, at, detail=a.workflow_id)
+            begin(e.event_id, Step("childWorkflow", a.workflow_type.name, at, detail=a.workflow_id))
         elif kind == "child_workflow_execution_started_event_attributes":
             lane.children.append((a.workflow_execution.workflow_id, a.workflow_execution.run_id))
             step = open_steps.get(a.initiated_event_id)
@@ -191,7 +207,6 @@ def read_history(workflow_id: str, run_id: str, events: Any) -> Lane:
     for step in open_steps.values():
         if step.kind == "childWorkflow" and step.status == "started" and lane.end is None:
             step.end = None  # the parent is still waiting for it
-        lane.steps.append(step)
     lane.steps.sort(key=lambda s: s.start)
     return lane
 
@@ -210,15 +225,15 @@ def _finish(step: Step | None, at: datetime, status: str, attrs: Any) -> None:
         step.error = failure.message
 
 
-def _local_activity(attrs: Any, at: datetime, task_started: datetime | None) -> Step:
+def _local_activity(attrs: Any, at: datetime, floor: datetime | None) -> Step:
     """Local activities leave one marker at the end of the workflow task that ran them; its data
     holds the type, the attempt and the worker's own schedule and completion times."""
     data = _decode(attrs.details["data"].payloads) if "data" in attrs.details else {}
     data = data if isinstance(data, dict) else {}
-    end = _timestamp(data.get("complete_time")) or at
+    end = min(_timestamp(data.get("complete_time")) or at, at)
     start = _timestamp(data.get("original_schedule_time"))
-    if start is None or start > end:  # the first one of a task is stamped after it ran
-        start = min(task_started or end, end)
+    if start is None or start > end:  # the first one of a task can be stamped after it ran
+        start = min(floor or end, end)
     step = Step("localActivity", str(data.get("activity_type", "local activity")), start, end, "completed")
     step.attempts = data.get("attempt")
     if attrs.HasField("failure"):

@@ -2,8 +2,10 @@
 
 A supervisor process owns every child (Postgres, Temporal dev server, worker, API, portals),
 each in its own session so that one Ctrl-C reaches only the supervisor, which then stops the
-children in reverse order. Its pid in <data dir>/stack.pid tells a second `bss up` that a stack
-already runs.
+worker and the API, then Temporal and Postgres; a Ctrl-C during start-up stops whatever had
+started. Its pid (and start time, against pid reuse) in <data dir>/stack.pid tells a second
+`bss up` that a stack already runs. Migrations run in a short-lived child, so the supervisor
+itself stays small.
 """
 
 from __future__ import annotations
@@ -154,6 +156,31 @@ def prepare_database(settings: Settings) -> None:
     asyncio.run(seed_reference_data(settings))
 
 
+def _prepare_database_in_child(settings: Settings, env: dict[str, str]) -> None:
+    """prepare_database in a child process: Alembic and every model would otherwise stay resident
+    in the supervisor for the life of the stack."""
+    log = _log(settings, "migrate")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stack.migrate_and_seed"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        lines = log.read_text(errors="replace").strip().splitlines()
+        raise RuntimeError(f"{lines[-1] if lines else 'migrations failed'} (see {log})")
+
+
 def supervise(settings: Settings, announce: bool = True) -> int:
     """Run the stack in the foreground until SIGINT/SIGTERM."""
     from api.auth import ensure_dev_token
@@ -199,7 +226,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             )
             postgres.ensure_database(settings.pg_port, "bss")
         step("migrations and reference data", announce)
-        prepare_database(settings)
+        _prepare_database_in_child(settings, env)
         if settings.embedded_temporal:
             temporal.wait_ready(dev_server, "127.0.0.1", settings.temporal_port, _log(settings, "temporal"))
         ensure_dev_token(settings.token_file)

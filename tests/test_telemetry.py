@@ -20,7 +20,9 @@ async def traced_saga(temporal_dev, runtime, settings):
     from tests.saga_harness import running_saga
 
     telemetry.setup("bss-test", settings)
-    async for s in running_saga(temporal_dev, runtime, settings, interceptors=telemetry.temporal_interceptors()):
+    async for s in running_saga(
+        temporal_dev, runtime, settings, interceptors=telemetry.temporal_interceptors()
+    ):
         yield s
 
 

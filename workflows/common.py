@@ -28,7 +28,8 @@ DB_STEP = {
 
 # Calls to outside systems (card gateway): remote activities, bounded retries for transient faults.
 EXTERNAL_CALL = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    # Short, so an attempt lost with a crashed worker is retried within seconds.
+    "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         maximum_interval=timedelta(seconds=10),
@@ -54,3 +55,14 @@ def provisioning_options(deadline_seconds: float) -> dict:
 def attributes(*updates: SearchAttributeUpdate) -> TypedSearchAttributes:
     """Initial search attributes, written with the same `KEY.value_set(v)` as later upserts."""
     return TypedSearchAttributes([SearchAttributePair(u.key, u.value) for u in updates])
+
+
+async def condition_or_timeout(condition, seconds: float | None) -> bool:
+    """`workflow.wait_condition` that answers False when `seconds` pass, instead of raising."""
+    from temporalio import workflow
+
+    try:
+        await workflow.wait_condition(condition, timeout=seconds)
+        return True
+    except TimeoutError:
+        return False

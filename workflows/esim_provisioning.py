@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.provisioning import TaskRequest
     from activities.service_ordering import DeviceEventRecord, EsimPrepared, ServiceOrderActivities
-    from workflows.common import DB_STEP
+    from workflows.common import DB_STEP, condition_or_timeout
     from workflows.provisioning_tasks import ResolveTask, RetryTask, TaskRunner
 
 
@@ -107,8 +107,8 @@ class EsimProvisioningWorkflow:
         deadline = workflow.now() + timedelta(days=inp.validity_days)
         while self.state != "installed" and self.cancelled is None:
             left = (deadline - workflow.now()).total_seconds()
-            if left <= 0 or not await workflow.wait_condition(
-                lambda: bool(self.device_events) or self.cancelled is not None, timeout=left
+            if left <= 0 or not await condition_or_timeout(
+                lambda: bool(self.device_events) or self.cancelled is not None, left
             ):
                 self.state = "expired"
                 break

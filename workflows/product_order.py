@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ORDER_ID,
         SUBSCRIPTION_ID,
         attributes,
+        condition_or_timeout,
     )
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
     from workflows.service_order import ServiceOrderInput, ServiceOrderWorkflow, service_order_workflow_id
@@ -120,7 +121,7 @@ class ProductOrderWorkflow:
             if inp.requested_start:
                 wait = (datetime.fromisoformat(inp.requested_start) - workflow.now()).total_seconds()
                 if wait > 0:
-                    await workflow.wait_condition(lambda: self.cancel_requested is not None, timeout=wait)
+                    await condition_or_timeout(lambda: self.cancel_requested is not None, wait)
             if self.cancel_requested is not None:
                 await workflow.execute_local_activity_method(
                     OrderActivities.cancel_order,

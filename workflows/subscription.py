@@ -29,7 +29,8 @@ with workflow.unsafe.imports_passed_through():
         VasRequest,
         VasResult,
     )
-    from workflows.common import DB_STEP, EXTERNAL_CALL
+    from workflows.common import DB_STEP, EXTERNAL_CALL, condition_or_timeout
+    from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
 
 
 @dataclass
@@ -110,9 +111,7 @@ class SubscriptionWorkflow:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, (deadline - workflow.now()).total_seconds())
             self.wake = False
-            await workflow.wait_condition(
-                lambda: self.wake or self.line.state == "terminated", timeout=timeout
-            )
+            await condition_or_timeout(lambda: self.wake or self.line.state == "terminated", timeout)
             if self.line.state == "terminated":
                 break
             async with self.lock:
@@ -269,6 +268,15 @@ class SubscriptionWorkflow:
     @terminate.validator
     def _check_terminate(self, msg: Terminate) -> None:
         self._refuse_if_terminated("subscription.terminate.invalid_state")
+
+    async def _stop_esim_flow(self, reason: str) -> None:
+        """A profile never installed is still awaited by its eSIM workflow: it is recycled now."""
+        try:
+            await workflow.get_external_workflow_handle(esim_workflow_id(self.inp.iccid)).signal(
+                EsimProvisioningWorkflow.cancel, CancelEsim(reason)
+            )
+        except Exception:  # noqa: BLE001 - already finished, nothing to stop
+            workflow.logger.info("eSIM workflow for %s already closed", self.inp.iccid)
 
     def _refuse_if_terminated(self, code: str) -> None:
         if self.line is not None and self.line.state == "terminated":

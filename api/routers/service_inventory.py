@@ -18,7 +18,7 @@ from api.routers.service_order import SERVICE_STATE, service_ref
 from api.tmf import Paging, choice, listing, one, page
 from domains.service_ordering import rules
 from domains.service_ordering import services as som
-from domains.service_ordering.models import Service, ServiceOrder, ServiceStateHistory
+from domains.service_ordering.models import Service, ServiceOrder, ServiceOrderItem, ServiceStateHistory
 
 TYPES = {"CFS": "CustomerFacingService", "RFS": "ResourceFacingService"}
 # The state filter takes TMF's names and ours: `active` and `activated` are the same services.
@@ -58,14 +58,32 @@ async def service_views(session: AsyncSession, services: Sequence[Service]) -> l
             )
         ).all()
     )
+    # Every service of a service order comes from its one item (the CFS it decomposes).
+    items: dict[str, str] = {}
+    for so_id, item_id in await session.exec(
+        select(ServiceOrderItem.service_order_id, ServiceOrderItem.id)
+        .where(col(ServiceOrderItem.service_order_id).in_({s.service_order_id for s in services}))
+        .order_by(col(ServiceOrderItem.id))
+    ):
+        items.setdefault(so_id, str(item_id))
     return [
-        service_json(s, children.get(s.id, []), history.get(s.id, []), customers.get(s.service_order_id))
+        service_json(
+            s,
+            children.get(s.id, []),
+            history.get(s.id, []),
+            customers.get(s.service_order_id),
+            items.get(s.service_order_id),
+        )
         for s in services
     ]
 
 
 def service_json(
-    s: Service, children: list[Service], history: list[ServiceStateHistory], customer_id: str | None
+    s: Service,
+    children: list[Service],
+    history: list[ServiceStateHistory],
+    customer_id: str | None,
+    item_id: str | None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": s.id,
@@ -95,6 +113,7 @@ def service_json(
         "serviceOrderItem": [
             {
                 "serviceOrderId": s.service_order_id,
+                "itemId": item_id or "1",
                 "serviceOrderHref": f"{ORDERING}/serviceOrder/{s.service_order_id}",
                 "itemAction": "add",
                 "@referredType": "ServiceOrderItem",

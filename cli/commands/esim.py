@@ -4,7 +4,7 @@ device: tell the SM-DP+ the profile was downloaded or installed."""
 from __future__ import annotations
 
 import io
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -15,7 +15,7 @@ from cli.output import JsonOpt, card, console, emit, group
 app = group()
 
 
-class DeviceEvent(str, Enum):
+class DeviceEvent(StrEnum):
     downloaded = "downloaded"
     installed = "installed"
 
@@ -58,7 +58,11 @@ def activation(iccid: str = typer.Argument(..., metavar="ICCID"), as_json: bool 
 def _render_status(s: dict[str, Any]) -> None:
     card(
         f"eSIM {s.get('iccid')}",
-        [(k, styled(v) if k == "state" else v) for k, v in s.items() if k != "iccid" and not isinstance(v, dict)],
+        [
+            (k, styled(v) if k == "state" else v)
+            for k, v in s.items()
+            if k != "iccid" and not isinstance(v, dict)
+        ],
     )
 
 

@@ -279,7 +279,9 @@ def _render_list(orders: list[dict[str, Any]]) -> None:
 
 @app.command("list")
 def list_orders(
-    state: str | None = typer.Option(None, "--state", help="acknowledged, inProgress, completed, failed, cancelled."),
+    state: str | None = typer.Option(
+        None, "--state", help="acknowledged, inProgress, completed, failed, cancelled."
+    ),
     customer: str | None = typer.Option(None, "--customer", help="Only this customer's orders."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     as_json: bool = JsonOpt,
@@ -316,8 +318,16 @@ def _render_stuck(rows: list[dict[str, Any]]) -> None:
             "Stuck orders",
             ("Order", "Customer", "MSISDN", "Task", "Type", "Ticket", "Workflow", "Since"),
             [
-                (r.get("orderId"), r.get("customerId"), r.get("msisdn"), r.get("taskId"), r.get("taskType"),
-                 r.get("ticketId"), r.get("workflowId"), r.get("startedAt"))
+                (
+                    r.get("orderId"),
+                    r.get("customerId"),
+                    r.get("msisdn"),
+                    r.get("taskId"),
+                    r.get("taskType"),
+                    r.get("ticketId"),
+                    r.get("workflowId"),
+                    r.get("startedAt"),
+                )
                 for r in rows
             ],
             caption="Resolve with `bss prov resolve <task> --note …` or `bss prov retry <task>`.",

@@ -29,13 +29,19 @@ def _render_tasks(tasks: list[dict[str, Any]]) -> None:
         )
         for t in tasks
     ]
-    table("Provisioning tasks", ("Task", "Type", "Service order", "State", "Attempts", "Ticket", "Last error"), rows)
+    table(
+        "Provisioning tasks",
+        ("Task", "Type", "Service order", "State", "Attempts", "Ticket", "Last error"),
+        rows,
+    )
 
 
 @app.command("tasks")
 def tasks(
     state: str | None = typer.Option(None, "--state", help="pending, running, completed, failed or stuck."),
-    service_order: str | None = typer.Option(None, "--service-order", help="Only this service order's tasks."),
+    service_order: str | None = typer.Option(
+        None, "--service-order", help="Only this service order's tasks."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Provisioning tasks, e.g. `--state stuck` for the ones waiting for an operator."""
@@ -77,8 +83,12 @@ def _render_faults(rules: list[dict[str, Any]]) -> None:
 @app.command("fault")
 def fault(
     task_type: str = typer.Argument(..., metavar="TASK_TYPE", help="HLR_PROVISION, PCRF_POLICY_PUSH, …"),
-    fault_type: str = typer.Argument(..., metavar="FAULT_TYPE", help="fail_first_attempt, fail_always, stuck, slow."),
-    probability: float = typer.Option(1.0, "--probability", min=0.0, max=1.0, help="Chance per call, 0 to 1."),
+    fault_type: str = typer.Argument(
+        ..., metavar="FAULT_TYPE", help="fail_first_attempt, fail_always, stuck, slow."
+    ),
+    probability: float = typer.Option(
+        1.0, "--probability", min=0.0, max=1.0, help="Chance per call, 0 to 1."
+    ),
     disable: bool = typer.Option(False, "--disable", help="Turn the fault off."),
     as_json: bool = JsonOpt,
 ) -> None:

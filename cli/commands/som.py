@@ -17,8 +17,8 @@ def history(resource: dict[str, Any]) -> str | None:
     steps = resource.get("stateHistory") or []
     if not steps:
         return None
-    states = [s.get("state") or s.get("toState") or "?" for s in steps]
-    last = steps[-1].get("changeDate") or steps[-1].get("at") or ""
+    states = [s.get("to") or s.get("state") or "?" for s in steps]
+    last = steps[-1].get("at") or steps[-1].get("changeDate") or ""
     return " → ".join(states) + (f" ({last})" if last else "")
 
 

@@ -92,7 +92,9 @@ class Swimlane:
         bar = char * (c1 - c0 + 1)
         if took is None and char != "│":
             bar = bar[:-1] + "▸"  # still running when the histories were read
-        text = Text(f"  {label}"[: self.label_w].ljust(self.label_w), style="bold" if char == LIFETIME else "")
+        text = Text(
+            f"  {label}"[: self.label_w].ljust(self.label_w), style="bold" if char == LIFETIME else ""
+        )
         text.append("│" + " " * c0)
         text.append(bar, style=style)
         text.append(" " * (self.bar_w - c1 - 1) + "│ ")
@@ -120,7 +122,9 @@ def render(trace: dict[str, Any], width: int | None = None) -> None:
     )
     out.print(lanes.axis(), no_wrap=True, overflow="crop")
     for wf in trace["workflows"]:
-        status_style = "red" if wf["status"] in FAILED else "green" if wf["status"] == "completed" else "yellow"
+        status_style = (
+            "red" if wf["status"] in FAILED else "green" if wf["status"] == "completed" else "yellow"
+        )
         head = Text("▌ ", style=status_style)
         head.append(wf["workflowId"], style="bold")
         head.append(f" · {wf['status']}", style=status_style)
@@ -141,7 +145,9 @@ def render(trace: dict[str, Any], width: int | None = None) -> None:
 @app.command("for-order")
 def for_order(
     order_id: str = typer.Argument(..., metavar="ORD"),
-    width: int | None = typer.Option(None, "--width", min=60, help="Columns to draw in (default: the terminal's)."),
+    width: int | None = typer.Option(
+        None, "--width", min=60, help="Columns to draw in (default: the terminal's)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """The whole saga of an order: every workflow, activity, timer and child workflow, with timings."""

@@ -97,7 +97,9 @@ async def schedule_price_migration(
             f"The notice is 0 to {MAX_NOTICE_DAYS} days; got {notice_days}.",
         )
     if effective_from is not None and effective_from.tzinfo is None:
-        raise InvalidInput("subscription.migrate_price.effective_from_invalid", "effectiveFrom needs a timezone.")
+        raise InvalidInput(
+            "subscription.migrate_price.effective_from_invalid", "effectiveFrom needs a timezone."
+        )
     await get_offering(session, offering_id)
     price = await session.get(ProductOfferingPrice, new_price_id)
     if price is None:
@@ -128,7 +130,10 @@ async def schedule_price_migration(
         m.subscription_id: m
         for m in await session.exec(
             select(PriceMigration)
-            .where(col(PriceMigration.subscription_id).in_([s.id for s in subs]), PriceMigration.status == PENDING)
+            .where(
+                col(PriceMigration.subscription_id).in_([s.id for s in subs]),
+                PriceMigration.status == PENDING,
+            )
             .with_for_update()
         )
     }

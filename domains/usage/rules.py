@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.errors import DomainError, InvalidInput, PolicyViolation
+from core.errors import InvalidInput, PolicyViolation
 
 USAGE_TYPES = ("data", "voice", "sms")
 # The reference also knows voice as `voice_minutes`.
@@ -86,6 +86,7 @@ def mediate(raw: RawUsage, now: datetime) -> MediatedUsage:
             f"Event ids starting with {RESERVED_ID_PREFIX} are given by the BSS; send your own id or none.",
             id=raw.id,
         )
+    msisdn = _msisdn(raw.msisdn)
     usage_type = TYPE_ALIASES.get(raw.usage_type, raw.usage_type)
     if usage_type not in USAGE_TYPES:
         raise PolicyViolation(
@@ -96,7 +97,9 @@ def mediate(raw: RawUsage, now: datetime) -> MediatedUsage:
     quantity = _quantity(raw.quantity)
     if quantity <= 0:
         raise PolicyViolation(
-            "usage.record.positive_quantity", f"Quantity must be positive; got {quantity}.", quantity=str(quantity)
+            "usage.record.positive_quantity",
+            f"Quantity must be positive; got {quantity}.",
+            quantity=str(quantity),
         )
     unit = _unit(usage_type, raw.unit)
     fine = quantity * UNITS[usage_type][unit]
@@ -109,7 +112,7 @@ def mediate(raw: RawUsage, now: datetime) -> MediatedUsage:
     return MediatedUsage(
         index=raw.index,
         id=raw.id,
-        msisdn=_msisdn(raw.msisdn),
+        msisdn=msisdn,
         usage_type=usage_type,
         # Part of a KB or a second counts as a whole one, as networks round partial units up.
         quantity=math.ceil(fine),
@@ -128,7 +131,9 @@ def parse_quantity(text: str) -> tuple[Decimal, str | None]:
     try:
         amount = Decimal(digits)
     except InvalidOperation:
-        raise InvalidInput("usage.record.quantity_not_a_number", f"Cannot read a quantity in {text!r}.") from None
+        raise InvalidInput(
+            "usage.record.quantity_not_a_number", f"Cannot read a quantity in {text!r}."
+        ) from None
     if not amount.is_finite():
         raise InvalidInput("usage.record.quantity_not_a_number", f"Cannot read a quantity in {text!r}.")
     if not suffix:
@@ -139,13 +144,11 @@ def parse_quantity(text: str) -> tuple[Decimal, str | None]:
     return amount, unit
 
 
-def error_of(exc: DomainError) -> tuple[str, str]:
-    return exc.code, exc.message
-
-
 def _quantity(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise InvalidInput("usage.record.quantity_not_a_number", "A numeric `quantity` characteristic is required.")
+        raise InvalidInput(
+            "usage.record.quantity_not_a_number", "A numeric `quantity` characteristic is required."
+        )
     try:
         quantity = Decimal(str(value).strip()) if isinstance(value, (str, int, float, Decimal)) else None
     except InvalidOperation:

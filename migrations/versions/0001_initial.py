@@ -409,6 +409,35 @@ def upgrade() -> None:
         postgresql_where=sa.text("state <> 'terminated'"),
     )
     op.create_table(
+        "usage_event",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("msisdn", sqlmodel.sql.sqltypes.AutoString(length=15), nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("usage_type", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("quantity", sa.BigInteger(), nullable=False),
+        sa.Column("original_quantity", sa.Numeric(), nullable=False),
+        sa.Column("original_unit", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("roaming", sa.Boolean(), nullable=False),
+        sa.Column("usage_date", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("allowance_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("in_bundle", sa.BigInteger(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("rated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="usage",
+    )
+    op.create_index(
+        "ix_usage_event_msisdn_seq", "usage_event", ["msisdn", "seq"], unique=False, schema="usage"
+    )
+    op.create_index(
+        "ix_usage_event_subscription_seq",
+        "usage_event",
+        ["subscription_id", "seq"],
+        unique=False,
+        schema="usage",
+    )
+    op.create_table(
         "product_offering",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -643,6 +672,74 @@ def upgrade() -> None:
         schema="subscription",
     )
     op.create_table(
+        "price_migration",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("from_price_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("new_price_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("new_amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("effective_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscription.subscription.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        schema="subscription",
+    )
+    op.create_index(
+        "uq_price_migration_pending",
+        "price_migration",
+        ["subscription_id"],
+        unique=True,
+        schema="subscription",
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_table(
+        "subscription_renewal",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("price_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("payment_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscription.subscription.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
+        schema="subscription",
+    )
+    op.create_index(
+        op.f("ix_subscription_subscription_renewal_subscription_id"),
+        "subscription_renewal",
+        ["subscription_id"],
+        unique=False,
+        schema="subscription",
+    )
+    op.create_index(
+        "uq_subscription_renewal_paid_period",
+        "subscription_renewal",
+        ["subscription_id", "due_at"],
+        unique=True,
+        schema="subscription",
+        postgresql_where=sa.text("status = 'renewed'"),
+    )
+    op.create_table(
         "subscription_state_history",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -662,6 +759,34 @@ def upgrade() -> None:
         "ix_subscription_state_history_sub",
         "subscription_state_history",
         ["subscription_id", "id"],
+        unique=False,
+        schema="subscription",
+    )
+    op.create_table(
+        "vas_purchase",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("subscription_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("vas_offering_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("payment_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("allowance_type", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("allowance_added", sa.BigInteger(), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("restored_remaining", sa.BigInteger(), nullable=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscription.subscription.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
+        schema="subscription",
+    )
+    op.create_index(
+        "ix_vas_purchase_sub",
+        "vas_purchase",
+        ["subscription_id", "applied_at"],
         unique=False,
         schema="subscription",
     )
@@ -838,11 +963,21 @@ def upgrade() -> None:
         unique=False,
         schema="service_ordering",
     )
+    op.create_table(
+        "balance_fraction",
+        sa.Column("balance_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fine", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["balance_id"], ["subscription.bundle_balance.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("balance_id"),
+        schema="usage",
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("balance_fraction", schema="usage")
     op.drop_index(
         "ix_service_state_history_service", table_name="service_state_history", schema="service_ordering"
     )
@@ -861,10 +996,31 @@ def downgrade() -> None:
         op.f("ix_catalog_bundle_allowance_offering_id"), table_name="bundle_allowance", schema="catalog"
     )
     op.drop_table("bundle_allowance", schema="catalog")
+    op.drop_index("ix_vas_purchase_sub", table_name="vas_purchase", schema="subscription")
+    op.drop_table("vas_purchase", schema="subscription")
     op.drop_index(
         "ix_subscription_state_history_sub", table_name="subscription_state_history", schema="subscription"
     )
     op.drop_table("subscription_state_history", schema="subscription")
+    op.drop_index(
+        "uq_subscription_renewal_paid_period",
+        table_name="subscription_renewal",
+        schema="subscription",
+        postgresql_where=sa.text("status = 'renewed'"),
+    )
+    op.drop_index(
+        op.f("ix_subscription_subscription_renewal_subscription_id"),
+        table_name="subscription_renewal",
+        schema="subscription",
+    )
+    op.drop_table("subscription_renewal", schema="subscription")
+    op.drop_index(
+        "uq_price_migration_pending",
+        table_name="price_migration",
+        schema="subscription",
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.drop_table("price_migration", schema="subscription")
     op.drop_table("bundle_balance", schema="subscription")
     op.drop_index(
         op.f("ix_service_ordering_service_order_item_service_order_id"),
@@ -899,6 +1055,9 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_crm_contact_medium_party_id"), table_name="contact_medium", schema="crm")
     op.drop_table("contact_medium", schema="crm")
     op.drop_table("product_offering", schema="catalog")
+    op.drop_index("ix_usage_event_subscription_seq", table_name="usage_event", schema="usage")
+    op.drop_index("ix_usage_event_msisdn_seq", table_name="usage_event", schema="usage")
+    op.drop_table("usage_event", schema="usage")
     op.drop_index(
         "uq_subscription_live_msisdn",
         table_name="subscription",

@@ -31,10 +31,16 @@ async def customer(runtime: Any, *, card: str | None = "4242424242424242") -> st
 
     async with transaction(runtime.db) as s:
         cust = await create_customer(
-            s, CTX, given_name="Grace", family_name="Hopper", email=f"grace-{uuid.uuid4().hex[:8]}@example.com"
+            s,
+            CTX,
+            given_name="Grace",
+            family_name="Hopper",
+            email=f"grace-{uuid.uuid4().hex[:8]}@example.com",
         )
         if card:
-            await add_payment_method(s, CTX, customer_id=cust.id, card_number=card, exp_month=12, exp_year=2035)
+            await add_payment_method(
+                s, CTX, customer_id=cust.id, card_number=card, exp_month=12, exp_year=2035
+            )
         return cust.id
 
 

@@ -73,14 +73,20 @@ async def test_an_order_posted_through_the_api_activates_a_line(saga, api):
     assert (data["total"], data["consumed"], data["remaining"], data["unit"].upper()) == (5120, 0, 5120, "MB")
 
     # The lists find it by customer (either spelling) and by TMF state, with TMF counts.
-    for params in ({"customerId": cust}, {"relatedParty.id": cust}, {"customerId": cust, "state": "completed"}):
+    for params in (
+        {"customerId": cust},
+        {"relatedParty.id": cust},
+        {"customerId": cust, "state": "completed"},
+    ):
         r = await api.get(ORDERS, params=params)
         assert r.status_code == 200 and r.headers["X-Total-Count"] == "1", (params, r.text)
         assert [o["id"] for o in r.json()] == [created["id"]]
     r = await api.get(ORDERS, params={"customerId": cust, "state": "inProgress"})
     assert r.json() == [] and r.headers["X-Total-Count"] == "0"
     r = await api.get(ORDERS, params={"customerId": cust, "fields": "state"})
-    assert r.json() == [{"id": created["id"], "href": created["href"], "@type": "ProductOrder", "state": "completed"}]
+    assert r.json() == [
+        {"id": created["id"], "href": created["href"], "@type": "ProductOrder", "state": "completed"}
+    ]
 
 
 async def test_characteristics_on_the_item_or_its_product_are_both_honoured(saga, api):
@@ -90,7 +96,9 @@ async def test_characteristics_on_the_item_or_its_product_are_both_honoured(saga
         item={"product": {"productCharacteristic": [{"name": "msisdn", "value": "90000777"}]}},
     )
     second = await place(
-        api, await customer(saga.runtime), item={"productCharacteristic": [{"name": "msisdn", "value": "90000778"}]}
+        api,
+        await customer(saga.runtime),
+        item={"productCharacteristic": [{"name": "msisdn", "value": "90000778"}]},
     )
     assert first["msisdnPreference"] == "90000777" and second["msisdnPreference"] == "90000778"
     assert (await order_until(api, first["id"], {"completed"}))["msisdn"] == "90000777"
@@ -104,7 +112,12 @@ async def test_the_same_idempotency_key_answers_the_same_order(saga, api):
     again = await api.post(ORDERS, json=body, headers={"Idempotency-Key": "signup-42"})
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
-    assert await scalar(saga.runtime, "SELECT count(*) FROM ordering.product_order WHERE customer_id = :c", c=cust) == 1
+    assert (
+        await scalar(
+            saga.runtime, "SELECT count(*) FROM ordering.product_order WHERE customer_id = :c", c=cust
+        )
+        == 1
+    )
 
     # Another customer cannot borrow the key.
     other = await customer(saga.runtime)
@@ -132,26 +145,51 @@ def _without_card() -> None:
 
 CASES: list[tuple[str, Any, int, str | None]] = [
     ("no items", lambda c: {**order_body(c), "productOrderItem": []}, 400, "order.create.one_item_required"),
-    ("items missing", lambda c: {"relatedParty": order_body(c)["relatedParty"]}, 400, "order.create.one_item_required"),
+    (
+        "items missing",
+        lambda c: {"relatedParty": order_body(c)["relatedParty"]},
+        400,
+        "order.create.one_item_required",
+    ),
     (
         "two items",
         lambda c: {**order_body(c), "productOrderItem": order_body(c)["productOrderItem"] * 2},
         400,
         "order.create.one_item_required",
     ),
-    ("action modify", lambda c: order_body(c, item={"action": "modify"}), 422, "order.create.unsupported_action"),
-    ("action delete", lambda c: order_body(c, item={"action": "delete"}), 422, "order.create.unsupported_action"),
+    (
+        "action modify",
+        lambda c: order_body(c, item={"action": "modify"}),
+        422,
+        "order.create.unsupported_action",
+    ),
+    (
+        "action delete",
+        lambda c: order_body(c, item={"action": "delete"}),
+        422,
+        "order.create.unsupported_action",
+    ),
     ("action unknown", lambda c: order_body(c, item={"action": "upgrade"}), 400, "request.invalid"),
     ("unknown offering", lambda c: order_body(c, "PLAN_XXL"), 422, "order.create.offering_not_found"),
     ("unknown customer", lambda c: order_body("CUST-00000000"), 422, "order.create.customer_not_found"),
-    ("no customer party", lambda c: {**order_body(c), "relatedParty": []}, 400, "order.create.customer_party_required"),
+    (
+        "no customer party",
+        lambda c: {**order_body(c), "relatedParty": []},
+        400,
+        "order.create.customer_party_required",
+    ),
     (
         "party without customer role",
         lambda c: {**order_body(c), "relatedParty": [{"id": c, "role": "payer"}]},
         400,
         "order.create.customer_party_required",
     ),
-    ("offering id a number", lambda c: order_body(c, item={"productOffering": {"id": 7}}), 400, "request.invalid"),
+    (
+        "offering id a number",
+        lambda c: order_body(c, item={"productOffering": {"id": 7}}),
+        400,
+        "request.invalid",
+    ),
     ("items not a list", lambda c: {**order_body(c), "productOrderItem": "PLAN_S"}, 400, "request.invalid"),
     ("quantity two", lambda c: order_body(c, item={"quantity": 2}), 400, "request.invalid"),
     ("NUL in offering id", lambda c: order_body(c, "PLAN\x00S"), 400, "request.invalid"),
@@ -180,13 +218,20 @@ CASES: list[tuple[str, Any, int, str | None]] = [
         400,
         "order.create.unknown_characteristic",
     ),
-    ("start date without zone", lambda c: order_body(c, requestedStartDate="2030-01-01T09:00:00"), 400, "request.invalid"),
+    (
+        "start date without zone",
+        lambda c: order_body(c, requestedStartDate="2030-01-01T09:00:00"),
+        400,
+        "request.invalid",
+    ),
     ("customer without a card", _without_card, 422, "order.create.no_payment_method"),
 ]
 
 
 @pytest.mark.parametrize(("name", "make", "status", "reason"), CASES, ids=[c[0] for c in CASES])
-async def test_a_refused_order_answers_a_tmf_error_and_stores_nothing(api, runtime, name, make, status, reason):
+async def test_a_refused_order_answers_a_tmf_error_and_stores_nothing(
+    api, runtime, name, make, status, reason
+):
     if make is _without_card:
         body = order_body(await customer(runtime, card=None))
     else:
@@ -227,7 +272,9 @@ async def test_reads_refuse_bad_filters_and_ids(api):
 
 async def test_an_order_waiting_for_its_start_date_can_be_cancelled(saga, api):
     created = await place(api, await customer(saga.runtime), requestedStartDate=later())
-    r = await api.post(CANCEL, json={"productOrder": {"id": created["id"]}, "cancellationReason": "changed my mind"})
+    r = await api.post(
+        CANCEL, json={"productOrder": {"id": created["id"]}, "cancellationReason": "changed my mind"}
+    )
     assert r.status_code == 201, r.text
     cancel = r.json()
     assert_conforms("TMF622", "CancelProductOrder", cancel)
@@ -242,14 +289,18 @@ async def test_an_order_waiting_for_its_start_date_can_be_cancelled(saga, api):
     assert await scalar(saga.runtime, "SELECT count(*) FROM service_ordering.service_order") == 0
 
     # A second cancellation is refused: the order is already over.
-    error(await api.post(CANCEL, json={"productOrder": {"id": created["id"]}}), 422, "order.transition.invalid")
+    error(
+        await api.post(CANCEL, json={"productOrder": {"id": created["id"]}}), 422, "order.transition.invalid"
+    )
 
 
 async def test_cancel_refusals(saga, api):
     error(await api.post(CANCEL, json={"productOrder": {"id": "ORD-999999"}}), 404, "order.not_found")
     error(await api.post(CANCEL, json={}), 400)
     error(await api.post(CANCEL, json={"productOrder": {"id": "ORD\x00"}}), 400)
-    error(await api.post(CANCEL, json={"productOrder": {"id": "ORD-1"}, "cancellationReason": "x" * 501}), 400)
+    error(
+        await api.post(CANCEL, json={"productOrder": {"id": "ORD-1"}, "cancellationReason": "x" * 501}), 400
+    )
     error(await api.get(f"{CANCEL}/CANCEL-ORD-999999"), 404)
 
     done = await place(api, await customer(saga.runtime))
@@ -272,7 +323,10 @@ async def test_a_stuck_order_is_listed_refuses_cancel_and_completes_once_resolve
     rows = await until(stuck_rows, bool, timeout=15)
     assert rows, "the stuck order never showed in /order/stuck"
     row = rows[0]
-    assert row["workflowId"].startswith("service-order-SO-") and row["customerId"] == created["relatedParty"][0]["id"]
+    assert (
+        row["workflowId"].startswith("service-order-SO-")
+        and row["customerId"] == created["relatedParty"][0]["id"]
+    )
     assert row["taskType"] == "OCS_BALANCE_INIT" and row["ticketId"] and row["msisdn"]
     assert row["stuckTasks"] == [
         {
@@ -293,13 +347,22 @@ async def test_a_stuck_order_is_listed_refuses_cancel_and_completes_once_resolve
     assert [t["id"] for t in r.json()] == [row["taskId"]]
 
     before = await snapshot(saga.runtime)
-    error(await api.post(f"{TASKS}/{row['taskId']}/resolve", json={"note": "  "}), 422,
-          "provisioning.resolve_stuck.requires_note")
-    error(await api.post(f"{TASKS}/{row['taskId']}/resolve", json={}), 422, "provisioning.resolve_stuck.requires_note")
+    error(
+        await api.post(f"{TASKS}/{row['taskId']}/resolve", json={"note": "  "}),
+        422,
+        "provisioning.resolve_stuck.requires_note",
+    )
+    error(
+        await api.post(f"{TASKS}/{row['taskId']}/resolve", json={}),
+        422,
+        "provisioning.resolve_stuck.requires_note",
+    )
     error(await api.post(f"{TASKS}/{row['taskId']}/resolve", json={"note": 5}), 400)
     assert await snapshot(saga.runtime) == before
 
-    r = await api.post(f"{TASKS}/{row['taskId']}/resolve", json={"note": "balance set by hand on the OCS console"})
+    r = await api.post(
+        f"{TASKS}/{row['taskId']}/resolve", json={"note": "balance set by hand on the OCS console"}
+    )
     assert r.status_code == 202, r.text
     assert r.json()["id"] == row["taskId"]
     done = await order_until(api, created["id"], {"completed", "failed"})

@@ -216,3 +216,23 @@ async def test_cancel_after_som_started_is_refused(saga: Saga):
         await cancel_order(saga.runtime, CTX, order.id)
     assert err.value.code == "order.cancel.forbidden_after_som_started"
     await saga.handle(order.id).terminate("test over")
+
+
+async def test_a_failed_order_leaves_its_esim_orderable_again(saga: Saga):
+    """The released profile is cancelled at the SM-DP+, so the next order can prepare it afresh."""
+    declined = await saga.order(await saga.customer(card="4000000000000002"))
+    assert (await saga.handle(declined.id).result()).state == "failed"
+    first, second = [await saga.order(await saga.customer()) for _ in range(2)]
+    for order in (first, second):
+        result = await saga.handle(order.id).result()
+        assert result.state == "completed", result.reason
+
+
+async def test_an_order_with_a_start_date_waits_for_it_then_completes(saga: Saga):
+    from datetime import timedelta
+
+    from core.clock import clock
+
+    order = await saga.order(await saga.customer(), requested_start=clock.now() + timedelta(seconds=2))
+    result = await saga.handle(order.id).result()
+    assert result.state == "completed", result.reason
