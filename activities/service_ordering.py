@@ -108,7 +108,9 @@ class ServiceOrderActivities:
 
         key = req.service_order_id
         async with self.rt.db() as s:
-            held = list((await s.exec(select(EsimProfile.iccid).where(EsimProfile.reserved_for == key))).all())
+            held = list(
+                (await s.exec(select(EsimProfile.iccid).where(EsimProfile.reserved_for == key))).all()
+            )
         # ES2+ CancelOrder first: a profile back in the pool with a new matching id must not still
         # be confirmed at the SM-DP+ under the old one, or the next order for it would be refused.
         for iccid in held:

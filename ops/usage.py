@@ -17,6 +17,7 @@ from domains.usage import services
 from domains.usage.models import UsageEvent
 from domains.usage.rules import RawUsage
 from domains.usage.services import BucketView, RatingResult
+from domains.usage.store import UsageRecord
 from ops.runtime import Runtime
 
 log = logging.getLogger("bss.usage")
@@ -30,7 +31,7 @@ SIGNAL_CONCURRENCY = 16
 
 @dataclass(frozen=True)
 class Recorded:
-    event: UsageEvent
+    event: UsageEvent | UsageRecord
     created: bool  # False: the id was already rated; this is the original event
 
 
@@ -43,7 +44,7 @@ async def record_usage(rt: Runtime, ctx: RequestContext, raw: RawUsage) -> Recor
     if result.duplicates:
         assert raw.id is not None
         return Recorded(await get_usage(rt, raw.id), created=False)
-    return Recorded(result.rated[0].as_row(), created=True)
+    return Recorded(result.rated[0].as_record(), created=True)
 
 
 async def record_bulk(rt: Runtime, ctx: RequestContext, records: Sequence[RawUsage]) -> RatingResult:

@@ -14,8 +14,11 @@ JSON lines is a 400.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -29,6 +32,7 @@ from core.context import RequestContext
 from core.errors import InvalidInput
 from domains.usage.models import UsageEvent
 from domains.usage.rules import FINE_UNIT, USAGE_TYPES, RawUsage
+from domains.usage.store import UsageRecord
 from ops import usage as ops
 from ops.runtime import Runtime
 
@@ -100,7 +104,7 @@ def _char(name: str, value_type: str, value: Any) -> dict[str, Any]:
     return {"name": name, "valueType": value_type, "value": value}
 
 
-def usage_to_tmf(e: UsageEvent) -> dict[str, Any]:
+def usage_to_tmf(e: UsageEvent | UsageRecord) -> dict[str, Any]:
     quantity = _number(e.original_quantity)
     return {
         "id": e.id,
@@ -161,8 +165,9 @@ async def create_usage_bulk(
     if len(body) > MAX_BULK_BYTES:
         raise InvalidInput("usage.bulk.too_large", f"A bulk request holds at most {MAX_BULK_BYTES} bytes.")
     lines = request.headers.get("content-type", "").split(";")[0].strip().lower() in JSON_LINES
-    records, malformed = _parse_bulk(body, lines)
-    result = await ops.record_bulk(rt, ctx, records)
+    with _collector_paused():
+        records, malformed = _parse_bulk(body, lines)
+        result = await ops.record_bulk(rt, ctx, records)
     rejections = [
         {"index": r.index, "id": r.id, "reason": r.error.code, "message": r.error.message}
         for r in result.rejections
@@ -176,6 +181,26 @@ async def create_usage_bulk(
         "blocked": sorted({sub for sub, _ in result.blocked}),
         "rejections": rejections,
     }
+
+
+_paused = {"count": 0, "resume": False}
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a bulk request builds its hundred thousand small,
+    acyclic objects: its repeated passes over them cost more than parsing and rating together.
+    Reference counting still frees everything; the collector resumes when the last bulk ends."""
+    if _paused["count"] == 0:
+        _paused["resume"] = gc.isenabled()
+        gc.disable()
+    _paused["count"] += 1
+    try:
+        yield
+    finally:
+        _paused["count"] -= 1
+        if _paused["count"] == 0 and _paused["resume"]:
+            gc.enable()
 
 
 def _parse_bulk(body: bytes, lines: bool) -> tuple[list[RawUsage], list[dict[str, Any]]]:

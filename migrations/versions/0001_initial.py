@@ -428,9 +428,6 @@ def upgrade() -> None:
         schema="usage",
     )
     op.create_index(
-        "ix_usage_event_msisdn_seq", "usage_event", ["msisdn", "seq"], unique=False, schema="usage"
-    )
-    op.create_index(
         "ix_usage_event_subscription_seq",
         "usage_event",
         ["subscription_id", "seq"],
@@ -1056,7 +1053,6 @@ def downgrade() -> None:
     op.drop_table("contact_medium", schema="crm")
     op.drop_table("product_offering", schema="catalog")
     op.drop_index("ix_usage_event_subscription_seq", table_name="usage_event", schema="usage")
-    op.drop_index("ix_usage_event_msisdn_seq", table_name="usage_event", schema="usage")
     op.drop_table("usage_event", schema="usage")
     op.drop_index(
         "uq_subscription_live_msisdn",

@@ -68,7 +68,7 @@ def test_exhausting_the_line_says_it_is_blocked_and_history_lists_newest_first(s
         assert bss("usage", "simulate", "--msisdn", msisdn, "--quantity", "4GB").exit_code == 0
         last = bss("usage", "simulate", "--msisdn", msisdn, "--quantity", "2GB")
         assert last.exit_code == 0, last.output
-        assert "suspended" in last.stdout and "Past the allowance" in last.stdout
+        assert "The line is blocked" in last.stdout and "Past the allowance" in last.stdout
 
         blocked = bss("usage", "simulate", "--msisdn", msisdn, "--type", "sms", "--quantity", "1")
         assert blocked.exit_code == 1 and "subscription_must_be_active" in blocked.stderr

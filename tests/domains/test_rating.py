@@ -268,6 +268,33 @@ async def test_a_resent_event_is_counted_once_and_answers_the_original(runtime) 
     assert first.created and not again.created
     assert again.event.id == "cdr-42" and again.event.quantity == 7 * 1024
     assert (await balances(runtime, sub))["data"] == (5120, 7)
+    async with runtime.db() as s:
+        audit = await events_for(s, "Usage", "cdr-42")
+    assert [(a.event_type, a.actor, a.channel, a.service_identity) for a in audit] == [
+        ("usage.rated", "switch-1", "api", "mediation")
+    ]
+    assert audit[0].payload == {
+        "subscriptionId": sub,
+        "allowanceType": "data",
+        "quantity": 7168,
+        "inBundle": 7168,
+    }
+
+
+async def test_a_bulk_writes_one_audit_row(runtime) -> None:
+    _, msisdn = await active_line(runtime)
+    await ops.record_bulk(
+        runtime, CTX, [raw(msisdn, id=f"au-{i}", index=i) for i in range(5)] + [raw("1", index=5)]
+    )
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT aggregate_type, actor, payload FROM audit.domain_event WHERE event_type = 'usage.bulk_rated'"
+            )
+        )
+        [(kind, actor, payload)] = rows.all()
+    assert (kind, actor) == ("UsageBatch", "switch-1")
+    assert payload["rated"] == 5 and payload["rejected"] == 1 and payload["firstEventId"] == "au-0"
 
 
 async def test_the_same_ten_thousand_events_twice_and_from_four_clients_count_once(runtime) -> None:
@@ -307,12 +334,28 @@ async def test_the_same_ten_thousand_events_twice_and_from_four_clients_count_on
         assert stored.scalar_one() == 10_000
 
 
-async def test_single_events_racing_on_one_line_each_count_once(runtime) -> None:
+async def test_single_events_racing_on_one_line_each_count_once_to_the_kb(runtime) -> None:
     sub, msisdn = await active_line(runtime, "PLAN_M")
-    records = [raw(msisdn, quantity=1, unit="MB", id=f"one-{i % 40}") for i in range(120)]
+    # 700 KB each: every event moves the fraction below one MB, the part a lost update would lose
+    records = [raw(msisdn, quantity=700, unit="KB", id=f"one-{i % 40}") for i in range(120)]
     outcomes = await asyncio.gather(*(ops.record_usage(runtime, CTX, r) for r in records))
     assert sum(o.created for o in outcomes) == 40
-    assert (await balances(runtime, sub))["data"] == (30720, 40)
+    assert (await fine_balances(runtime, sub))["data"] == (30720, 28_000 // 1024, 28_000 % 1024)
+
+
+async def test_bulks_racing_on_the_same_lines_lose_no_fraction(runtime) -> None:
+    lines = [await active_line(runtime, "PLAN_M") for _ in range(3)]
+    batches = [
+        [raw(lines[i % 3][1], quantity=333, unit="KB", id=f"r{b}-{i}", index=i) for i in range(300)]
+        for b in range(6)
+    ]
+    await asyncio.gather(*(ops.record_bulk(runtime, CTX, batch) for batch in batches))
+    for sub, _ in lines:
+        assert (await fine_balances(runtime, sub))["data"] == (
+            30720,
+            6 * 100 * 333 // 1024,
+            6 * 100 * 333 % 1024,
+        )
 
 
 async def test_a_batch_blocks_mid_way_and_refuses_what_follows(runtime) -> None:

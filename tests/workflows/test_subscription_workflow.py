@@ -42,11 +42,22 @@ HISTORIES = Path(__file__).resolve().parent.parent / "replay" / "histories" / "S
 
 
 @pytest_asyncio.fixture
-async def lines(temporal_time_skipping, runtime, settings):
+async def lines(runtime, settings):
+    from temporalio.testing import WorkflowEnvironment
+
     from activities.registry import build_activities
+    from stack.temporal import test_server_binary
     from workflows.registry import WORKFLOWS
 
-    env = temporal_time_skipping
+    # One test server per test: skipped time and leftover timers never leak into the next test.
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary()
+    ) as env:
+        async for lines in _lines(env, runtime, settings, build_activities, WORKFLOWS):
+            yield lines
+
+
+async def _lines(env, runtime, settings, build_activities, WORKFLOWS):
     settings.task_queue = f"sub-{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client,
@@ -54,12 +65,21 @@ async def lines(temporal_time_skipping, runtime, settings):
         workflows=WORKFLOWS,
         activities=build_activities(runtime, gateway=MockGateway()),
     ):
-        yield Lines(env, runtime, settings.task_queue)
+        lines = Lines(env, runtime, settings.task_queue)
+        yield lines
+        # Lines left running would keep their timers on the shared test server, and skipping time
+        # in the next test would wait on workflow tasks that no worker polls any more.
+        for handle in lines.started:
+            try:
+                await env.client.get_workflow_handle(handle.id).terminate("test finished")
+            except Exception:  # already over
+                pass
 
 
 class Lines:
     def __init__(self, env, runtime, task_queue):
         self.env, self.runtime, self.task_queue = env, runtime, task_queue
+        self.started = []
 
     async def start(self, offering: str = "PLAN_S", card: str | None = "4242424242424242"):
         # The test server's clock runs ahead of the wall clock (earlier tests skipped months): the
@@ -73,6 +93,7 @@ class Lines:
             id=f"subscription-{sub_id}",
             task_queue=self.task_queue,
         )
+        self.started.append(handle)
         await self.until(handle, lambda s: s.state == "active")
         return sub_id, sub.customer_id, handle
 
