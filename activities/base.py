@@ -38,7 +38,9 @@ def domain_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]
         try:
             return await fn(*args, **kwargs)
         except DomainError as exc:
-            raise ApplicationError(exc.message, exc.context, type=exc.code, non_retryable=True) from exc
+            # Not chained: Temporal would ship the domain exception as a cause typed by its class
+            # name, and the rule code must be what the workflow and the API read.
+            raise ApplicationError(exc.message, exc.context, type=exc.code, non_retryable=True) from None
 
     return wrapper
 

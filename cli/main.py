@@ -48,6 +48,7 @@ GROUPS = [
     ("esim", "esim", "eSIM activation codes and device events."),
     ("trace", "trace", "Follow a saga through its workflow histories."),
     ("usage", "usage", "Usage events: simulate, history (TMF635)."),
+    ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
 ]
 
 

@@ -55,7 +55,9 @@ async def purchase_vas(
     return await status(rt, sub_id)
 
 
-async def schedule_plan_change(rt: Runtime, ctx: RequestContext, sub_id: str, offering_id: str) -> dict[str, Any]:
+async def schedule_plan_change(
+    rt: Runtime, ctx: RequestContext, sub_id: str, offering_id: str
+) -> dict[str, Any]:
     """Move the line to another plan at its next renewal, at that plan's price then."""
     from workflows.subscription import SchedulePlanChange, SubscriptionWorkflow
 
@@ -96,7 +98,9 @@ async def renew_now(
     return await status(rt, sub_id)
 
 
-async def terminate(rt: Runtime, ctx: RequestContext, sub_id: str, reason: str | None = None) -> dict[str, Any]:
+async def terminate(
+    rt: Runtime, ctx: RequestContext, sub_id: str, reason: str | None = None
+) -> dict[str, Any]:
     """End the line: its number rests 90 days in quarantine, its eSIM goes back to the pool and
     its workflow ends."""
     from workflows.subscription import SubscriptionWorkflow, Terminate
@@ -143,7 +147,9 @@ async def _live_line(rt: Runtime, sub_id: str, code: str, what: str) -> None:
     async with rt.db() as s:
         sub = await get_subscription(s, sub_id)
     if sub.state == rules.TERMINATED:
-        raise PolicyViolation(code, f"{sub_id} is terminated; it {what}.", subscription_id=sub_id, state=sub.state)
+        raise PolicyViolation(
+            code, f"{sub_id} is terminated; it {what}.", subscription_id=sub_id, state=sub.state
+        )
 
 
 def _update_id(action: str, idempotency_key: str | None) -> str | None:
@@ -192,14 +198,25 @@ async def _update(rt: Runtime, sub_id: str, update: Any, arg: Any, update_id: st
 
 def _refusal(exc: BaseException, sub_id: str) -> DomainError:
     """The rule code of the validator, or of the activity's domain error, as the caller's error."""
-    from activities.base import reason_of, rule_code
-
-    code = rule_code(exc)
-    if code is None:
+    refusal = _rule(exc)
+    if refusal is None:
         return TemporalUnavailable(
             "subscription.update.failed",
-            f"{sub_id}'s workflow could not apply the change: {reason_of(exc)}",
+            f"{sub_id}'s workflow could not apply the change: {exc}",
             subscription_id=sub_id,
         )
-    error = NotFound if code.endswith(".not_found") else PolicyViolation
-    return error(code, reason_of(exc), subscription_id=sub_id)
+    error = NotFound if refusal.type.endswith(".not_found") else PolicyViolation
+    return error(refusal.type, refusal.message, subscription_id=sub_id)
+
+
+def _rule(exc: BaseException) -> Any:
+    """The outermost ApplicationError with a type: the activity's rule, not the Python exception
+    it was raised from (which Temporal carries as a cause typed `PolicyViolation`)."""
+    from temporalio.exceptions import ApplicationError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ApplicationError) and seen.type:
+            return seen
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    return None

@@ -13,6 +13,7 @@ from api.deps import context, runtime
 from api.routers.catalog import TEXT_PATTERN, IdPath, offering_json, price_json
 from core.context import RequestContext
 from ops import catalog as catalog_ops
+from ops import subscriptions as subscription_ops
 from ops.runtime import Runtime
 
 router = APIRouter(prefix="/bss-api/v1/admin/catalog", tags=["Catalog administration"])
@@ -66,6 +67,15 @@ class NewPrice(PriceWindow):
     currency: str = Field("SGD", pattern="^SGD$", description="Only SGD is sold.")
 
 
+class PriceMigrationIn(Strict):
+    """Lines of the plan pay `newPriceId` from their first renewal on or after
+    max(effectiveFrom, now + noticeDays)."""
+
+    new_price_id: CatalogId = Field(alias="newPriceId")
+    notice_days: int = Field(30, alias="noticeDays", ge=0, le=3650)
+    effective_from: AwareDatetime | None = Field(None, alias="effectiveFrom")
+
+
 OfferingId = IdPath
 
 
@@ -112,3 +122,19 @@ async def retire_offering(
     ctx: RequestContext = Depends(context),
 ) -> dict[str, Any]:
     return offering_json(await catalog_ops.retire_offering(rt, ctx, id))
+
+
+@router.post(
+    "/offering/{id}/migrate-price",
+    summary="Move the plan's live lines to a new price at their first renewal after the notice",
+)
+async def migrate_price(
+    body: PriceMigrationIn,
+    id: str = OfferingId,
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    count = await subscription_ops.migrate_price(
+        rt, ctx, id, body.new_price_id, body.notice_days, body.effective_from
+    )
+    return {"offeringId": id, "newPriceId": body.new_price_id, "linesScheduled": count}

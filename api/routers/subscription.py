@@ -1,28 +1,37 @@
 """Subscriptions (our own API, CONTRACT.md) and the same lines as TMF637 products.
 
-Read-only for now; the lifecycle actions (VAS, renew, terminate, plan change) arrive with the
-subscription workflow. A blocked line is a `suspended` product in TMF637's words.
+A line reads with its balances, pending plan change, pending price migration and running day
+passes. Its actions are updates of the line's workflow (ops.subscriptions): each answers 200 with
+the line as it stands afterwards (nothing new gets a URL of its own, so not 201), or the rule
+that refused it (422), before anything happened. `Idempotency-Key` on the two that charge
+(`/vas`, `/renew`): the same key answers the first outcome and charges once.
+A blocked line is a `suspended` product in TMF637's words.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import read_session
+from api.deps import context, read_session, runtime
 from api.routers.product_order import BASE as ORDERING
 from api.routers.product_order import CATALOG, ID_PATTERN, PRODUCT, customer_party, time_json
 from api.routers.service_order import INVENTORY, service_ref
 from api.tmf import Paging, choice, listing, one, page
+from core.context import RequestContext
 from domains.catalog.models import ProductOffering
 from domains.ordering.models import ProductOrderItem
 from domains.service_ordering.models import Service
-from domains.subscription import rules
+from domains.subscription import lifecycle, rules
 from domains.subscription import services as subscriptions
 from domains.subscription.models import Subscription
+from ops import subscriptions as ops
+from ops.idempotency import check_key
+from ops.runtime import Runtime
 
 RESOURCES = "/tmf-api/resourceInventoryManagement/v4"
 STATES = (rules.PENDING, rules.ACTIVE, rules.BLOCKED, rules.TERMINATED)
@@ -34,6 +43,26 @@ PRODUCT_STATUS = {
     rules.TERMINATED: "terminated",
 }
 SubscriptionId = Path(alias="id", pattern=ID_PATTERN, description="e.g. SUB-000001")
+IdempotencyKey = Header(None, alias="Idempotency-Key", max_length=200)
+# Catalogue ids are capitals, digits and underscores (VAS_DATA_1GB, PLAN_M): no NUL, no spaces.
+CatalogId = Field(min_length=2, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VasPurchaseIn(Strict):
+    vasOfferingId: str = CatalogId
+
+
+class PlanChangeIn(Strict):
+    offeringId: str = CatalogId
+
+
+class TerminateIn(Strict):
+    reason: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f]*$")
+
 
 bss = APIRouter(prefix="/bss-api/v1/subscription", tags=["Subscriptions (BSS)"])
 
@@ -56,14 +85,65 @@ async def list_subscriptions(
     if msisdn:
         query = query.where(Subscription.msisdn == msisdn)
     rows = await page(session, query, paging, response)
-    return listing([await subscriptions.subscription_view(session, sub.id) for sub in rows], paging)
+    return listing([await lifecycle.status_view(session, sub.id) for sub in rows], paging)
 
 
-@bss.get("/{id}", summary="One line: state, number, eSIM, period and balances")
+@bss.get("/{id}", summary="One line: state, number, eSIM, period, balances and what is pending")
 async def get_subscription(
     subscription_id: str = SubscriptionId, session: AsyncSession = Depends(read_session)
 ) -> dict[str, Any]:
-    return await subscriptions.subscription_view(session, subscription_id)
+    return await lifecycle.status_view(session, subscription_id)
+
+
+@bss.post("/{id}/vas", summary="Buy a top-up, charged to the card on file (unblocks an exhausted line)")
+async def purchase_vas(
+    body: VasPurchaseIn = Body(...),
+    subscription_id: str = SubscriptionId,
+    idempotency_key: str | None = IdempotencyKey,
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    key = check_key(idempotency_key)
+    return await ops.purchase_vas(rt, ctx, subscription_id, body.vasOfferingId, key)
+
+
+@bss.post("/{id}/renew", summary="Renew now: charge once, start a new period, reactivate a blocked line")
+async def renew_now(
+    subscription_id: str = SubscriptionId,
+    idempotency_key: str | None = IdempotencyKey,
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    return await ops.renew_now(rt, ctx, subscription_id, check_key(idempotency_key))
+
+
+@bss.post("/{id}/terminate", summary="End the line: number to quarantine, eSIM back to the pool")
+async def terminate(
+    body: TerminateIn | None = Body(None),
+    subscription_id: str = SubscriptionId,
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    return await ops.terminate(rt, ctx, subscription_id, body.reason if body else None)
+
+
+@bss.post("/{id}/plan-change", summary="Move to another plan at the next renewal")
+async def schedule_plan_change(
+    body: PlanChangeIn = Body(...),
+    subscription_id: str = SubscriptionId,
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    return await ops.schedule_plan_change(rt, ctx, subscription_id, body.offeringId)
+
+
+@bss.delete("/{id}/plan-change", summary="Cancel the pending plan change (none pending is not an error)")
+async def cancel_plan_change(
+    subscription_id: str = SubscriptionId,
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    return await ops.cancel_plan_change(rt, ctx, subscription_id)
 
 
 async def product_json(session: AsyncSession, sub: Subscription) -> dict[str, Any]:

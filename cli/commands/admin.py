@@ -92,3 +92,30 @@ def retire_offering(
 
     retired = api().post(f"{ADMIN}/offering/{offering_id}/retire")
     emit(retired, as_json, lambda o: ok(f"{o['id']} retired."))
+
+
+@catalog.command("migrate-price")
+def migrate_price(
+    offering_id: str = typer.Option(..., "--offering", help="The plan whose lines move, e.g. PLAN_M."),
+    new_price_id: str = typer.Option(..., "--new-price-id", help="A price row of that plan (add-price)."),
+    notice_days: int = typer.Option(30, "--notice-days", min=0, max=3650, help="Days of notice."),
+    effective_from: str | None = typer.Option(
+        None, "--effective-from", help="ISO time with zone; never earlier than the notice allows."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Move every live line of a plan to a new price, from its first renewal after the notice."""
+    from cli.client import api
+
+    body: dict[str, Any] = {"newPriceId": new_price_id, "noticeDays": notice_days}
+    if effective_from:
+        body["effectiveFrom"] = effective_from
+    done = api().post(f"{ADMIN}/offering/{offering_id}/migrate-price", body)
+    emit(
+        done,
+        as_json,
+        lambda d: ok(
+            f"{d['linesScheduled']} line(s) of {offering_id} move to {new_price_id} "
+            f"at their first renewal after {notice_days} days' notice."
+        ),
+    )

@@ -236,3 +236,13 @@ async def test_an_order_with_a_start_date_waits_for_it_then_completes(saga: Saga
     order = await saga.order(await saga.customer(), requested_start=clock.now() + timedelta(seconds=2))
     result = await saga.handle(order.id).result()
     assert result.state == "completed", result.reason
+
+
+async def test_a_refused_step_fails_the_order_with_its_rule_code(saga: Saga):
+    """The rule code of a domain refusal inside an activity reaches the order's reason."""
+    first = await saga.order(await saga.customer(), msisdn_preference="90000444")
+    assert (await saga.handle(first.id).result()).state == "completed"
+    second = await saga.order(await saga.customer(), msisdn_preference="90000444")
+    result = await saga.handle(second.id).result()
+    assert result.state == "failed"
+    assert "[msisdn.reserve.status_must_be_available]" in result.reason
