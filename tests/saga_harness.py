@@ -95,6 +95,8 @@ async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequenc
             f'TaskQueue = "{settings.task_queue}" AND ExecutionStatus = "Running"'
         ):
             try:
-                await temporal_dev.client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test finished")
+                await temporal_dev.client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate(
+                    "test finished"
+                )
             except RPCError:  # the listing lags: the test itself may have ended it already
                 pass
