@@ -32,3 +32,35 @@ class BenchContext:
                 max_connections=limits.get("max_connections", 100), max_keepalive_connections=100
             ),
         )
+
+
+async def customer_with_card(api: httpx.AsyncClient, label: str) -> str:
+    """A new customer with a good card on file, through the API, as a signup would make it."""
+    import time
+
+    r = await api.post(
+        "/tmf-api/customerManagement/v4/customer",
+        json={
+            "name": f"Bench {label}",
+            "contactMedium": [
+                {
+                    "mediumType": "email",
+                    "characteristic": {"emailAddress": f"{label}-{time.time_ns()}@bench.example"},
+                }
+            ],
+        },
+    )
+    r.raise_for_status()
+    customer = r.json()["id"]
+    r = await api.post(
+        "/tmf-api/paymentMethod/v4/paymentMethod",
+        json={
+            "@type": "bankCard",
+            "cardNumber": "4242424242424242",
+            "expirationDate": "2035-12",
+            "nameOnCard": "Bench",
+            "relatedParty": [{"id": customer, "role": "customer"}],
+        },
+    )
+    r.raise_for_status()
+    return customer

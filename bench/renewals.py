@@ -13,7 +13,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.context import BenchContext
+from bench.context import BenchContext, customer_with_card
 
 ORDER = 70
 LINES = 10_000
@@ -30,7 +30,8 @@ async def _run(ctx: BenchContext) -> None:
 
     from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
-    customer = await _customer_with_card(ctx)
+    async with ctx.api() as api:
+        customer = await customer_with_card(api, "renewals")
     db = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ctx.stack.env['BSS_PG_PORT']}/bss")
     client = await Client.connect(f"127.0.0.1:{ctx.stack.env['BSS_TEMPORAL_PORT']}")
     # Far enough ahead for every workflow to start and sit on its timer before the moment comes.
@@ -84,36 +85,6 @@ async def _run(ctx: BenchContext) -> None:
     }
     ctx.add("renewals.all_due_at_once.duration", elapsed, "s", **params)
     ctx.add("renewals.per_second", done / elapsed if elapsed else 0.0, "renewals/s", **params)
-
-
-async def _customer_with_card(ctx: BenchContext) -> str:
-    async with ctx.api() as api:
-        r = await api.post(
-            "/tmf-api/customerManagement/v4/customer",
-            json={
-                "name": "Renewal Bench",
-                "contactMedium": [
-                    {
-                        "mediumType": "email",
-                        "characteristic": {"emailAddress": f"renewals-{time.time_ns()}@bench.example"},
-                    }
-                ],
-            },
-        )
-        r.raise_for_status()
-        customer = r.json()["id"]
-        r = await api.post(
-            "/tmf-api/paymentMethod/v4/paymentMethod",
-            json={
-                "@type": "bankCard",
-                "cardNumber": "4242424242424242",
-                "expirationDate": "2035-12",
-                "nameOnCard": "Bench",
-                "relatedParty": [{"id": customer, "role": "customer"}],
-            },
-        )
-        r.raise_for_status()
-        return customer
 
 
 async def _insert_lines(db, ids: list[str], customer: str, due: datetime, tag: str) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import statistics
 import time
 
-from bench.context import BenchContext
+from bench.context import BenchContext, customer_with_card
 
 ORDER = 50
 ORDERS = "/tmf-api/productOrderingManagement/v4/productOrder"
@@ -60,32 +60,7 @@ async def _customers(api, n: int) -> list[str]:
 
     async def one(i: int) -> str:
         async with sem:
-            r = await api.post(
-                "/tmf-api/customerManagement/v4/customer",
-                json={
-                    "name": f"Bench Signup {time.time_ns()} {i}",
-                    "contactMedium": [
-                        {
-                            "mediumType": "email",
-                            "characteristic": {"emailAddress": f"signup-{time.time_ns()}-{i}@bench.example"},
-                        }
-                    ],
-                },
-            )
-            r.raise_for_status()
-            cust = r.json()["id"]
-            r = await api.post(
-                "/tmf-api/paymentMethod/v4/paymentMethod",
-                json={
-                    "@type": "bankCard",
-                    "cardNumber": "4242424242424242",
-                    "expirationDate": "2035-12",
-                    "nameOnCard": "Bench",
-                    "relatedParty": [{"id": cust, "role": "customer"}],
-                },
-            )
-            r.raise_for_status()
-            return cust
+            return await customer_with_card(api, f"signup-{i}")
 
     return await asyncio.gather(*(one(i) for i in range(n)))
 
