@@ -86,6 +86,8 @@ class LineState:
     pending_offering_id: str | None = None
     day_passes: dict[str, str] = field(default_factory=dict)  # vas purchase id -> expires at (ISO)
     balances: list[dict] = field(default_factory=list)
+    # Only on a test stack (BSS_TEST_CLOCK): the worker's business clock when the line was read.
+    business_now: str | None = None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,7 +111,12 @@ class SubscriptionActivities:
 
         async with self.rt.db() as s:
             view = await lifecycle.status_view(s, req.subscription_id)
-        return _line_state(view)
+        state = _line_state(view)
+        if self.rt.settings.test_clock:
+            from core.clock import clock
+
+            state.business_now = clock.now().isoformat()
+        return state
 
     @activity.defn
     @domain_errors

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     sim_latency_factor: float = 1.0
     # A provisioning task that has not answered after this long is stuck and waits for an operator.
     task_deadline_seconds: float = 10.0
+    # Test stacks only (`bss up --test-clock`): the API and the worker share one business clock in
+    # <data dir>/clock.json, which `bss clock` freezes and moves on. Never on in production.
+    test_clock: bool = False
 
     @property
     def embedded_db(self) -> bool:
@@ -57,6 +60,10 @@ class Settings(BaseSettings):
     @property
     def token_file(self) -> Path:
         return self.data_dir / "api-token"
+
+    @property
+    def clock_file(self) -> Path:
+        return self.data_dir / "clock.json"
 
 
 @lru_cache

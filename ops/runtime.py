@@ -28,6 +28,12 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
+        if settings.test_clock:
+            # Every process of a test stack (API, worker) builds its Runtime here: all of them then
+            # read business time from the one file `bss clock` moves.
+            from core.clock import clock
+
+            clock.use_file(settings.clock_file)
         engine = make_engine(settings.database_url, pool_size=pool_size)
         return cls(settings=settings, engine=engine, db=make_session_factory(engine))
 

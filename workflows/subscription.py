@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -43,6 +43,8 @@ class SubscriptionInput:
     current_period_end: str = ""
     periods_renewed: int = 0
     renewal_declined: bool = False
+    # Test stacks only: business time minus workflow time (ClockChanged); 0 everywhere else.
+    clock_skew_seconds: float = 0.0
 
 
 @dataclass
@@ -84,6 +86,13 @@ class Terminate:
 
 
 @dataclass
+class ClockChanged:
+    """From `bss clock` on a test stack: the business clock now reads `business_now` (ISO)."""
+
+    business_now: str
+
+
+@dataclass
 class Exhausted:
     """From rating: the line has been blocked because this allowance ran out."""
 
@@ -102,21 +111,24 @@ class SubscriptionWorkflow:
         self.line: LineState | None = None
         self.lock = asyncio.Lock()
         self.wake = False
+        self.skew: float | None = None  # seconds; see _now()
 
     @workflow.run
     async def run(self, inp: SubscriptionInput) -> SubscriptionStatus:
         self.inp = inp
+        if self.skew is None:  # a ClockChanged handled before run() started is newer
+            self.skew = inp.clock_skew_seconds
         await self._refresh()
         while self.line.state != "terminated":
             deadline = self._next_deadline()
-            timeout = None if deadline is None else max(0.0, (deadline - workflow.now()).total_seconds())
+            timeout = None if deadline is None else max(0.0, (deadline - self._now()).total_seconds())
             self.wake = False
             await condition_or_timeout(lambda: self.wake or self.line.state == "terminated", timeout)
             if self.line.state == "terminated":
                 break
             async with self.lock:
                 await self._expire_day_passes()
-                if not inp.renewal_declined and workflow.now() >= _at(self.line.current_period_end):
+                if not inp.renewal_declined and self._now() >= _at(self.line.current_period_end):
                     outcome = await self._renew()
                     if outcome.status == "renewed":
                         break  # a new period: continue as new below
@@ -124,6 +136,14 @@ class SubscriptionWorkflow:
         if self.line.state == "terminated":
             return self.status()
         workflow.continue_as_new(self._carry_over())
+
+    def _now(self) -> datetime:
+        """Business time. Workflow time everywhere but on a test stack, whose moved clock is
+        followed through the skew (deterministic: it only changes in history-recorded events)."""
+        return workflow.now() + timedelta(seconds=self.skew or 0.0)
+
+    def _follow_clock(self, business_now: str) -> None:
+        self.skew = (_at(business_now) - workflow.now()).total_seconds()
 
     def _next_deadline(self) -> datetime | None:
         moments = [_at(t) for t in self.line.day_passes.values()]
@@ -135,6 +155,10 @@ class SubscriptionWorkflow:
         self.line = await workflow.execute_local_activity_method(
             SubscriptionActivities.line_state, LineRef(self.inp.subscription_id), **DB_STEP
         )
+        if self.line.business_now:
+            # A test stack's worker reports its clock: a line started after the clock moved (or
+            # missed by the ClockChanged fan-out) follows it as well.
+            self._follow_clock(self.line.business_now)
 
     async def _renew(self) -> RenewalResult:
         period_start = self.line.current_period_end
@@ -154,7 +178,7 @@ class SubscriptionWorkflow:
         return outcome
 
     async def _expire_day_passes(self) -> None:
-        due = [pid for pid, at in self.line.day_passes.items() if _at(at) <= workflow.now()]
+        due = [pid for pid, at in self.line.day_passes.items() if _at(at) <= self._now()]
         for purchase_id in due:
             await workflow.execute_local_activity_method(
                 SubscriptionActivities.expire_day_pass,
@@ -175,6 +199,7 @@ class SubscriptionWorkflow:
             self.line.current_period_end,
             inp.periods_renewed,
             inp.renewal_declined,
+            self.skew or 0.0,
         )
 
     def _key(self, what: str) -> str:
@@ -286,6 +311,12 @@ class SubscriptionWorkflow:
     async def exhausted(self, msg: Exhausted) -> None:
         async with self.lock:
             await self._refresh()
+
+    @workflow.signal
+    def clock_changed(self, msg: ClockChanged) -> None:
+        """The test clock moved: wake up and look again at what has fallen due."""
+        self._follow_clock(msg.business_now)
+        self.wake = True
 
     @workflow.query
     def status(self) -> SubscriptionStatus:

@@ -31,6 +31,8 @@ def test_the_required_cases_are_exported():
     for case in ("happy_path", "declined_card", "retried_task", "stuck_then_resolved"):
         assert ("ServiceOrderWorkflow", case) in cases
         assert ("EsimProvisioningWorkflow", case) in cases
+    # A test stack's moved clock (ClockChanged) renewing a line: the skew path of the workflow.
+    assert ("SubscriptionWorkflow", "clock_advanced_renewal") in cases
 
 
 def load(path: Path) -> WorkflowHistory:
