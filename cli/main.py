@@ -49,6 +49,7 @@ GROUPS = [
     ("trace", "trace", "Follow a saga through its workflow histories."),
     ("usage", "usage", "Usage events: simulate, history (TMF635)."),
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
+    ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),
 ]
 
 
@@ -74,11 +75,14 @@ def main(ctx: typer.Context) -> None:
 @app.command()
 def up(
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background; `bss down` stops it."),
+    test_clock: bool = typer.Option(
+        False, "--test-clock", help="A test stack: `bss clock` may freeze and move business time."
+    ),
 ) -> None:
     """Start the whole stack: Postgres, Temporal (with its UI), the worker and the API."""
     from stack.runner import up as run_up
 
-    raise typer.Exit(run_up(detach))
+    raise typer.Exit(run_up(detach, test_clock))
 
 
 @app.command()

@@ -207,7 +207,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
 
     infra: list[subprocess.Popen[bytes]] = []
     apps: list[Child] = []
-    env = dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve()), PYTHONUNBUFFERED="1")
+    env = child_env(settings)
     try:
         if settings.embedded_temporal:
             # Started first and awaited last: it boots while Postgres starts and migrates.
@@ -294,6 +294,17 @@ def supervise(settings: Settings, announce: bool = True) -> int:
     return 0
 
 
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of the stack's children: the data dir, and the test clock on or off as the
+    supervisor has it (`bss up --test-clock`), whatever the caller's shell says."""
+    return dict(
+        os.environ,
+        BSS_DATA_DIR=str(settings.data_dir.resolve()),
+        BSS_TEST_CLOCK="true" if settings.test_clock else "false",
+        PYTHONUNBUFFERED="1",
+    )
+
+
 def _restart(settings: Settings, child: Child, env: dict[str, str]) -> None:
     now = time.monotonic()
     child.restarts = [t for t in child.restarts if now - t < 60] + [now]
@@ -320,14 +331,20 @@ def banner(settings: Settings, seconds: float, detached: bool = False) -> None:
     print(f"  Temporal     {settings.temporal_target}")
     print(f"  Postgres     {redact_url(settings.database_url)}")
     print(f"  API token    {token}   (also in {settings.token_file})")
+    if settings.test_clock:
+        print("  Test clock   on: `bss clock` freezes and moves business time (test stacks only)")
     stop_hint = "`bss down` stops everything" if detached else "Ctrl-C stops everything"
     print(f"\nTry `bss catalog list` in another terminal. {stop_hint}; data stays in {settings.data_dir}.")
 
 
-def up(detach: bool = False) -> int:
+def up(detach: bool = False, test_clock: bool = False) -> int:
     settings = get_settings()
+    if test_clock:
+        settings = settings.model_copy(update={"test_clock": True})
     if (pid := running_pid(settings)) is not None:
         print(f"A stack already runs here (pid {pid}).")
+        if settings.test_clock and not stack_test_clock(settings):
+            print("It runs without the test clock: `bss down`, then `bss up --test-clock`.")
         print_status(settings)
         return 0
     if not detach:
@@ -344,7 +361,7 @@ def up(detach: bool = False) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=dict(os.environ, BSS_DATA_DIR=str(settings.data_dir.resolve())),
+            env=child_env(settings),
         )
     print("starting the stack in the background…", flush=True)
     deadline = time.monotonic() + 120
@@ -419,19 +436,37 @@ def children_file(settings: Settings) -> Path:
 
 
 def _record_children(settings: Settings, apps: list[Child]) -> None:
-    children_file(settings).write_text(json.dumps({c.name: c.proc.pid for c in apps if c.proc}))
+    record: dict[str, object] = {c.name: c.proc.pid for c in apps if c.proc}
+    record["testClock"] = settings.test_clock
+    children_file(settings).write_text(json.dumps(record))
+
+
+def stack_test_clock(settings: Settings) -> bool:
+    """Whether the stack running here was started with the test clock (`bss up --test-clock`)."""
+    if running_pid(settings) is None:
+        return False
+    try:
+        return json.loads(children_file(settings).read_text()).get("testClock") is True
+    except (FileNotFoundError, ValueError, AttributeError):
+        return False
 
 
 def print_status(settings: Settings, as_json: bool = False) -> int:
     rows = status_rows(settings)
     pid = running_pid(settings)
+    test_clock = stack_test_clock(settings)
     if as_json:
-        print(json.dumps({"running": pid is not None, "pid": pid, "components": rows}))
+        print(
+            json.dumps({"running": pid is not None, "pid": pid, "testClock": test_clock, "components": rows})
+        )
     else:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"BSS stack ({'running, pid ' + str(pid) if pid else 'not running'})")
+        table = Table(
+            title=f"BSS stack ({'running, pid ' + str(pid) if pid else 'not running'})",
+            caption="test clock: on (`bss clock` moves business time)" if test_clock else None,
+        )
         for col in ("component", "address", "state"):
             table.add_column(col)
         for row in rows:

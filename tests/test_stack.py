@@ -202,6 +202,16 @@ def test_status_json_shows_every_component_healthy(stack: Stack):
     assert all(c["healthy"] for c in status["components"]), status
 
 
+def test_without_the_test_clock_business_time_cannot_be_moved(stack: Stack):
+    now = stack.bss("clock", "now", "--json", timeout=30)
+    assert now.returncode == 0, now.stdout + now.stderr
+    assert json.loads(now.stdout)["testClock"] is False
+    refused = stack.bss("clock", "advance", "1h", timeout=30)
+    assert refused.returncode == 1 and "bss up --test-clock" in refused.stderr
+    assert "test clock" not in stack.bss("status", timeout=30).stdout
+    assert not (stack.data_dir / "clock.json").exists()
+
+
 def test_down_then_up_keeps_the_data(stack: Stack):
     token = stack.token_file.read_text()
     down = stack.bss("down", timeout=STOP_TIMEOUT)
@@ -211,8 +221,10 @@ def test_down_then_up_keeps_the_data(stack: Stack):
     status = stack.bss("status", "--json", timeout=30)
     assert status.returncode == 1 and json.loads(status.stdout)["running"] is False
 
-    up = stack.bss("up", "--detach")
+    # Back up as a test stack: the next test moves its clock.
+    up = stack.bss("up", "--detach", "--test-clock")
     assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{_logs(stack.data_dir)}"
+    assert "Test clock" in up.stdout
     assert stack.health().status_code == 200
     assert stack.token_file.read_text() == token, "a restart must keep the development token"
     if stack.customer is None:
@@ -221,6 +233,22 @@ def test_down_then_up_keeps_the_data(stack: Stack):
         r = api.get(f"{CUSTOMERS}/{stack.customer['id']}")
     assert r.status_code == 200, r.text
     assert r.json()["name"] == stack.customer["name"]
+
+
+def test_a_test_clock_stack_moves_one_clock_for_the_api_and_the_worker(stack: Stack):
+    status = stack.bss("status", timeout=30)
+    assert status.returncode == 0 and "test clock: on" in status.stdout, status.stdout
+    assert json.loads(stack.bss("status", "--json", timeout=30).stdout)["testClock"] is True
+    # The worker reads business time from the same file as the API: it was started with the setting.
+    worker = json.loads((stack.data_dir / "stack-children.json").read_text())["worker"]
+    assert psutil.Process(worker).environ()["BSS_TEST_CLOCK"] == "true"
+
+    moved = stack.bss("clock", "advance", "1h", timeout=30)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "Business time is now" in moved.stdout and "subscription workflow(s) told" in moved.stdout
+    now = json.loads(stack.bss("clock", "now", "--json", timeout=30).stdout)
+    assert now["testClock"] is True and abs(now["offsetSeconds"] - 3600) < 30
+    assert json.loads((stack.data_dir / "clock.json").read_text())["offset_seconds"] == 3600.0
 
 
 def test_down_leaves_no_process_behind(stack: Stack):
