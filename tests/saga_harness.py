@@ -80,12 +80,14 @@ async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequenc
     network = simulated_network(settings, runtime.db, faults=faults)
     gateway = MockGateway()
     from activities.registry import build_activities
+    from worker import workflow_runner
     from workflows.registry import WORKFLOWS
 
     async with Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=build_activities(runtime, network=network, gateway=gateway),
     ):
         yield Saga(runtime, client, faults, gateway, network, settings.task_queue)

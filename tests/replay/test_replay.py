@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from worker import workflow_runner
 from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -44,5 +45,5 @@ def load(path: Path) -> WorkflowHistory:
 async def test_history_replays_without_nondeterminism(path: Path):
     history = load(path)
     # raise_on_replay_failure (the default): a nondeterminism error, or any workflow task failure, raises.
-    result = await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    result = await Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner()).replay_workflow(history)
     assert result.replay_failure is None

@@ -27,6 +27,7 @@ from tests.domains.test_subscription_lifecycle import (
     payments,
     sql,
 )
+from worker import workflow_runner
 from workflows.subscription import (
     ClockChanged,
     Exhausted,
@@ -64,6 +65,7 @@ async def _lines(env, runtime, settings, build_activities, WORKFLOWS):
         env.client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=build_activities(runtime, gateway=MockGateway()),
     ):
         lines = Lines(env, runtime, settings.task_queue)
