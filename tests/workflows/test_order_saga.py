@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from tests.api.subscription_flow import workflow_ready
 from tests.saga_harness import Saga
 
 
@@ -36,11 +37,8 @@ async def test_happy_path_activates_a_line(saga: Saga):
         )
         == 1
     )
-    from workflows.subscription import SubscriptionWorkflow
-
-    status = await saga.client.get_workflow_handle_for(SubscriptionWorkflow.run, f"subscription-{sub}").query(
-        SubscriptionWorkflow.status
-    )
+    # The order completes as soon as it has started the line's workflow, which then reads its line.
+    status = await workflow_ready(saga, sub)
     assert status.state == "active"
 
 
