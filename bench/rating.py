@@ -1,5 +1,5 @@
 """Usage rating throughput: rated events per second through the bulk endpoint, and through single
-POSTs at 8 concurrent clients with their latency.
+POSTs at 8 concurrent clients with their latency; then single-event latency with one client.
 
 The lines are created straight in the stack's database (subscription rows and PLAN_L balances with
 numbers outside the sale pool): rating needs active lines, not the order saga, and selling 1,000
@@ -28,6 +28,7 @@ BULK_REQUESTS = 10
 BULK_EVENTS = 20_000
 SINGLE_CLIENTS = 8
 SINGLE_EVENTS = 4_000
+ALONE_EVENTS = 1_000  # one client, one event at a time: latency without queueing behind others
 USAGE = "/tmf-api/usageManagement/v4/usage"
 BULK = f"{USAGE}/bulk"
 MSISDN_BASE = 97_000_000
@@ -60,8 +61,12 @@ async def _run(ctx: BenchContext) -> None:
             singles = [_event(rng, f"single-{i}", msisdns) for i in range(SINGLE_EVENTS)]
             sent_kb += sum(_data_kb(e) for e in singles)
             single_started = time.perf_counter()
-            latencies = await _singles(api, singles)
+            latencies = await _singles(api, singles, SINGLE_CLIENTS)
             single_elapsed = time.perf_counter() - single_started
+
+            alone = [_event(rng, f"alone-{i}", msisdns) for i in range(ALONE_EVENTS)]
+            sent_kb += sum(_data_kb(e) for e in alone)
+            alone_latencies = await _singles(api, alone, 1)
         consumed_kb = await _consumed_kb(engine)
     finally:
         await engine.dispose()
@@ -84,6 +89,9 @@ async def _run(ctx: BenchContext) -> None:
     ctx.add("rating.single.events_per_s", len(latencies) / single_elapsed, "events/s", **single)
     ctx.add("rating.single.p50", _pct(latencies, 50), "ms", **single)
     ctx.add("rating.single.p99", _pct(latencies, 99), "ms", **single)
+    one = {"clients": 1, "events": ALONE_EVENTS, "lines": LINES, "loop": "closed"}
+    ctx.add("rating.single_one_client.p50", _pct(alone_latencies, 50), "ms", **one)
+    ctx.add("rating.single_one_client.p99", _pct(alone_latencies, 99), "ms", **one)
     if not exact:
         raise RuntimeError(
             f"exactly-once check failed: consumed {consumed_kb} KB, sent {sent_kb} KB, resend {resent}"
@@ -152,7 +160,7 @@ async def _bulk(api, body: bytes) -> tuple[dict, float]:
     return r.json(), time.perf_counter() - started
 
 
-async def _singles(api, events: list[dict]) -> list[float]:
+async def _singles(api, events: list[dict], clients: int) -> list[float]:
     queue = iter(events)
     latencies: list[float] = []
 
@@ -164,7 +172,7 @@ async def _singles(api, events: list[dict]) -> list[float]:
                 raise RuntimeError(f"single usage answered {r.status_code}: {r.text}")
             latencies.append((time.perf_counter() - started) * 1000)
 
-    await asyncio.gather(*(client() for _ in range(SINGLE_CLIENTS)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     return latencies
 
 

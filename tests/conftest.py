@@ -126,9 +126,9 @@ async def temporal_time_skipping():
 async def temporal_dev():
     from temporalio.testing import WorkflowEnvironment
 
-    from stack.temporal import SEARCH_ATTRIBUTES, temporal_binary
+    from stack.temporal import DISPATCH_TUNING, SEARCH_ATTRIBUTES, temporal_binary
 
-    extra = []
+    extra = list(DISPATCH_TUNING)
     for name, kind in SEARCH_ATTRIBUTES.items():
         extra += ["--search-attribute", f"{name}={kind}"]
     env = await WorkflowEnvironment.start_local(
