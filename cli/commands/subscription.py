@@ -35,6 +35,8 @@ def balance_line(b: dict[str, Any]) -> str:
     kind, total = b["allowanceType"], b["total"]
     if total < 0:
         return bar(0, -1)
+    if total == 0:  # PLAN_S carries a roaming bucket of 0 until a roaming top-up
+        return "not included (a top-up adds it)"
     return f"{bar(b['consumed'], total)}  {amount(kind, b['remaining'])} of {amount(kind, total)} left"
 
 

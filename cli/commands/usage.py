@@ -39,12 +39,12 @@ def _render_rated(data: dict[str, Any]) -> None:
         ("Line", f"{c.get('subscriptionId')} ({c.get('msisdn')})"),
         ("Usage", usage.get("description")),
         ("Charged to", c.get("allowanceType")),
-        ("Rated", f"{c.get('ratedQuantity')} {c.get('ratedUnit')}"),
+        ("Rated", f"{c.get('ratedQuantity') or 0:,} {c.get('ratedUnit')}"),
         ("At", _when(usage.get("usageDate"))),
     ]
     if c.get("inBundleQuantity") != c.get("ratedQuantity"):
         fields.append(
-            ("Past the allowance", f"{c['ratedQuantity'] - c['inBundleQuantity']} {c.get('ratedUnit')}")
+            ("Past the allowance", f"{c['ratedQuantity'] - c['inBundleQuantity']:,} {c.get('ratedUnit')}")
         )
     if bucket is not None:
         total, used = bucket["totalValue"]["amount"], bucket["consumedValue"]["amount"]
