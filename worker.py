@@ -56,6 +56,13 @@ async def main() -> None:
     runtime = Runtime.create(settings)
     client = await runtime.temporal()
     worker = await build_worker(runtime, client)
+    from workflows.quarantine import ensure_schedule
+
+    try:
+        if await ensure_schedule(client, settings.task_queue):
+            logging.info("created the hourly MSISDN quarantine release schedule")
+    except Exception:  # noqa: BLE001 - a namespace without schedule rights still serves orders
+        logging.exception("could not create the MSISDN quarantine release schedule")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

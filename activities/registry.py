@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.inventory import InventoryActivities
 from activities.ordering import OrderActivities
 from activities.provisioning import Network, ProvisioningActivities
 from activities.service_ordering import ServiceOrderActivities
@@ -47,4 +48,5 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         lines.schedule_plan_change,
         lines.cancel_plan_change,
         lines.terminate,
+        InventoryActivities(runtime).release_expired_quarantine,
     ]

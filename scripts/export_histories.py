@@ -1,6 +1,6 @@
 """Export the histories the replay tests check the workflow code against.
 
-Usage: .venv/bin/python scripts/export_histories.py
+Usage: .venv/bin/python scripts/export_histories.py [case …]   (all cases when none is named)
 
 Starts a throw-away embedded Postgres (migrated and seeded) and an in-memory Temporal dev server,
 runs a worker with the real workflows and activities (simulators at zero latency), plays each case
@@ -50,20 +50,20 @@ FULL_SAGA = {ORDER, SERVICE_ORDER, ESIM, SUBSCRIPTION}
 async def happy_path(saga) -> str:
     order = await saga.order(await saga.customer())
     await _expect(saga, order.id, "completed")
-    return order.id
+    return _of_order(order.id)
 
 
 async def declined_card(saga) -> str:
     order = await saga.order(await saga.customer(card="4000000000000002"))
     await _expect(saga, order.id, "failed")
-    return order.id
+    return _of_order(order.id)
 
 
 async def retried_task(saga) -> str:
     saga.fault("HLR_PROVISION", "fail_first_attempt")
     order = await saga.order(await saga.customer())
     await _expect(saga, order.id, "completed")
-    return order.id
+    return _of_order(order.id)
 
 
 async def stuck_then_resolved(saga) -> str:
@@ -75,7 +75,7 @@ async def stuck_then_resolved(saga) -> str:
     task_id = await _wait_for_stuck(saga, order.id, "OCS_BALANCE_INIT")
     await resolve_task(saga.runtime, CTX, task_id, "balance initialised by hand on the OCS console")
     await _expect(saga, order.id, "completed")
-    return order.id
+    return _of_order(order.id)
 
 
 async def cancelled_before_som(saga) -> str:
@@ -86,16 +86,44 @@ async def cancelled_before_som(saga) -> str:
     order = await saga.order(await saga.customer(), requested_start=clock.now() + timedelta(hours=1))
     await cancel_order(saga.runtime, CTX, order.id, "changed my mind")
     await _expect(saga, order.id, "cancelled")
-    return order.id
+    return _of_order(order.id)
 
 
-# case -> (how to play it, the workflow types it must leave behind)
+async def quarantine_release(saga) -> str:
+    from activities.inventory import QuarantineSweep
+    from workflows.quarantine import QuarantineReleaseWorkflow
+
+    # What the hourly schedule starts; a number due for release makes the sweep do its work.
+    async with saga.runtime.engine.begin() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(
+            text(
+                "update inventory.msisdn set status = 'quarantine', quarantine_until = now() - interval '1 day' "
+                "where msisdn = (select max(msisdn) from inventory.msisdn where status = 'available')"
+            )
+        )
+    wf_id = "msisdn-quarantine-release-replay"
+    result = await saga.client.execute_workflow(
+        QuarantineReleaseWorkflow.run, QuarantineSweep(), id=wf_id, task_queue=saga.task_queue
+    )
+    if result.numbers != 1:
+        raise RuntimeError(f"the sweep released {result.numbers} numbers, expected 1")
+    return f'WorkflowId = "{wf_id}"'
+
+
+def _of_order(order_id: str) -> str:
+    return f'BssOrderId = "{order_id}"'
+
+
+# case -> (how to play it: returns a visibility query for its workflows, the types they must include)
 CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
     "happy_path": (happy_path, FULL_SAGA),
     "declined_card": (declined_card, {ORDER, SERVICE_ORDER, ESIM}),
     "retried_task": (retried_task, FULL_SAGA),
     "stuck_then_resolved": (stuck_then_resolved, FULL_SAGA),
     "cancelled_before_som": (cancelled_before_som, {ORDER}),
+    "quarantine_release": (quarantine_release, {"QuarantineReleaseWorkflow"}),
 }
 
 
@@ -127,22 +155,22 @@ async def _wait_for_stuck(saga, order_id: str, task_type: str) -> str:
     raise RuntimeError(f"{task_type} of {order_id} never became stuck")
 
 
-async def _workflows_of(client, order_id: str, types: set[str]) -> list:
-    """Every workflow carrying the order's BssOrderId (visibility lags a little behind)."""
+async def _workflows_of(client, query: str, types: set[str]) -> list:
+    """Every workflow the query finds (visibility lags a little behind)."""
     deadline = time.monotonic() + 15
     while True:
-        found = [wf async for wf in client.list_workflows(f'BssOrderId = "{order_id}"')]
+        found = [wf async for wf in client.list_workflows(query)]
         if {wf.workflow_type for wf in found} >= types or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.2)
 
 
-async def _export(client, case: str, order_id: str, types: set[str]) -> list[Path]:
+async def _export(client, case: str, query: str, types: set[str]) -> list[Path]:
     written = []
-    found = await _workflows_of(client, order_id, types)
+    found = await _workflows_of(client, query, types)
     missing = types - {wf.workflow_type for wf in found}
     if missing:
-        raise RuntimeError(f"{case}: no {sorted(missing)} workflow found for {order_id}")
+        raise RuntimeError(f"{case}: no {sorted(missing)} workflow found for {query}")
     for wf in found:
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
         path = HISTORIES / wf.workflow_type / f"{case}.json"
@@ -153,7 +181,7 @@ async def _export(client, case: str, order_id: str, types: set[str]) -> list[Pat
     return written
 
 
-async def play(settings: Settings, temporal_port: int) -> None:
+async def play(settings: Settings, temporal_port: int, cases: list[str]) -> None:
     from temporalio.client import Client
 
     from ops.runtime import Runtime
@@ -163,21 +191,27 @@ async def play(settings: Settings, temporal_port: int) -> None:
     runtime = Runtime.create(settings, pool_size=5)
     try:
         async for saga in running_saga(SimpleNamespace(client=client), runtime, settings):
-            for case, (scenario, types) in CASES.items():
+            for case in cases:
+                scenario, types = CASES[case]
                 saga.faults.faults.clear()
                 # A fresh SM-DP+ per case, as each test has: a failed order's profile comes back to
                 # the pool under a new matching id while the simulator still holds the old one
                 # (nothing sends ES2+ CancelOrder yet), and the next order would fail on it.
                 saga.network.smdp.reset()
-                order_id = await scenario(saga)
-                for path in await _export(client, case, order_id, types):
+                query = await scenario(saga)
+                for path in await _export(client, case, query, types):
                     print(f"  {case:<22} {path.relative_to(ROOT)}")
     finally:
         await runtime.close()
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     from core.migrate import upgrade
+
+    cases = argv or list(CASES)
+    unknown = set(cases) - set(CASES)
+    if unknown:
+        raise SystemExit(f"unknown case(s) {sorted(unknown)}; the cases are {', '.join(CASES)}")
     from ops.seed import seed_reference_data
 
     # The declined, retried and stuck cases fail activities on purpose: no tracebacks for those.
@@ -198,11 +232,11 @@ def main() -> None:
             upgrade(settings.database_url)
             asyncio.run(seed_reference_data(settings))
             temporal.wait_ready(dev_server, "127.0.0.1", temporal_port, work / "temporal.log")
-            asyncio.run(play(settings, temporal_port))
+            asyncio.run(play(settings, temporal_port, cases))
         finally:
             temporal.stop(dev_server)
             postgres.stop(pg)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

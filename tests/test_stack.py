@@ -202,6 +202,27 @@ def test_status_json_shows_every_component_healthy(stack: Stack):
     assert all(c["healthy"] for c in status["components"]), status
 
 
+def test_the_worker_schedules_the_hourly_quarantine_release(stack: Stack):
+    import asyncio
+
+    from temporalio.client import Client
+
+    from workflows.quarantine import EVERY, SCHEDULE_ID
+
+    async def describe():
+        client = await Client.connect(f"127.0.0.1:{stack.env['BSS_TEMPORAL_PORT']}")
+        for _ in range(50):  # the worker creates it just after it starts polling
+            try:
+                return await client.get_schedule_handle(SCHEDULE_ID).describe()
+            except Exception:  # noqa: BLE001 - not there yet
+                await asyncio.sleep(0.2)
+        raise AssertionError("the worker never created the quarantine release schedule")
+
+    described = asyncio.run(describe())
+    assert [i.every for i in described.schedule.spec.intervals] == [EVERY]
+    assert described.schedule.action.workflow == "QuarantineReleaseWorkflow"
+
+
 def test_without_the_test_clock_business_time_cannot_be_moved(stack: Stack):
     now = stack.bss("clock", "now", "--json", timeout=30)
     assert now.returncode == 0, now.stdout + now.stderr

@@ -2,6 +2,7 @@
 
 from workflows.esim_provisioning import EsimProvisioningWorkflow
 from workflows.product_order import ProductOrderWorkflow
+from workflows.quarantine import QuarantineReleaseWorkflow
 from workflows.service_order import ServiceOrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -10,4 +11,5 @@ WORKFLOWS: list[type] = [
     ServiceOrderWorkflow,
     EsimProvisioningWorkflow,
     SubscriptionWorkflow,
+    QuarantineReleaseWorkflow,
 ]

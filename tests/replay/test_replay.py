@@ -36,6 +36,11 @@ def test_the_required_cases_are_exported():
     assert ("SubscriptionWorkflow", "clock_advanced_renewal") in cases
 
 
+def test_every_workflow_the_worker_runs_has_a_history():
+    exported = {p.parent.name for p in FILES}
+    assert {wf.__name__ for wf in WORKFLOWS} <= exported
+
+
 def load(path: Path) -> WorkflowHistory:
     # The export holds the events only; the id is informative (no workflow branches on it).
     return WorkflowHistory.from_json(f"replay-{path.parent.name}-{path.stem}", path.read_text())
