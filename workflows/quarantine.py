@@ -24,7 +24,7 @@ class QuarantineReleaseWorkflow:
         )
 
 
-async def ensure_schedule(client, task_queue: str) -> bool:
+async def ensure_schedule(client, task_queue: str, schedule_id: str = SCHEDULE_ID) -> bool:
     """Create the hourly sweep once per namespace; True when this call created it."""
     from temporalio.client import (
         Schedule,
@@ -40,7 +40,7 @@ async def ensure_schedule(client, task_queue: str) -> bool:
         action=ScheduleActionStartWorkflow(
             QuarantineReleaseWorkflow.run,
             QuarantineSweep(),
-            id="msisdn-quarantine-release",
+            id=schedule_id,  # Temporal appends the scheduled time
             task_queue=task_queue,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=EVERY)]),
@@ -48,7 +48,7 @@ async def ensure_schedule(client, task_queue: str) -> bool:
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
         return True
     except ScheduleAlreadyRunningError:
         return False

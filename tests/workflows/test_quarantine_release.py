@@ -67,12 +67,14 @@ async def test_the_sweep_releases_only_numbers_whose_quarantine_is_over(saga: Sa
 
 
 async def test_the_schedule_is_created_once_and_runs_hourly(saga: Saga):
+    # Its own id: a stack the CLI tests started on the shared dev server has made the real one.
+    schedule_id = f"{SCHEDULE_ID}-{saga.task_queue}"
     try:
-        created = [await ensure_schedule(saga.client, saga.task_queue) for _ in range(2)]
+        created = [await ensure_schedule(saga.client, saga.task_queue, schedule_id) for _ in range(2)]
         assert created == [True, False]
-        described = await saga.client.get_schedule_handle(SCHEDULE_ID).describe()
+        described = await saga.client.get_schedule_handle(schedule_id).describe()
         assert [i.every for i in described.schedule.spec.intervals] == [EVERY]
         assert described.schedule.action.workflow == "QuarantineReleaseWorkflow"
         assert described.schedule.action.task_queue == saga.task_queue
     finally:
-        await saga.client.get_schedule_handle(SCHEDULE_ID).delete()
+        await saga.client.get_schedule_handle(schedule_id).delete()
