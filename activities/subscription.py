@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import ctx_for, domain_errors
+from core.context import RequestContext
 from core.db import transaction
 
 
@@ -28,6 +29,7 @@ class RenewRequest:
 class RenewNowRequest:
     subscription_id: str
     idempotency_key: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
@@ -46,6 +48,7 @@ class VasRequest:
     subscription_id: str
     vas_offering_id: str
     idempotency_key: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
@@ -66,12 +69,20 @@ class DayPassExpiry:
 class PlanChangeRequest:
     subscription_id: str
     offering_id: str
+    requested_by: RequestContext | None = None
+
+
+@dataclass
+class CancelPlanChangeRequest:
+    subscription_id: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
 class TerminateRequest:
     subscription_id: str
     reason: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
@@ -94,8 +105,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _ctx():
-    return ctx_for(activity.info().workflow_id)
+def _ctx(requested_by: RequestContext | None = None) -> RequestContext:
+    """Who the audit row names: whoever asked through an update, else the workflow itself."""
+    acting = ctx_for(activity.info().workflow_id)
+    if requested_by is None:
+        return acting
+    return replace(requested_by, trace_id=requested_by.trace_id or acting.trace_id)
 
 
 class SubscriptionActivities:
@@ -142,7 +157,7 @@ class SubscriptionActivities:
         async with transaction(self.rt.db) as s:
             out = await lifecycle.renew_now(
                 s,
-                _ctx(),
+                _ctx(req.requested_by),
                 subscription_id=req.subscription_id,
                 idempotency_key=req.idempotency_key,
                 gateway=self.gateway,
@@ -157,7 +172,7 @@ class SubscriptionActivities:
         async with transaction(self.rt.db) as s:
             out = await lifecycle.purchase_vas(
                 s,
-                _ctx(),
+                _ctx(req.requested_by),
                 subscription_id=req.subscription_id,
                 vas_offering_id=req.vas_offering_id,
                 idempotency_key=req.idempotency_key,
@@ -195,16 +210,16 @@ class SubscriptionActivities:
 
         async with transaction(self.rt.db) as s:
             await lifecycle.schedule_plan_change(
-                s, _ctx(), subscription_id=req.subscription_id, offering_id=req.offering_id
+                s, _ctx(req.requested_by), subscription_id=req.subscription_id, offering_id=req.offering_id
             )
 
     @activity.defn
     @domain_errors
-    async def cancel_plan_change(self, req: LineRef) -> None:
+    async def cancel_plan_change(self, req: CancelPlanChangeRequest) -> None:
         from domains.subscription import lifecycle
 
         async with transaction(self.rt.db) as s:
-            await lifecycle.cancel_plan_change(s, _ctx(), subscription_id=req.subscription_id)
+            await lifecycle.cancel_plan_change(s, _ctx(req.requested_by), subscription_id=req.subscription_id)
 
     @activity.defn
     @domain_errors
@@ -218,7 +233,9 @@ class SubscriptionActivities:
         if self.smdp is not None:
             await self.smdp.cancel_order(iccid, attempt=activity.info().attempt)
         async with transaction(self.rt.db) as s:
-            await lifecycle.terminate(s, _ctx(), subscription_id=req.subscription_id, reason=req.reason)
+            await lifecycle.terminate(
+                s, _ctx(req.requested_by), subscription_id=req.subscription_id, reason=req.reason
+            )
 
 
 def _renewal(out) -> RenewalResult:

@@ -51,7 +51,7 @@ async def purchase_vas(
     update_id = _update_id("vas", idempotency_key)
     if update_id is not None:
         await _refuse_key_for_another_vas(rt, sub_id, update_id, vas_offering_id)
-    await _update(rt, sub_id, SubscriptionWorkflow.purchase_vas, PurchaseVas(vas_offering_id), update_id)
+    await _update(rt, sub_id, SubscriptionWorkflow.purchase_vas, PurchaseVas(vas_offering_id, ctx), update_id)
     return await status(rt, sub_id)
 
 
@@ -62,7 +62,7 @@ async def schedule_plan_change(
     from workflows.subscription import SchedulePlanChange, SubscriptionWorkflow
 
     await _live_line(rt, sub_id, "subscription.plan_change.not_eligible_state", "cannot change plan")
-    await _update(rt, sub_id, SubscriptionWorkflow.schedule_plan_change, SchedulePlanChange(offering_id))
+    await _update(rt, sub_id, SubscriptionWorkflow.schedule_plan_change, SchedulePlanChange(offering_id, ctx))
     return await status(rt, sub_id)
 
 
@@ -71,7 +71,7 @@ async def cancel_plan_change(rt: Runtime, ctx: RequestContext, sub_id: str) -> d
     from workflows.subscription import CancelPlanChange, SubscriptionWorkflow
 
     await _live_line(rt, sub_id, "subscription.plan_change.not_eligible_state", "has no plan to change")
-    await _update(rt, sub_id, SubscriptionWorkflow.cancel_plan_change, CancelPlanChange())
+    await _update(rt, sub_id, SubscriptionWorkflow.cancel_plan_change, CancelPlanChange(ctx))
     return await status(rt, sub_id)
 
 
@@ -85,7 +85,7 @@ async def renew_now(
 
     await _live_line(rt, sub_id, "subscription.renew.only_if_active_or_blocked", "cannot be renewed")
     outcome = await _update(
-        rt, sub_id, SubscriptionWorkflow.renew_now, RenewNow(), _update_id("renew", idempotency_key)
+        rt, sub_id, SubscriptionWorkflow.renew_now, RenewNow(ctx), _update_id("renew", idempotency_key)
     )
     if outcome.status == "declined":
         raise PolicyViolation(
@@ -107,7 +107,7 @@ async def terminate(
 
     await _live_line(rt, sub_id, "subscription.terminate.invalid_state", "is already terminated")
     why = (reason or "").strip() or f"terminated by {ctx.actor}"
-    await _update(rt, sub_id, SubscriptionWorkflow.terminate, Terminate(why[:200]))
+    await _update(rt, sub_id, SubscriptionWorkflow.terminate, Terminate(why[:200], ctx))
     return await status(rt, sub_id)
 
 

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.subscription import (
+        CancelPlanChangeRequest,
         DayPassExpiry,
         LineRef,
         LineState,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         VasRequest,
         VasResult,
     )
+    from core.context import RequestContext
     from workflows.common import DB_STEP, EXTERNAL_CALL, condition_or_timeout
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
 
@@ -60,29 +62,36 @@ class SubscriptionStatus:
     day_passes: dict[str, str] = field(default_factory=dict)
 
 
+# Each update carries who asked (`requested_by`), so the audit rows its activity writes name the
+# customer or operator rather than the workflow.
+
+
 @dataclass
 class PurchaseVas:
     vas_offering_id: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
 class SchedulePlanChange:
     offering_id: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
 class CancelPlanChange:
-    pass
+    requested_by: RequestContext | None = None
 
 
 @dataclass
 class RenewNow:
-    pass
+    requested_by: RequestContext | None = None
 
 
 @dataclass
 class Terminate:
     reason: str = "terminated on request"
+    requested_by: RequestContext | None = None
 
 
 @dataclass
@@ -214,7 +223,7 @@ class SubscriptionWorkflow:
         async with self.lock:
             result = await workflow.execute_activity_method(
                 SubscriptionActivities.purchase_vas,
-                VasRequest(self.inp.subscription_id, msg.vas_offering_id, self._key("vas")),
+                VasRequest(self.inp.subscription_id, msg.vas_offering_id, self._key("vas"), msg.requested_by),
                 **EXTERNAL_CALL,
             )
             await self._refresh()
@@ -230,7 +239,7 @@ class SubscriptionWorkflow:
         async with self.lock:
             await workflow.execute_local_activity_method(
                 SubscriptionActivities.schedule_plan_change,
-                PlanChangeRequest(self.inp.subscription_id, msg.offering_id),
+                PlanChangeRequest(self.inp.subscription_id, msg.offering_id, msg.requested_by),
                 **DB_STEP,
             )
             await self._refresh()
@@ -251,7 +260,9 @@ class SubscriptionWorkflow:
     async def cancel_plan_change(self, msg: CancelPlanChange) -> SubscriptionStatus:
         async with self.lock:
             await workflow.execute_local_activity_method(
-                SubscriptionActivities.cancel_plan_change, LineRef(self.inp.subscription_id), **DB_STEP
+                SubscriptionActivities.cancel_plan_change,
+                CancelPlanChangeRequest(self.inp.subscription_id, msg.requested_by),
+                **DB_STEP,
             )
             await self._refresh()
             return self.status()
@@ -265,7 +276,7 @@ class SubscriptionWorkflow:
         async with self.lock:
             outcome = await workflow.execute_activity_method(
                 SubscriptionActivities.renew_now,
-                RenewNowRequest(self.inp.subscription_id, self._key("renew-now")),
+                RenewNowRequest(self.inp.subscription_id, self._key("renew-now"), msg.requested_by),
                 **EXTERNAL_CALL,
             )
             if outcome.status == "renewed":
@@ -284,7 +295,7 @@ class SubscriptionWorkflow:
         async with self.lock:
             await workflow.execute_local_activity_method(
                 SubscriptionActivities.terminate,
-                TerminateRequest(self.inp.subscription_id, msg.reason),
+                TerminateRequest(self.inp.subscription_id, msg.reason, msg.requested_by),
                 **DB_STEP,
             )
             await self._refresh()

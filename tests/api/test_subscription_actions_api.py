@@ -140,6 +140,39 @@ async def test_plan_change_shows_as_pending_and_delete_clears_it(saga, api):
     assert again.status_code == 200 and again.json()["pendingChange"] is None
 
 
+async def test_each_action_is_audited_under_whoever_asked_not_the_workflow(saga, api):
+    sub_id, _ = await live_line(saga, api)
+    alice = {"X-BSS-Actor": "ops-alice"}
+    base = f"{SUBSCRIPTIONS}/{sub_id}"
+    for method, path, body in [
+        ("POST", "vas", {"vasOfferingId": "VAS_DATA_1GB"}),
+        ("POST", "plan-change", {"offeringId": "PLAN_M"}),
+        ("DELETE", "plan-change", None),
+        ("POST", "terminate", {"reason": "customer left"}),
+    ]:
+        r = await api.request(method, f"{base}/{path}", json=body, headers=alice)
+        assert r.status_code == 200, r.text
+    rows = {
+        event: actor
+        for event, actor in (
+            await scalar(
+                saga.runtime,
+                "SELECT array_agg(ARRAY[event_type, actor]) FROM audit.domain_event "
+                "WHERE aggregate_id = :s AND event_type IN ('subscription.vas_purchased', "
+                "'subscription.plan_change_scheduled', 'subscription.plan_change_cancelled', "
+                "'subscription.terminated')",
+                s=sub_id,
+            )
+        )
+    }
+    assert rows == {
+        "subscription.vas_purchased": "ops-alice",
+        "subscription.plan_change_scheduled": "ops-alice",
+        "subscription.plan_change_cancelled": "ops-alice",
+        "subscription.terminated": "ops-alice",
+    }
+
+
 async def test_terminate_quarantines_the_number_recycles_the_esim_and_refuses_what_follows(saga, api):
     sub_id, cust = await live_line(saga, api)
     view = await line(api, sub_id)
