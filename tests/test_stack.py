@@ -211,7 +211,7 @@ def test_the_worker_schedules_the_hourly_quarantine_release(stack: Stack):
 
     async def describe():
         client = await Client.connect(f"127.0.0.1:{stack.env['BSS_TEMPORAL_PORT']}")
-        for _ in range(50):  # the worker creates it just after it starts polling
+        for _ in range(50):  # the worker creates it as it starts, a moment after /health answers
             try:
                 return await client.get_schedule_handle(SCHEDULE_ID).describe()
             except Exception:  # noqa: BLE001 - not there yet
