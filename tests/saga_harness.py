@@ -92,13 +92,31 @@ async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequenc
     ):
         yield Saga(runtime, client, faults, gateway, network, settings.task_queue)
         # Every test database starts from the same pools, so the next test would reuse ICCIDs
-        # (and their `esim-<ICCID>` workflow ids): end what this test left running.
-        async for wf in temporal_dev.client.list_workflows(
-            f'TaskQueue = "{settings.task_queue}" AND ExecutionStatus = "Running"'
-        ):
+        # (and their `esim-<ICCID>` workflow ids): end what this test left running. Visibility
+        # lags behind (a child started a moment ago is not listed yet), so the eSIM workflows are
+        # also ended by id, from every profile this test's database reserved.
+        ids = {
+            (wf.id, wf.run_id)
+            async for wf in temporal_dev.client.list_workflows(
+                f'TaskQueue = "{settings.task_queue}" AND ExecutionStatus = "Running"'
+            )
+        }
+        ids |= {(f"esim-{iccid}", None) for iccid in await _reserved_iccids(runtime)}
+        for wf_id, run_id in ids:
             try:
-                await temporal_dev.client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate(
-                    "test finished"
-                )
-            except RPCError:  # the listing lags: the test itself may have ended it already
+                await temporal_dev.client.get_workflow_handle(wf_id, run_id=run_id).terminate("test finished")
+            except RPCError:  # already closed, or never started
                 pass
+
+
+async def _reserved_iccids(runtime) -> list[str]:
+    from sqlalchemy import text
+
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT DISTINCT aggregate_id FROM audit.domain_event "
+                "WHERE aggregate_type = 'esim' AND event_type = 'inventory.esim.reserved'"
+            )
+        )
+        return [r[0] for r in rows]

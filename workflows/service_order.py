@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.base import reason_of, rule_code
@@ -63,6 +69,7 @@ def service_order_workflow_id(service_order_id: str) -> str:
 
 
 NETWORK_TASKS = ("HLR_PROVISION", "PCRF_POLICY_PUSH", "OCS_BALANCE_INIT")
+ESIM_START_ATTEMPTS = 10
 
 
 @workflow.defn
@@ -85,8 +92,7 @@ class ServiceOrderWorkflow:
             )
             self.msisdn, self.iccid, self.state = res.msisdn, res.iccid, "in_progress"
             workflow.upsert_search_attributes([MSISDN.value_set(res.msisdn)])
-            esim = await workflow.start_child_workflow(
-                EsimProvisioningWorkflow.run,
+            esim = await self._start_esim_flow(
                 EsimInput(
                     res.iccid,
                     inp.service_order_id,
@@ -98,14 +104,6 @@ class ServiceOrderWorkflow:
                     res.activation_code,
                     inp.offering_id,
                     inp.task_deadline_seconds,
-                ),
-                id=esim_workflow_id(res.iccid),
-                # The device may install days later; that wait must not hold the order.
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=attributes(
-                    CUSTOMER_ID.value_set(inp.customer_id),
-                    ORDER_ID.value_set(inp.order_id),
-                    MSISDN.value_set(res.msisdn),
                 ),
             )
             network = [
@@ -143,6 +141,41 @@ class ServiceOrderWorkflow:
             raise ApplicationError(
                 reason, type=rule_code(err) or "service_order.failed", non_retryable=True
             ) from err
+
+    async def _start_esim_flow(self, esim: EsimInput) -> workflow.ChildWorkflowHandle:
+        """Start `esim-<ICCID>`. A profile released by a failed order can be reserved again while
+        that order's eSIM flow is still closing on its cancel signal (the id is the ICCID's, by
+        contract): then tell the old flow to stop, give it a moment, and start again."""
+        for attempt in range(1, ESIM_START_ATTEMPTS + 1):
+            try:
+                return await workflow.start_child_workflow(
+                    EsimProvisioningWorkflow.run,
+                    esim,
+                    id=esim_workflow_id(esim.iccid),
+                    # The device may install days later; that wait must not hold the order.
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    search_attributes=attributes(
+                        CUSTOMER_ID.value_set(esim.customer_id),
+                        ORDER_ID.value_set(esim.order_id),
+                        MSISDN.value_set(esim.msisdn),
+                    ),
+                )
+            except WorkflowAlreadyStartedError:
+                if attempt == ESIM_START_ATTEMPTS:
+                    raise ApplicationError(
+                        f"The eSIM profile {esim.iccid} still has an earlier provisioning flow running.",
+                        type="esim.previous_flow_running",
+                        non_retryable=True,
+                    ) from None
+                try:
+                    await workflow.get_external_workflow_handle(esim_workflow_id(esim.iccid)).signal(
+                        EsimProvisioningWorkflow.cancel,
+                        CancelEsim(f"profile reserved again by {esim.service_order_id}"),
+                    )
+                except Exception:  # noqa: BLE001 - it closed meanwhile: the next start succeeds
+                    workflow.logger.info("earlier eSIM flow of %s already closed", esim.iccid)
+                await workflow.sleep(timedelta(seconds=1))
+        raise AssertionError("unreachable")
 
     async def _compensate(self, inp: ServiceOrderInput, esim, reason: str) -> None:
         if esim is not None:
