@@ -177,7 +177,9 @@ class ServiceOrderActivities:
         from domains.inventory import services as inventory
 
         async with transaction(self.rt.db) as s:
-            await inventory.mark_esim_prepared(s, _ctx(), iccid=req.iccid)
+            await inventory.mark_esim_prepared(
+                s, _ctx(), iccid=req.iccid, for_service_order=req.service_order_id
+            )
 
     @activity.defn
     @domain_errors

@@ -395,8 +395,18 @@ async def _advance(
     return profile
 
 
-async def mark_esim_prepared(session: AsyncSession, ctx: RequestContext, *, iccid: str) -> EsimProfile:
-    """The SM-DP+ confirmed the download order: the activation code may now be given out."""
+async def mark_esim_prepared(
+    session: AsyncSession, ctx: RequestContext, *, iccid: str, for_service_order: str | None = None
+) -> EsimProfile:
+    """The SM-DP+ confirmed the download order: the activation code may now be given out.
+
+    `for_service_order`: the order whose flow prepared it. A failed order's flow that finishes
+    preparing after its profile went back to the pool and was reserved by another order changes
+    nothing: the profile is no longer its to mark."""
+    if for_service_order is not None:
+        profile = await _lock_esim(session, iccid)
+        if profile.reserved_for is not None and profile.reserved_for != for_service_order:
+            return profile
     return await _advance(session, ctx, iccid, "prepare", "prepared", "prepared_at")
 
 

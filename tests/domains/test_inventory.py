@@ -429,6 +429,17 @@ async def test_each_sm_dp_step_moves_forward_repeats_quietly_or_is_refused(
         assert (await esim_row(db, iccid)).profile_state == state
 
 
+async def test_a_late_prepare_from_an_earlier_order_leaves_the_new_holder_alone(db) -> None:
+    iccid = await profile_in(db, "reserved", key="SO-1")
+    await run(db, inv.release_esim, iccid=iccid, reserved_for="SO-1")
+    assert (await run(db, inv.reserve_esim, reserved_for="SO-2")).iccid == iccid
+
+    await run(db, inv.mark_esim_prepared, iccid=iccid, for_service_order="SO-1")
+    assert (await esim_row(db, iccid)).profile_state == "reserved"
+    await run(db, inv.mark_esim_prepared, iccid=iccid, for_service_order="SO-2")
+    assert (await esim_row(db, iccid)).profile_state == "prepared"
+
+
 async def test_an_unknown_profile_is_not_found(db) -> None:
     with pytest.raises(NotFound) as exc:
         await run(db, inv.mark_esim_prepared, iccid="8910101999999999999")
