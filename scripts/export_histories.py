@@ -91,32 +91,9 @@ async def cancelled_before_som(saga) -> str:
 
 async def esim_flow_still_closing(saga) -> str:
     """The service order meets a still-running earlier flow of its profile, stops it, retries."""
-    from temporalio.api.enums.v1 import EventType
-
-    from workflows.esim_provisioning import EsimInput, EsimProvisioningWorkflow, esim_workflow_id
-
-    async with saga.runtime.engine.connect() as conn:
-        from sqlalchemy import text
-
-        iccid = (
-            await conn.execute(
-                text("select min(iccid) from inventory.esim_profile where profile_state = 'available'")
-            )
-        ).scalar_one()
-    earlier = await saga.client.start_workflow(
-        EsimProvisioningWorkflow.run,
-        EsimInput(iccid, "SO-earlier", "ORD-earlier", "CUST-earlier", "0", "0", "m", "c", "PLAN_M"),
-        id=esim_workflow_id(iccid),
-        task_queue=f"{saga.task_queue}-idle",
-    )
+    _, earlier = await saga.earlier_esim_flow()
     order = await saga.order(await saga.customer())
-    deadline = time.monotonic() + 30
-    while EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED not in {
-        e.event_type async for e in earlier.fetch_history_events()
-    }:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the service order never told the earlier eSIM flow to stop")
-        await asyncio.sleep(0.1)
+    await saga.until_signalled(earlier)
     await earlier.terminate("closed on its cancel")
     await _expect(saga, order.id, "completed")
     return _of_order(order.id)

@@ -7,6 +7,7 @@ Request `api` as well to drive it through the HTTP API: both share the test's ru
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,39 @@ class Saga:
         from ops.orders import OrderRequest, create_order
 
         return await create_order(self.runtime, CTX, OrderRequest(customer_id, offering_id, **kwargs))
+
+    async def earlier_esim_flow(self):
+        """A still-running eSIM flow for the profile the next order will reserve, on a queue no
+        worker polls, so it closes only when told to: a failed order's flow that is still closing.
+        Returns its ICCID and handle."""
+        from sqlalchemy import text
+
+        from workflows.esim_provisioning import EsimInput, EsimProvisioningWorkflow, esim_workflow_id
+
+        async with self.runtime.engine.connect() as conn:
+            iccid = (
+                await conn.execute(
+                    text("select min(iccid) from inventory.esim_profile where profile_state = 'available'")
+                )
+            ).scalar_one()
+        handle = await self.client.start_workflow(
+            EsimProvisioningWorkflow.run,
+            EsimInput(iccid, "SO-earlier", "ORD-earlier", "CUST-earlier", "0", "0", "m", "c", "PLAN_M"),
+            id=esim_workflow_id(iccid),
+            task_queue=f"{self.task_queue}-idle",
+        )
+        return iccid, handle
+
+    async def until_signalled(self, handle, seconds: float = 30) -> None:
+        from temporalio.api.enums.v1 import EventType
+
+        deadline = asyncio.get_running_loop().time() + seconds
+        while EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED not in {
+            e.event_type async for e in handle.fetch_history_events()
+        }:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{handle.id} was never signalled")
+            await asyncio.sleep(0.1)
 
     def handle(self, order_id: str):
         from workflows.product_order import ProductOrderWorkflow

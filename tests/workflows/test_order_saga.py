@@ -251,31 +251,10 @@ async def test_a_refused_step_fails_the_order_with_its_rule_code(saga: Saga):
 async def test_an_order_waits_for_the_earlier_esim_flow_of_its_profile_to_close(saga: Saga):
     """A profile released by a failed order can be reserved again while that order's eSIM flow is
     still closing: the service order tells it to stop, waits, and starts its own."""
-    from temporalio.api.enums.v1 import EventType
-
-    from workflows.esim_provisioning import EsimInput, EsimProvisioningWorkflow, esim_workflow_id
-
-    iccid = await scalar(
-        saga, "select min(iccid) from inventory.esim_profile where profile_state = 'available'"
-    )
-    # The earlier flow, on a queue no worker polls, so that it closes only when the test says so.
-    earlier = await saga.client.start_workflow(
-        EsimProvisioningWorkflow.run,
-        EsimInput(iccid, "SO-earlier", "ORD-earlier", "CUST-earlier", "0", "0", "m", "c", "PLAN_M"),
-        id=esim_workflow_id(iccid),
-        task_queue=f"{saga.task_queue}-idle",
-    )
+    iccid, earlier = await saga.earlier_esim_flow()
     order = await saga.order(await saga.customer())
 
-    async def events(handle) -> set:
-        return {e.event_type async for e in handle.fetch_history_events()}
-
-    for _ in range(100):  # until the earlier flow has been told to stop
-        if EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in await events(earlier):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("the service order never told the earlier eSIM flow to stop")
+    await saga.until_signalled(earlier)  # told to stop
     assert (await saga.handle(order.id).describe()).status.name == "RUNNING"
     await earlier.terminate("closed on its cancel")  # what the earlier flow does once it runs
 
