@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.attention import AttentionActivities
 from activities.inventory import InventoryActivities
 from activities.ordering import OrderActivities
 from activities.provisioning import Network, ProvisioningActivities
@@ -49,4 +50,10 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         lines.cancel_plan_change,
         lines.terminate,
         InventoryActivities(runtime).release_expired_quarantine,
+        *_attention(runtime),
     ]
+
+
+def _attention(runtime: Any) -> list[Callable[..., Any]]:
+    attention = AttentionActivities(runtime)
+    return [attention.open_attention_ticket, attention.close_attention_ticket]

@@ -49,6 +49,7 @@ GROUPS = [
     ("trace", "trace", "Follow a saga through its workflow histories."),
     ("usage", "usage", "Usage events: simulate, history (TMF635)."),
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
+    ("ticket", "ticket", "Tickets a workflow waits on: list, retry the step, resolve it by hand."),
     ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),
 ]
 

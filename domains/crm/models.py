@@ -156,6 +156,10 @@ class Ticket(SQLModel, table=True):
     )
     related_order_id: str | None = Field(default=None, max_length=32)
     related_service_id: str | None = Field(default=None, max_length=32)
+    # A workflow waiting on this ticket for an operator's decision (workflows/attention.py), and
+    # what it waits about; `bss ticket retry|resolve` signals it.
+    waiting_workflow_id: str | None = Field(default=None, max_length=200)
+    waiting_topic: str | None = Field(default=None, max_length=40)
     sla_due_at: datetime | None = _ts(nullable=True)
     opened_at: datetime = _ts()
     resolved_at: datetime | None = _ts(nullable=True)

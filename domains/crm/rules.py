@@ -44,6 +44,7 @@ TICKET_TYPES = (
     "billing_dispute",
     "configuration",
     "provisioning_exception",
+    "payment_exception",
 )
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 OPEN_TICKET_STATES = ("open", "acknowledged", "in_progress", "pending")
@@ -68,6 +69,7 @@ TICKET_LIFECYCLE = StateMachine(
 # activation leaves a customer without service, an information request is handled like configuration.
 SLA_POLICY_FOR = {
     "provisioning_exception": "service_outage",
+    "payment_exception": "billing_dispute",
     "information_request": "configuration",
 }
 

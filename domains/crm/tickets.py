@@ -40,6 +40,8 @@ async def open_ticket(
     related_order_id: str | None = None,
     related_service_id: str | None = None,
     priority: str = "high",
+    waiting_workflow_id: str | None = None,
+    waiting_topic: str | None = None,
 ) -> Ticket:
     if ticket_type not in rules.TICKET_TYPES:
         raise InvalidInput(
@@ -54,7 +56,11 @@ async def open_ticket(
     if customer_id is not None and (await session.get(Customer, customer_id)) is None:
         raise NotFound("ticket.open.customer_not_found", f"No customer {customer_id}.")
 
-    if related_order_id or related_service_id:
+    if waiting_workflow_id:
+        existing = await open_ticket_of(session, waiting_workflow_id, waiting_topic)
+        if existing is not None:
+            return existing
+    elif related_order_id or related_service_id:
         existing = (
             await session.exec(
                 select(Ticket).where(
@@ -79,6 +85,8 @@ async def open_ticket(
         priority=priority,
         related_order_id=related_order_id,
         related_service_id=related_service_id,
+        waiting_workflow_id=waiting_workflow_id,
+        waiting_topic=waiting_topic,
         sla_due_at=rules.sla_due_at(now, await sla_minutes(session, ticket_type, priority)),
         opened_at=now,
     )
@@ -96,9 +104,38 @@ async def open_ticket(
             "customerId": customer_id,
             "relatedOrderId": related_order_id,
             "relatedServiceId": related_service_id,
+            "waitingWorkflowId": waiting_workflow_id,
         },
     )
     return ticket
+
+
+async def open_ticket_of(session: AsyncSession, workflow_id: str, topic: str | None) -> Ticket | None:
+    """The open ticket a workflow waits on about `topic`, if any."""
+    return (
+        await session.exec(
+            select(Ticket).where(
+                Ticket.waiting_workflow_id == workflow_id,
+                Ticket.waiting_topic == topic,
+                col(Ticket.state).in_(rules.OPEN_TICKET_STATES),
+            )
+        )
+    ).first()
+
+
+async def list_tickets(
+    session: AsyncSession, *, state: str | None = None, waiting: bool | None = None, limit: int = 100
+) -> list[Ticket]:
+    """Tickets, newest first; `state="open"` means any open state; `waiting` only those a workflow waits on."""
+    query = select(Ticket)
+    if state == "open":
+        query = query.where(col(Ticket.state).in_(rules.OPEN_TICKET_STATES))
+    elif state is not None:
+        query = query.where(Ticket.state == state)
+    if waiting is True:
+        query = query.where(col(Ticket.waiting_workflow_id).is_not(None))
+    rows = await session.exec(query.order_by(col(Ticket.opened_at).desc()).limit(limit))
+    return list(rows.all())
 
 
 async def get_ticket(session: AsyncSession, ticket_id: str, *, for_update: bool = False) -> Ticket:

@@ -889,6 +889,8 @@ def upgrade() -> None:
         sa.Column("assigned_to_agent_id", sa.String(length=16), nullable=True),
         sa.Column("related_order_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("related_service_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("waiting_workflow_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("waiting_topic", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
