@@ -41,6 +41,29 @@ class TaskOutcome:
 
 
 @dataclass
+class LineTask:
+    """A network change to a line outside its service order: the undo of a provisioning step
+    (HLR_DEPROVISION, PCRF_POLICY_REMOVE, OCS_BALANCE_REMOVE) or barring (PCRF_BAR, PCRF_UNBAR).
+    Idempotent at the element; `reason` is for the audit trail."""
+
+    task_type: str
+    msisdn: str
+    reason: str = ""
+    deadline_seconds: float = 10.0
+
+
+@dataclass
+class EsimOrderCancel:
+    iccid: str
+    reason: str = ""
+
+
+# A line's network undo, last provisioned first.
+DEPROVISION_TASKS = ("OCS_BALANCE_REMOVE", "PCRF_POLICY_REMOVE", "HLR_DEPROVISION")
+LINE_TASKS = (*DEPROVISION_TASKS, "PCRF_BAR", "PCRF_UNBAR")
+
+
+@dataclass
 class Network:
     """The adapters the worker was built with (simulators here; real elements in production)."""
 
@@ -73,6 +96,61 @@ class ProvisioningActivities:
                 f"Unknown task type {req.task_type}.", type="provisioning.task.unknown", non_retryable=True
             )
         return None
+
+    async def _line_call(self, req: LineTask, attempt: int) -> None:
+        n = self.net
+        calls = {
+            "HLR_DEPROVISION": lambda: n.hlr.deprovision_subscriber(req.msisdn, attempt=attempt),
+            "PCRF_POLICY_REMOVE": lambda: n.pcrf.remove_policy(req.msisdn, attempt=attempt),
+            "OCS_BALANCE_REMOVE": lambda: n.ocs.remove_balance(req.msisdn, attempt=attempt),
+            "PCRF_BAR": lambda: n.pcrf.bar(req.msisdn, attempt=attempt),
+            "PCRF_UNBAR": lambda: n.pcrf.unbar(req.msisdn, attempt=attempt),
+        }
+        if req.task_type not in calls:
+            raise ApplicationError(
+                f"Unknown line task {req.task_type}.", type="provisioning.task.unknown", non_retryable=True
+            )
+        await calls[req.task_type]()
+
+    @activity.defn
+    @domain_errors
+    async def run_line_task(self, req: LineTask) -> None:
+        """One network change to a line (see LineTask), with the element's fault rules. A hung or
+        failing element raises a retryable error: the caller retries (an undo must happen), and a
+        permanent refusal is non-retryable so the caller can ask an operator."""
+        from domains.audit.services import record
+        from simulators.base import NetworkError
+
+        attempt = activity.info().attempt
+        try:
+            await asyncio.wait_for(self._line_call(req, attempt), req.deadline_seconds)
+        except TimeoutError:
+            raise ApplicationError(
+                f"{req.task_type} for {req.msisdn} did not answer within {req.deadline_seconds:.0f} s.",
+                type=DEADLINE_EXCEEDED,
+            ) from None
+        except NetworkError as exc:
+            raise ApplicationError(
+                f"{req.task_type} for {req.msisdn} failed: {exc}",
+                type=NETWORK_ERROR,
+                non_retryable=not exc.retryable,
+            ) from None
+        async with transaction(self.rt.db) as s:
+            record(
+                s,
+                ctx_for(activity.info().workflow_id),
+                "provisioning.line_task.completed",
+                "msisdn",
+                req.msisdn,
+                {"taskType": req.task_type, "reason": req.reason, "attempt": attempt},
+            )
+
+    @activity.defn
+    @domain_errors
+    async def cancel_esim_order(self, req: EsimOrderCancel) -> None:
+        """ES2+ CancelOrder at the SM-DP+: a profile going back to the pool with a new matching id
+        must not stay confirmed under the old one. Unknown orders are a no-op (idempotent)."""
+        await self.net.smdp.cancel_order(req.iccid, attempt=activity.info().attempt)
 
     @activity.defn
     @domain_errors

@@ -41,6 +41,8 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         som.mark_esim_prepared,
         som.record_device_event,
         prov.run_task,
+        prov.run_line_task,
+        prov.cancel_esim_order,
         lines.line_state,
         lines.renew,
         lines.renew_now,

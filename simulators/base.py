@@ -17,6 +17,10 @@ TASK_DURATIONS: dict[str, float] = {
     "OCS_BALANCE_INIT": 0.2,
     "ESIM_PROFILE_PREPARE": 0.4,
     "HLR_DEPROVISION": 0.4,
+    "PCRF_POLICY_REMOVE": 0.2,
+    "OCS_BALANCE_REMOVE": 0.2,
+    "PCRF_BAR": 0.2,
+    "PCRF_UNBAR": 0.2,
 }
 
 
@@ -49,6 +53,12 @@ class Pcrf(Protocol):
 
     async def push_policy(self, msisdn: str, offering_id: str, *, attempt: int) -> None: ...
 
+    async def remove_policy(self, msisdn: str, *, attempt: int) -> None: ...
+
+    async def bar(self, msisdn: str, *, attempt: int) -> None: ...
+
+    async def unbar(self, msisdn: str, *, attempt: int) -> None: ...
+
 
 class Ocs(Protocol):
     """Online charging system: the real-time balances the line consumes."""
@@ -56,6 +66,8 @@ class Ocs(Protocol):
     async def init_balance(
         self, msisdn: str, subscription_key: str, allowances: dict[str, int], *, attempt: int
     ) -> None: ...
+
+    async def remove_balance(self, msisdn: str, *, attempt: int) -> None: ...
 
 
 class SmdpPlus(Protocol):

@@ -1,6 +1,11 @@
 """Simulated HLR, PCRF and OCS: they take the reference's time per task, obey the fault rules, and
 remember what they were told, so a retried call is harmless and tests can see the network's view.
 
+Each provisioning call has its undo, under its own task type (and fault rules): HLR_DEPROVISION,
+PCRF_POLICY_REMOVE, OCS_BALANCE_REMOVE. A blocked line is barred at the PCRF (PCRF_BAR) and unbarred
+(PCRF_UNBAR); `pcrf.barred` is the set of barred numbers. Every undo of something never done is a
+no-op, so a compensation that runs twice, or for a step that never ran, is harmless.
+
 `simulated_network(settings, db)` builds the four elements a worker needs.
 """
 
@@ -23,7 +28,7 @@ class SimulatedHlr(SimulatedElement):
         await self._perform("HLR_PROVISION", attempt)
         self.subscribers[msisdn] = imsi
 
-    async def deprovision_subscriber(self, msisdn: str, *, attempt: int) -> None:
+    async def deprovision_subscriber(self, msisdn: str, *, attempt: int = 1) -> None:
         await self._perform("HLR_DEPROVISION", attempt)
         self.subscribers.pop(msisdn, None)
 
@@ -31,10 +36,25 @@ class SimulatedHlr(SimulatedElement):
 class SimulatedPcrf(SimulatedElement):
     def reset(self) -> None:
         self.policies: dict[str, str] = {}  # msisdn -> offering id
+        self.barred: set[str] = set()  # msisdns barred (blocked lines)
 
     async def push_policy(self, msisdn: str, offering_id: str, *, attempt: int) -> None:
         await self._perform("PCRF_POLICY_PUSH", attempt)
         self.policies[msisdn] = offering_id
+
+    async def remove_policy(self, msisdn: str, *, attempt: int = 1) -> None:
+        await self._perform("PCRF_POLICY_REMOVE", attempt)
+        self.policies.pop(msisdn, None)
+        self.barred.discard(msisdn)
+
+    async def bar(self, msisdn: str, *, attempt: int = 1) -> None:
+        """No data or calls for the number (a blocked line), whatever its policy says."""
+        await self._perform("PCRF_BAR", attempt)
+        self.barred.add(msisdn)
+
+    async def unbar(self, msisdn: str, *, attempt: int = 1) -> None:
+        await self._perform("PCRF_UNBAR", attempt)
+        self.barred.discard(msisdn)
 
 
 class SimulatedOcs(SimulatedElement):
@@ -48,6 +68,12 @@ class SimulatedOcs(SimulatedElement):
         await self._perform("OCS_BALANCE_INIT", attempt)
         self.balances[subscription_key] = dict(allowances)
         self.lines[msisdn] = subscription_key
+
+    async def remove_balance(self, msisdn: str, *, attempt: int = 1) -> None:
+        await self._perform("OCS_BALANCE_REMOVE", attempt)
+        key = self.lines.pop(msisdn, None)
+        if key is not None:
+            self.balances.pop(key, None)
 
 
 @dataclass
