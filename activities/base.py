@@ -2,6 +2,11 @@
 
 A domain rule violation will not change on retry, so it becomes a non-retryable ApplicationError
 whose `type` is the rule code; the workflow reads the code and the message from it.
+
+Other errors are sorted by `classify`: a broken connection, a restarting Postgres or an unreachable
+element is worth retrying for as long as it takes; an integrity or data error, or a bug (TypeError,
+KeyError, AttributeError), fails the same way every time, so it is non-retryable and the workflow
+goes into its compensation at once instead of retrying a local activity forever.
 """
 
 from __future__ import annotations
@@ -32,6 +37,32 @@ def ctx_for(workflow_id: str | None) -> RequestContext:
     )
 
 
+# Rule codes of the errors that retrying cannot fix.
+DB_INTEGRITY_ERROR = "activity.database.integrity_error"
+PROGRAMMING_ERROR = "activity.programming_error"
+
+
+def classify(exc: BaseException) -> ApplicationError | None:
+    """The non-retryable ApplicationError for an error that fails the same way on every retry;
+    None for one worth retrying (connection lost, Postgres restarting, a timeout, anything else)."""
+    from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+
+    if isinstance(exc, (IntegrityError, DataError, ProgrammingError)):
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:500]
+        return ApplicationError(
+            f"The database refused the step ({type(exc).__name__}): {detail}",
+            type=DB_INTEGRITY_ERROR,
+            non_retryable=True,
+        )
+    if isinstance(exc, (TypeError, KeyError, AttributeError)):
+        return ApplicationError(
+            f"The step hit a bug ({type(exc).__name__}: {str(exc)[:300]}); retrying cannot fix it.",
+            type=PROGRAMMING_ERROR,
+            non_retryable=True,
+        )
+    return None
+
+
 def domain_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -41,6 +72,14 @@ def domain_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]
             # Not chained: Temporal would ship the domain exception as a cause typed by its class
             # name, and the rule code must be what the workflow and the API read.
             raise ApplicationError(exc.message, exc.context, type=exc.code, non_retryable=True) from None
+
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            fatal = classify(exc)
+            if fatal is None:
+                raise
+            raise fatal from None
 
     return wrapper
 
