@@ -39,7 +39,7 @@ def run(ctx: BenchContext) -> None:
 
 
 async def _run(ctx: BenchContext) -> None:
-    db = f"postgresql+asyncpg://postgres@127.0.0.1:{ctx.stack.env['BSS_PG_PORT']}/bss"
+    db = ctx.stack.db_url()
     engine = create_async_engine(db)
     try:
         msisdns = await _lines(engine)

@@ -32,7 +32,7 @@ async def _run(ctx: BenchContext) -> None:
 
     async with ctx.api() as api:
         customer = await customer_with_card(api, "renewals")
-    db = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{ctx.stack.env['BSS_PG_PORT']}/bss")
+    db = await asyncpg.connect(ctx.stack.db_url(driver="postgresql"))
     client = await Client.connect(f"127.0.0.1:{ctx.stack.env['BSS_TEMPORAL_PORT']}")
     # Far enough ahead for every workflow to start and sit on its timer before the moment comes.
     setup_budget = timedelta(seconds=max(60, LINES / 60))

@@ -53,6 +53,10 @@ class BenchStack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.env['BSS_API_PORT']}"
 
+    def db_url(self, driver: str = "postgresql+asyncpg") -> str:
+        """The stack's database, with the password its Postgres generated."""
+        return postgres.url(self.data_dir / "pg", int(self.env["BSS_PG_PORT"]), "bss", driver=driver)
+
     @property
     def token(self) -> str:
         return (self.data_dir / "api-token").read_text().strip()

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # Test stacks only (`bss up --test-clock`): the API and the worker share one business clock in
     # <data dir>/clock.json, which `bss clock` freezes and moves on. Never on in production.
     test_clock: bool = False
+    # The card gateway adapter (domains/payment/gateway.py PROVIDERS): `mock` keeps its own ledger
+    # in Postgres (schema cardgw). An unknown name stops the worker at start.
+    payment_provider: str = "mock"
+    # A gateway call that has not answered after this long is given up (an unknown outcome,
+    # reconciled by its idempotency key); below the activity's 10 s start-to-close timeout.
+    payment_timeout_seconds: float = 5.0
 
     @property
     def embedded_db(self) -> bool:
@@ -46,8 +52,19 @@ class Settings(BaseSettings):
         return self.temporal_address is None
 
     @property
+    def pg_password_file(self) -> Path:
+        """The embedded Postgres' password, generated on its first start (stack/postgres.py)."""
+        return self.data_dir / "pg-password"
+
+    @property
     def database_url(self) -> str:
-        return self.db_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/bss"
+        if self.db_url:
+            return self.db_url
+        try:
+            password = self.pg_password_file.read_text().strip()
+        except FileNotFoundError:
+            password = ""  # not started yet: the connection is refused until `bss up` made one
+        return f"postgresql+asyncpg://postgres:{password}@127.0.0.1:{self.pg_port}/bss"
 
     @property
     def temporal_target(self) -> str:

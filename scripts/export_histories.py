@@ -233,9 +233,9 @@ def main(argv: list[str]) -> None:
         dev_server = temporal.spawn(None, temporal_port, None, work / "temporal.log")
         pg = postgres.start(work / "pg", pg_port, work / "pg.log")
         try:
-            postgres.ensure_database(pg_port, "bss")
+            postgres.ensure_database(work / "pg", pg_port, "bss")
             settings = Settings(
-                db_url=f"postgresql+asyncpg://postgres@127.0.0.1:{pg_port}/bss",
+                db_url=postgres.url(work / "pg", pg_port, "bss"),
                 data_dir=work,
                 temporal_address=f"127.0.0.1:{temporal_port}",
                 sim_latency_factor=0.0,

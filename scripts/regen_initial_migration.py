@@ -27,8 +27,8 @@ def main() -> None:
         port = postgres.free_port()
         server = postgres.start(Path(tmp) / "pg", port, Path(tmp) / "pg.log")
         try:
-            postgres.ensure_database(port, "bss")
-            url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/bss"
+            postgres.ensure_database(Path(tmp) / "pg", port, "bss")
+            url = postgres.url(Path(tmp) / "pg", port, "bss")
             upgrade(url, "0000")
             cfg = Config(str(ROOT / "alembic.ini"))
             cfg.attributes["url"] = sync_url(url)

@@ -224,7 +224,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             infra.append(
                 postgres.start(settings.data_dir / "pg", settings.pg_port, _log(settings, "postgres"))
             )
-            postgres.ensure_database(settings.pg_port, "bss")
+            postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
         step("migrations and reference data", announce)
         _prepare_database_in_child(settings, env)
         if settings.embedded_temporal:
