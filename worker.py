@@ -12,15 +12,39 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def workflow_runner():
-    """The sandbox still guards determinism; it only stops re-importing modules for every run.
+# What the workflows import from outside the standard library and the SDK (which the default
+# restrictions pass through already), besides what they import inside
+# `workflow.unsafe.imports_passed_through()`: our own data classes and rule codes (activities, core,
+# domains) and the libraries those pull in. None holds per-run state; everything else, above all
+# each workflow's own module, is loaded afresh for every run, so the sandbox keeps module state
+# apart and guards determinism.
+PASSTHROUGH_MODULES = (
+    "activities",
+    "core",
+    "domains",
+    "pydantic",
+    "pydantic_core",
+    "sqlalchemy",
+    "sqlmodel",
+)
 
-    Our workflow modules hold no module-level state, so sharing them is safe, and re-importing
-    was a fifth of the worker's CPU per signup order (bench/: 11.8 → 9.8 CPU-s per 60 orders).
+
+def workflow_runner(strict: bool = False):
+    """The sandbox with the SDK's default restrictions plus PASSTHROUGH_MODULES (as the SDK documents:
+    `SandboxRestrictions.default.with_passthrough_modules(...)`), never `with_passthrough_all_modules()`.
+
+    `strict` (the tests) makes any other module a workflow imports outside a passthrough block an
+    error instead of a silent re-import, so the list above stays complete.
     """
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+    from temporalio.workflow import SandboxImportNotificationPolicy
 
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    if strict:
+        restrictions = restrictions.with_import_notification_policy(
+            SandboxImportNotificationPolicy.RAISE_ON_UNINTENTIONAL_PASSTHROUGH
+        )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 async def build_worker(runtime, client):

@@ -50,5 +50,7 @@ def load(path: Path) -> WorkflowHistory:
 async def test_history_replays_without_nondeterminism(path: Path):
     history = load(path)
     # raise_on_replay_failure (the default): a nondeterminism error, or any workflow task failure, raises.
-    result = await Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner()).replay_workflow(history)
+    # strict: a module a workflow imports without passing it through explicitly fails the replay.
+    runner = workflow_runner(strict=True)
+    result = await Replayer(workflows=WORKFLOWS, workflow_runner=runner).replay_workflow(history)
     assert result.replay_failure is None
