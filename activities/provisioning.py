@@ -58,6 +58,21 @@ class EsimOrderCancel:
     reason: str = ""
 
 
+@dataclass
+class DeprovisionOrder:
+    """Undo what a service order provisioned in the network (every task that was ever attempted)."""
+
+    service_order_id: str
+    reason: str = ""
+    deadline_seconds: float = 10.0
+
+
+UNDO_OF = {
+    "OCS_BALANCE_INIT": "OCS_BALANCE_REMOVE",
+    "PCRF_POLICY_PUSH": "PCRF_POLICY_REMOVE",
+    "HLR_PROVISION": "HLR_DEPROVISION",
+}
+
 # A line's network undo, last provisioned first.
 DEPROVISION_TASKS = ("OCS_BALANCE_REMOVE", "PCRF_POLICY_REMOVE", "HLR_DEPROVISION")
 LINE_TASKS = (*DEPROVISION_TASKS, "PCRF_BAR", "PCRF_UNBAR")
@@ -144,6 +159,43 @@ class ProvisioningActivities:
                 req.msisdn,
                 {"taskType": req.task_type, "reason": req.reason, "attempt": attempt},
             )
+
+    @activity.defn
+    @domain_errors
+    async def deprovision_service_order(self, req: DeprovisionOrder) -> list[str]:
+        """The network undo of a service order: OCS, PCRF, HLR, each only if its provisioning task
+        was ever attempted (an attempt may have reached the element even if it failed). Every undo
+        is idempotent, so a retry of this activity repeats none of them harmfully. Returns the undo
+        task types run."""
+        from sqlmodel import select
+
+        from domains.service_ordering import services as som
+        from domains.service_ordering.models import Service
+
+        async with self.rt.db() as s:
+            tasks = {t.task_type: t for t in await som.list_tasks(s, service_order_id=req.service_order_id)}
+            cfs = (
+                await s.exec(
+                    select(Service).where(
+                        Service.service_order_id == req.service_order_id, Service.type == "CFS"
+                    )
+                )
+            ).first()
+        msisdn = (cfs.characteristics or {}).get("msisdn") if cfs else None
+        if not msisdn:
+            return []  # nothing was reserved, so nothing reached the network
+        done = []
+        for task_type in ("OCS_BALANCE_INIT", "PCRF_POLICY_PUSH", "HLR_PROVISION"):
+            task = tasks.get(task_type)
+            if task is None or (task.attempts == 0 and task.state == "pending"):
+                continue
+            await self.run_line_task(
+                LineTask(
+                    UNDO_OF[task_type], msisdn, req.reason or "service order undone", req.deadline_seconds
+                )
+            )
+            done.append(UNDO_OF[task_type])
+        return done
 
     @activity.defn
     @domain_errors

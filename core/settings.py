@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     sim_latency_factor: float = 1.0
     # A provisioning task that has not answered after this long is stuck and waits for an operator.
     task_deadline_seconds: float = 10.0
+    # An order's undo step (refund, network undo) retries alone this long before it also opens a
+    # ticket for an operator (and keeps waiting): workflows/product_order.py.
+    compensation_patience_seconds: float = 1800.0
     # Test stacks only (`bss up --test-clock`): the API and the worker share one business clock in
     # <data dir>/clock.json, which `bss clock` freezes and moves on. Never on in production.
     test_clock: bool = False

@@ -66,6 +66,7 @@ async def start_order_workflow(rt: Runtime, order: Any, requested_start: datetim
         promo_code=order.promo_code,
         requested_start=requested_start.isoformat() if requested_start else None,
         task_deadline_seconds=rt.settings.task_deadline_seconds,
+        compensation_patience_seconds=rt.settings.compensation_patience_seconds,
     )
     try:
         client = await rt.temporal()
@@ -172,7 +173,9 @@ async def resolve_task(rt: Runtime, ctx: RequestContext, task_id: str, note: str
             f"Task {task_id} is {task.state}; only a stuck task can be resolved.",
         )
     client = await rt.temporal()
-    await client.get_workflow_handle(wf_id).signal("resolve_task", ResolveTask(task.task_type, note.strip()))
+    await client.get_workflow_handle(wf_id).signal(
+        "resolve_task", ResolveTask(task.task_type, note.strip(), requested_by=ctx)
+    )
     return task
 
 
@@ -186,7 +189,7 @@ async def retry_task(rt: Runtime, ctx: RequestContext, task_id: str) -> Any:
             f"Task {task_id} is {task.state}; only a stuck task can be retried by hand.",
         )
     client = await rt.temporal()
-    await client.get_workflow_handle(wf_id).signal("retry_task", RetryTask(task.task_type))
+    await client.get_workflow_handle(wf_id).signal("retry_task", RetryTask(task.task_type, requested_by=ctx))
     return task
 
 
@@ -221,6 +224,8 @@ async def device_event(rt: Runtime, ctx: RequestContext, iccid: str, event: str)
         raise PolicyViolation("esim.device_event.unknown", "The event must be downloaded or installed.")
     client = await rt.temporal()
     try:
-        await client.get_workflow_handle(esim_workflow_id(iccid)).signal("device_event", DeviceEvent(event))
+        await client.get_workflow_handle(esim_workflow_id(iccid)).signal(
+            "device_event", DeviceEvent(event, requested_by=ctx)
+        )
     except RPCError:
         raise NotFound("esim.not_found", f"No eSIM provisioning in progress for {iccid}.") from None

@@ -37,6 +37,25 @@ EXTERNAL_CALL = {
     ),
 }
 
+# Undo steps and refunds must happen: transient failures are retried without a cap on attempts
+# (backoff capped at two minutes). Only after `patience` of failing (or at once, for an error no
+# retry can fix) does the workflow give up on retrying alone and ask an operator (workflows/
+# attention.py), then keep waiting for `bss ticket retry|resolve`.
+COMPENSATION_PATIENCE_SECONDS = 30 * 60
+
+
+def compensation_call(patience_seconds: float = COMPENSATION_PATIENCE_SECONDS) -> dict:
+    return {
+        "start_to_close_timeout": timedelta(seconds=30),
+        "schedule_to_close_timeout": timedelta(seconds=patience_seconds),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=2),
+        ),
+    }
+
+
 # Network provisioning: three attempts, as the reference's simulator budget.
 PROVISIONING_ATTEMPTS = 3
 

@@ -1,6 +1,15 @@
 """eSIM provisioning, SM-DP+ ES2+ style: download order → confirm order → release, then wait
 for the device. The service order needs only the profile prepared; this workflow keeps waiting
-for the device's download and install on its own, for as long as the profile is valid."""
+for the device's download and install on its own, for as long as the profile is valid.
+
+It owns its profile until it ends (patch `esim-flow-gives-back-its-profile`): cancelled (its order
+failed, or its line ended) or expired (the validity passed and the device never installed), its
+last step cancels the order at the SM-DP+ and puts the profile back in the pool, if its service
+order still holds it and no line owns it. So a profile is never on sale while a flow for it still
+runs, and a stuck preparation gives way to `cancel` (it no longer waits for the operator alone).
+An expired profile that a line owns stays with that line: the customer paid for it, and a re-arm
+(`rearm_esim`) issues a new activation code; the line itself is not ended by the eSIM expiring.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +17,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.base import rule_code
     from activities.provisioning import TaskRequest
-    from activities.service_ordering import DeviceEventRecord, EsimPrepared, ServiceOrderActivities
-    from workflows.common import DB_STEP, condition_or_timeout
-    from workflows.provisioning_tasks import ResolveTask, RetryTask, TaskRunner
+    from activities.service_ordering import (
+        DeviceEventRecord,
+        EsimPrepared,
+        EsimRelease,
+        ServiceOrderActivities,
+    )
+    from core.context import RequestContext
+    from workflows.common import DB_STEP, compensation_call, condition_or_timeout
+    from workflows.provisioning_tasks import TASK_CANCELLED, ResolveTask, RetryTask, TaskRunner
+
+PATCH = "esim-flow-gives-back-its-profile"
 
 
 @dataclass
@@ -44,6 +63,7 @@ class DeviceEvent:
     """From the SM-DP+ (or a tester playing the device): `downloaded` or `installed`."""
 
     event: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
@@ -73,25 +93,37 @@ class EsimProvisioningWorkflow:
         self.state = "reserved"
         self.code = ""
         self.device_events: list[str] = []
+        self.requested_by: list[RequestContext | None] = []
         self.cancelled: str | None = None
+        self.gives_back = False
 
     @workflow.run
     async def run(self, inp: EsimInput) -> EsimStatus:
+        self.gives_back = self.tasks.honour_cancel = workflow.patched(PATCH)
         self.code = inp.activation_code
-        outcome = await self.tasks.run(
-            TaskRequest(
-                inp.service_order_id,
-                "ESIM_PROFILE_PREPARE",
-                inp.msisdn,
-                inp.imsi,
-                inp.iccid,
-                inp.offering_id,
-                inp.matching_id,
-                inp.task_deadline_seconds,
-            ),
-            inp.order_id,
-            inp.customer_id,
-        )
+        try:
+            outcome = await self.tasks.run(
+                TaskRequest(
+                    inp.service_order_id,
+                    "ESIM_PROFILE_PREPARE",
+                    inp.msisdn,
+                    inp.imsi,
+                    inp.iccid,
+                    inp.offering_id,
+                    inp.matching_id,
+                    inp.task_deadline_seconds,
+                ),
+                inp.order_id,
+                inp.customer_id,
+                cancelled=lambda: self.cancelled,
+            )
+        except (ApplicationError, ActivityError) as err:
+            if not (self.gives_back and rule_code(err) == TASK_CANCELLED):
+                raise
+            self.state = "cancelled"
+            await self._give_back(inp)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.status()
         self.code = outcome.activation_code or inp.activation_code
         await workflow.execute_local_activity_method(
             ServiceOrderActivities.mark_esim_prepared,
@@ -114,19 +146,39 @@ class EsimProvisioningWorkflow:
                 break
             while self.device_events:
                 event = self.device_events.pop(0)
+                by = self.requested_by.pop(0) if self.requested_by else None
                 await workflow.execute_local_activity_method(
-                    ServiceOrderActivities.record_device_event, DeviceEventRecord(inp.iccid, event), **DB_STEP
+                    ServiceOrderActivities.record_device_event,
+                    DeviceEventRecord(inp.iccid, event, by),
+                    **DB_STEP,
                 )
                 self.state = DEVICE_STATES[event]
         if self.cancelled is not None:
             self.state = "cancelled"
+        if self.state in ("cancelled", "expired"):
+            await self._give_back(inp)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _give_back(self, inp: EsimInput) -> None:
+        """Last step: the profile back to the pool (SM-DP+ order cancelled first), if still ours."""
+        if not self.gives_back:
+            return
+        reason = self.cancelled or f"the profile expired uninstalled after {inp.validity_days} days"
+        try:
+            await workflow.execute_activity_method(
+                ServiceOrderActivities.give_back_profile,
+                EsimRelease(inp.iccid, inp.service_order_id, reason),
+                **compensation_call(),
+            )
+        except ActivityError as err:  # after 30 min of failing: the order's own release covers it
+            workflow.logger.error("could not give back profile %s: %s", inp.iccid, err)
 
     @workflow.signal
     def device_event(self, msg: DeviceEvent) -> None:
         if msg.event in DEVICE_STATES:
             self.device_events.append(msg.event)
+            self.requested_by.append(msg.requested_by)
 
     @workflow.signal
     def cancel(self, msg: CancelEsim) -> None:

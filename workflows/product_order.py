@@ -1,5 +1,21 @@
 """Product order (COM, TMF622): the customer's order, from acknowledged to an active line or to a
-clean failure. A saga: every step that takes something registers how to give it back first."""
+clean failure. A saga: every step that takes something registers how to give it back first.
+
+The undo of each step (patch `order-undoes-every-step`), run in reverse when the order fails or is
+cancelled (a cancel from the Temporal UI included: the compensation runs shielded):
+  service order created  → its number and eSIM back to the pool (the eSIM only once its flow ended)
+  eSIM flow running       → cancelled; it cancels at the SM-DP+ and gives its profile back itself
+  network provisioned     → HLR/PCRF/OCS deprovisioned (their own task types and fault rules)
+  charge                  → refunded, durably: retried without a cap on attempts; after the
+                            compensation patience (30 min) a ticket asks an operator (`bss ticket
+                            retry|resolve`) and the order waits. The order is `failed` only once
+                            the money is back (or an operator resolved it).
+  line created            → terminated with reason `order_failed`; number straight back available
+  line's workflow started → cancelled by id (idempotent)
+A *terminate* from the UI runs no workflow code, so no compensation: the order stays `inProgress`
+in the database with whatever it held. That is for the platform's order sweeper / reconciliation
+of stranded orders to catch; operators should cancel, never terminate, an order workflow.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +28,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.attention import AttentionTicket
     from activities.base import reason_of, rule_code
     from activities.ordering import (
         ChargeRequest,
@@ -23,8 +40,16 @@ with workflow.unsafe.imports_passed_through():
         OrderRef,
         RefundRequest,
     )
-    from activities.service_ordering import ServiceOrderActivities, ServiceOrderFailed
+    from activities.provisioning import DeprovisionOrder, ProvisioningActivities
+    from activities.service_ordering import (
+        OrderLineEnd,
+        ServiceOrderActivities,
+        ServiceOrderFailed,
+        ServiceOrderRef,
+    )
+    from workflows.attention import Attention, OperatorDecision
     from workflows.common import (
+        COMPENSATION_PATIENCE_SECONDS,
         CUSTOMER_ID,
         DB_STEP,
         EXTERNAL_CALL,
@@ -32,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         ORDER_ID,
         SUBSCRIPTION_ID,
         attributes,
+        compensation_call,
         condition_or_timeout,
     )
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
@@ -52,6 +78,8 @@ class OrderInput:
     # TMF622 requestedStartDate: work waits until then, and the order can be cancelled meanwhile.
     requested_start: str | None = None
     task_deadline_seconds: float = 10.0
+    # How long an undo step (refund, network undo) retries alone before it asks an operator.
+    compensation_patience_seconds: float = COMPENSATION_PATIENCE_SECONDS
 
 
 @dataclass
@@ -77,6 +105,9 @@ class OrderStatus:
     service_order_id: str | None
     subscription_id: str | None
     reason: str | None
+
+
+PATCH = "order-undoes-every-step"
 
 
 def order_workflow_id(order_id: str) -> str:
@@ -109,9 +140,15 @@ class ProductOrderWorkflow:
         self.service_order_id: str | None = None
         self.subscription_id: str | None = None
         self.reason: str | None = None
+        self.attention = Attention()
+        self.v2 = False
+        self.esim_signalled = False
+        self.inp: OrderInput | None = None
 
     @workflow.run
     async def run(self, inp: OrderInput) -> OrderResult:
+        self.v2 = workflow.patched(PATCH)
+        self.inp = inp
         undo = Compensations()
         try:
             await workflow.execute_local_activity_method(
@@ -133,8 +170,10 @@ class ProductOrderWorkflow:
             return await self._fulfil(inp, undo)
         except (ApplicationError, ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
             self.reason = _readable(err)
-            self.state = "failed"
+            # Failed once everything is given back (v2): the money included.
+            self.state = "failing" if self.v2 else "failed"
             await asyncio.shield(asyncio.ensure_future(self._fail(inp, undo, self.reason)))
+            self.state = "failed"
             return OrderResult(inp.order_id, "failed", reason=self.reason)
 
     async def _fulfil(self, inp: OrderInput, undo: Compensations) -> OrderResult:
@@ -163,6 +202,8 @@ class ProductOrderWorkflow:
         )
         workflow.upsert_search_attributes([MSISDN.value_set(so.msisdn)])
         undo.add(lambda: self._cancel_esim(so.iccid))
+        if self.v2:
+            undo.add(lambda: self._deprovision(so_id))
 
         charge_key = f"{workflow.info().workflow_id}/activation"
         undo.add(lambda: self._refund(charge_key))
@@ -177,6 +218,8 @@ class ProductOrderWorkflow:
                 type="order.payment_declined",
                 non_retryable=True,
             )
+        if self.v2:
+            undo.add(self._end_line)
         sub_id = await workflow.execute_local_activity_method(
             OrderActivities.create_subscription,
             NewSubscription(
@@ -194,6 +237,8 @@ class ProductOrderWorkflow:
         )
         self.subscription_id = sub_id
         workflow.upsert_search_attributes([SUBSCRIPTION_ID.value_set(sub_id)])
+        if self.v2:
+            undo.add(lambda: self._stop_line_workflow(sub_id))
         await workflow.start_child_workflow(
             SubscriptionWorkflow.run,
             SubscriptionInput(sub_id, inp.customer_id, inp.offering_id, so.msisdn, so.iccid, ""),
@@ -219,24 +264,118 @@ class ProductOrderWorkflow:
         )
 
     async def _release(self, so_id: str) -> None:
+        if not self.v2:
+            await workflow.execute_local_activity_method(
+                ServiceOrderActivities.release_resources,
+                ServiceOrderFailed(so_id, self.reason or "order failed"),
+                **DB_STEP,
+            )
+            return
+        # A still-running eSIM flow gives its profile back itself once it has ended; otherwise
+        # the profile is cancelled at the SM-DP+ (a regular activity) and released here.
+        if not self.esim_signalled:
+            await self._until_done(
+                "esim_release",
+                "provisioning_exception",
+                lambda: workflow.execute_activity_method(
+                    ServiceOrderActivities.cancel_held_profiles,
+                    ServiceOrderRef(so_id),
+                    **compensation_call(self.inp.compensation_patience_seconds),
+                ),
+                f"eSIM profile of failed order {self.inp.order_id} not cancelled at the SM-DP+",
+                "The order failed; its eSIM profile could not be cancelled at the SM-DP+, so it is "
+                "not yet back in the pool. Retry, or resolve once it is cancelled by hand.",
+            )
         await workflow.execute_local_activity_method(
             ServiceOrderActivities.release_resources,
-            ServiceOrderFailed(so_id, self.reason or "order failed"),
+            ServiceOrderFailed(
+                so_id, self.reason or "order failed", keep_esim=self.esim_signalled, smdp_cancelled=True
+            ),
             **DB_STEP,
         )
 
     async def _refund(self, key: str) -> None:
-        await workflow.execute_activity_method(
-            OrderActivities.refund_charge, RefundRequest(key), **EXTERNAL_CALL
+        if not self.v2:
+            await workflow.execute_activity_method(
+                OrderActivities.refund_charge, RefundRequest(key), **EXTERNAL_CALL
+            )
+            return
+        inp = self.inp
+        await self._until_done(
+            "refund",
+            "payment_exception",
+            lambda: workflow.execute_activity_method(
+                OrderActivities.refund_charge,
+                RefundRequest(key),
+                **compensation_call(inp.compensation_patience_seconds),
+            ),
+            f"Refund of failed order {inp.order_id} keeps failing",
+            f"Order {inp.order_id} failed and its activation charge ({inp.price_amount} "
+            f"{inp.price_currency}, key {key}) must be refunded, but the refund has failed for "
+            f"{inp.compensation_patience_seconds / 60:.0f} min. The order keeps retrying on "
+            "`bss ticket retry`; `bss ticket resolve` once the money is back by hand.",
         )
+
+    async def _deprovision(self, so_id: str) -> None:
+        inp = self.inp
+        await self._until_done(
+            "network_undo",
+            "provisioning_exception",
+            lambda: workflow.execute_activity_method(
+                ProvisioningActivities.deprovision_service_order,
+                DeprovisionOrder(so_id, self.reason or "order failed", inp.task_deadline_seconds),
+                **compensation_call(inp.compensation_patience_seconds),
+            ),
+            f"Network undo of failed order {inp.order_id} keeps failing",
+            f"Order {inp.order_id} failed after its line was provisioned; removing it from the HLR, "
+            "PCRF and OCS keeps failing. Retry, or resolve once it is removed by hand.",
+        )
+
+    async def _end_line(self) -> None:
+        await workflow.execute_local_activity_method(
+            ServiceOrderActivities.end_order_line, OrderLineEnd(self.inp.order_id), **DB_STEP
+        )
+
+    async def _stop_line_workflow(self, sub_id: str) -> None:
+        try:
+            await workflow.get_external_workflow_handle(subscription_workflow_id(sub_id)).cancel()
+        except Exception:  # noqa: BLE001 - never started, or already closed: nothing to stop
+            workflow.logger.info("line workflow of %s already closed", sub_id)
+
+    async def _until_done(self, topic, ticket_type, call, subject: str, description: str) -> None:
+        """Run an undo step until it is done; when it keeps failing, ask an operator and wait:
+        `retry` runs it again, `resolve` means it was done by hand."""
+        while True:
+            try:
+                await call()
+                return
+            except ActivityError as err:
+                decision = await self.attention.ask(
+                    AttentionTicket(
+                        topic,
+                        ticket_type,
+                        subject,
+                        f"{description} Last error: {reason_of(err)}",
+                        customer_id=self.inp.customer_id,
+                        order_id=self.inp.order_id,
+                        subscription_id=self.subscription_id,
+                    )
+                )
+                if decision.action == "resolve":
+                    return
 
     async def _cancel_esim(self, iccid: str) -> None:
         try:
             await workflow.get_external_workflow_handle(esim_workflow_id(iccid)).signal(
                 EsimProvisioningWorkflow.cancel, CancelEsim(self.reason or "order failed")
             )
+            self.esim_signalled = True
         except Exception:  # noqa: BLE001 - already closed: nothing left to stop
             workflow.logger.info("eSIM workflow %s already closed", iccid)
+
+    @workflow.signal
+    def operator_decision(self, msg: OperatorDecision) -> None:
+        self.attention.decide(msg)
 
     @workflow.update
     async def cancel(self, msg: CancelOrder) -> OrderStatus:
@@ -251,7 +390,7 @@ class ProductOrderWorkflow:
                 "The order can no longer be cancelled: service provisioning has started.",
                 type="order.cancel.forbidden_after_som_started",
             )
-        if self.state in {"cancelled", "failed", "completed"}:
+        if self.state in {"cancelled", "failed", "failing", "completed"}:
             raise ApplicationError(f"The order is already {self.state}.", type="order.transition.invalid")
 
     @workflow.query

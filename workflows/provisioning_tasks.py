@@ -2,21 +2,28 @@
 
 A task that fails transiently is retried by Temporal (three attempts). A task that passes its
 deadline is *stuck*: the workflow flags itself `BssStuck=true`, opens a ticket, and waits —
-for days if need be — until an operator resolves the task (with a note) or retries it.
+for days if need be — until an operator resolves the task (with a note) or retries it, or (for a
+runner whose owner turned `honour_cancel` on) until the owner is cancelled: a stuck task never
+holds a cancelled eSIM flow open. The ticket is resolved when the task is resolved, retried to
+success or cancelled, under the operator who asked when one did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.base import rule_code
     from activities.provisioning import DEADLINE_EXCEEDED, ProvisioningActivities, TaskOutcome, TaskRequest
-    from activities.service_ordering import ServiceOrderActivities, TaskResolved, TaskStuck
+    from activities.service_ordering import ServiceOrderActivities, TaskResolved, TaskStuck, TaskTicketClose
+    from core.context import RequestContext
     from workflows.common import DB_STEP, STUCK, provisioning_options
+
+TASK_CANCELLED = "provisioning.task.cancelled"
 
 
 @dataclass
@@ -25,6 +32,7 @@ class ResolveTask:
 
     task_type: str
     note: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
@@ -32,12 +40,14 @@ class RetryTask:
     """Operator: run the task again."""
 
     task_type: str
+    requested_by: RequestContext | None = None
 
 
 @dataclass
 class _Action:
     kind: str
     note: str = ""
+    requested_by: RequestContext | None = None
 
 
 class TaskRunner:
@@ -45,34 +55,74 @@ class TaskRunner:
         self.stuck: set[str] = set()
         self.tickets: dict[str, str] = {}
         self._actions: dict[str, _Action] = {}
+        # Set by the owning workflow behind its patch: wait for the operator OR the owner's cancel,
+        # and resolve tickets when their task ends.
+        self.honour_cancel = False
 
     def resolve(self, msg: ResolveTask) -> None:
         if msg.task_type in self.stuck and msg.note.strip():
-            self._actions[msg.task_type] = _Action("resolve", msg.note.strip())
+            self._actions[msg.task_type] = _Action("resolve", msg.note.strip(), msg.requested_by)
 
     def retry(self, msg: RetryTask) -> None:
         if msg.task_type in self.stuck:
-            self._actions[msg.task_type] = _Action("retry")
+            self._actions[msg.task_type] = _Action("retry", requested_by=msg.requested_by)
 
-    async def run(self, req: TaskRequest, order_id: str, customer_id: str) -> TaskOutcome:
+    async def run(
+        self,
+        req: TaskRequest,
+        order_id: str,
+        customer_id: str,
+        cancelled: Callable[[], str | None] | None = None,
+    ) -> TaskOutcome:
+        retried: _Action | None = None
         while True:
             try:
-                return await workflow.execute_activity_method(
+                outcome = await workflow.execute_activity_method(
                     ProvisioningActivities.run_task, req, **provisioning_options(req.deadline_seconds)
                 )
+                if retried is not None and self.honour_cancel:
+                    who = retried.requested_by.actor if retried.requested_by else "an operator"
+                    await self.close_ticket(
+                        req, f"[retry] {req.task_type} succeeded when {who} retried it.", retried.requested_by
+                    )
+                return outcome
             except ActivityError as err:
                 if rule_code(err) != DEADLINE_EXCEEDED:
                     raise
-            action = await self._wait_for_operator(req, order_id, customer_id)
+            action = await self._wait_for_operator(
+                req, order_id, customer_id, cancelled if self.honour_cancel else None
+            )
+            if action.kind == "cancel":
+                await self.close_ticket(req, f"[cancelled] {action.note}")
+                raise ApplicationError(
+                    f"{req.task_type} was stuck when its work was cancelled: {action.note}",
+                    type=TASK_CANCELLED,
+                    non_retryable=True,
+                )
             if action.kind == "resolve":
                 await workflow.execute_local_activity_method(
                     ServiceOrderActivities.mark_task_resolved,
-                    TaskResolved(req.service_order_id, req.task_type, action.note),
+                    TaskResolved(req.service_order_id, req.task_type, action.note, action.requested_by),
                     **DB_STEP,
                 )
                 return TaskOutcome(req.task_type, attempt=0)
+            retried = action
 
-    async def _wait_for_operator(self, req: TaskRequest, order_id: str, customer_id: str) -> _Action:
+    async def close_ticket(self, req: TaskRequest, note: str, by: RequestContext | None = None) -> None:
+        if req.task_type in self.tickets:
+            await workflow.execute_local_activity_method(
+                ServiceOrderActivities.close_task_ticket,
+                TaskTicketClose(req.service_order_id, req.task_type, note, by),
+                **DB_STEP,
+            )
+
+    async def _wait_for_operator(
+        self,
+        req: TaskRequest,
+        order_id: str,
+        customer_id: str,
+        cancelled: Callable[[], str | None] | None,
+    ) -> _Action:
         self.stuck.add(req.task_type)
         workflow.upsert_search_attributes([STUCK.value_set(True)])
         self.tickets[req.task_type] = await workflow.execute_local_activity_method(
@@ -80,8 +130,13 @@ class TaskRunner:
             TaskStuck(req.service_order_id, order_id, customer_id, req.task_type, req.deadline_seconds),
             **DB_STEP,
         )
-        await workflow.wait_condition(lambda: req.task_type in self._actions)
+        if cancelled is None:
+            await workflow.wait_condition(lambda: req.task_type in self._actions)
+        else:
+            await workflow.wait_condition(lambda: req.task_type in self._actions or cancelled() is not None)
         self.stuck.discard(req.task_type)
         if not self.stuck:
             workflow.upsert_search_attributes([STUCK.value_set(False)])
+        if req.task_type not in self._actions:
+            return _Action("cancel", cancelled() or "cancelled")
         return self._actions.pop(req.task_type)

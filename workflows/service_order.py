@@ -17,14 +17,14 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.base import reason_of, rule_code
-    from activities.provisioning import TaskOutcome, TaskRequest
+    from activities.provisioning import DeprovisionOrder, ProvisioningActivities, TaskOutcome, TaskRequest
     from activities.service_ordering import (
         ReserveResources,
         ServiceOrderActivities,
         ServiceOrderFailed,
         ServiceOrderRef,
     )
-    from workflows.common import CUSTOMER_ID, DB_STEP, MSISDN, ORDER_ID, attributes
+    from workflows.common import CUSTOMER_ID, DB_STEP, MSISDN, ORDER_ID, attributes, compensation_call
     from workflows.esim_provisioning import (
         CancelEsim,
         EsimInput,
@@ -69,6 +69,9 @@ def service_order_workflow_id(service_order_id: str) -> str:
 
 
 NETWORK_TASKS = ("HLR_PROVISION", "PCRF_POLICY_PUSH", "OCS_BALANCE_INIT")
+# A failed service order undoes its network tasks, waits for its eSIM flow to end (the flow gives
+# its profile back), cancels at the SM-DP+ in a regular activity, and resolves stuck tasks' tickets.
+PATCH = "service-order-undoes-network-and-waits-for-esim"
 ESIM_START_ATTEMPTS = 10
 
 
@@ -80,9 +83,11 @@ class ServiceOrderWorkflow:
         self.msisdn: str | None = None
         self.iccid: str | None = None
         self.esim_ready: EsimReady | None = None
+        self.v2 = False
 
     @workflow.run
     async def run(self, inp: ServiceOrderInput) -> ServiceOrderResult:
+        self.v2 = self.tasks.honour_cancel = workflow.patched(PATCH)
         esim: workflow.ChildWorkflowHandle | None = None
         try:
             res = await workflow.execute_local_activity_method(
@@ -178,6 +183,9 @@ class ServiceOrderWorkflow:
         raise AssertionError("unreachable")
 
     async def _compensate(self, inp: ServiceOrderInput, esim, reason: str) -> None:
+        if self.v2:
+            await self._undo(inp, esim, reason)
+            return
         if esim is not None:
             try:
                 await esim.signal(EsimProvisioningWorkflow.cancel, CancelEsim(reason))
@@ -186,6 +194,39 @@ class ServiceOrderWorkflow:
         await workflow.execute_local_activity_method(
             ServiceOrderActivities.release_resources,
             ServiceOrderFailed(inp.service_order_id, reason),
+            **DB_STEP,
+        )
+
+    async def _undo(self, inp: ServiceOrderInput, esim, reason: str) -> None:
+        for task_type in sorted(self.tasks.stuck):  # cancelled with the order, still flagged stuck
+            await self.tasks.close_ticket(
+                TaskRequest(inp.service_order_id, task_type, "", "", "", inp.offering_id),
+                f"[cancelled] the service order failed: {reason}",
+            )
+        if esim is not None:
+            try:
+                await esim.signal(EsimProvisioningWorkflow.cancel, CancelEsim(reason))
+                await esim  # it ends promptly (a stuck preparation honours cancel) and gives back its profile
+            except Exception:  # noqa: BLE001 - it had ended (or failed): the release below covers it
+                workflow.logger.info("eSIM workflow of %s has ended", self.iccid)
+        if self.msisdn is not None:
+            try:
+                await workflow.execute_activity_method(
+                    ProvisioningActivities.deprovision_service_order,
+                    DeprovisionOrder(inp.service_order_id, reason, inp.task_deadline_seconds),
+                    **compensation_call(),
+                )
+            except ActivityError as err:
+                # The element refused for 30 minutes: the product order's own undo tries again.
+                workflow.logger.error("network undo of %s failed: %s", inp.service_order_id, err)
+        await workflow.execute_activity_method(
+            ServiceOrderActivities.cancel_held_profiles,
+            ServiceOrderRef(inp.service_order_id),
+            **compensation_call(),
+        )
+        await workflow.execute_local_activity_method(
+            ServiceOrderActivities.release_resources,
+            ServiceOrderFailed(inp.service_order_id, reason, smdp_cancelled=True),
             **DB_STEP,
         )
 

@@ -29,6 +29,8 @@ MSISDN = StateMachine(
         ("assign", "reserved", "assigned"),
         ("quarantine", "assigned", "quarantine"),
         ("end_quarantine", "quarantine", "available"),
+        # The line of a failed order never went live: its number goes straight back on sale.
+        ("unassign", "assigned", "available"),
         ("port_out", ("available", "reserved", "assigned", "quarantine"), "ported_out"),
     ],
 )

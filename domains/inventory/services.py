@@ -184,6 +184,25 @@ async def assign_msisdn(
     return row
 
 
+async def unassign_msisdn(
+    session: AsyncSession, ctx: RequestContext, *, msisdn: str, subscription_id: str
+) -> bool:
+    """The line of an order that failed gives its number straight back to the pool, without the
+    quarantine a terminated line's number rests in: nobody was ever reachable on it (the order never
+    completed), so there is nobody's caller to protect. False (nothing done) unless `subscription_id`
+    holds the number."""
+    row = await _lock_msisdn(session, msisdn)
+    if row is None or row.status != "assigned" or row.assigned_to_subscription_id != subscription_id:
+        return False
+    row.status = MSISDN.next("unassign", row.status)
+    row.assigned_to_subscription_id = None
+    row.reserved_for = row.reserved_at = row.reserved_until = None
+    row.updated_at = clock.now()
+    session.add(row)
+    _audit(session, ctx, "unassigned", "msisdn", msisdn, subscription_id=subscription_id)
+    return True
+
+
 async def quarantine_msisdn(
     session: AsyncSession, ctx: RequestContext, *, msisdn: str, days: int = DEFAULT_QUARANTINE_DAYS
 ) -> Msisdn:
@@ -447,6 +466,20 @@ async def assign_esim(
     session.add(profile)
     _audit(session, ctx, "assigned", "esim", iccid, msisdn=msisdn, subscription_id=subscription_id)
     return profile
+
+
+async def unassign_esim(session: AsyncSession, ctx: RequestContext, *, iccid: str, subscription_id: str) -> bool:
+    """The line of a failed order lets go of its profile, which stays held by its service order
+    (`reserved_for`) until that order's eSIM flow has ended and gives it back (release_esim): never
+    back on sale while a flow for it still runs. False (nothing done) unless the line holds it."""
+    profile = await _lock_esim(session, iccid)
+    if profile.assigned_to_subscription_id != subscription_id:
+        return False
+    profile.assigned_msisdn = profile.assigned_to_subscription_id = None
+    profile.updated_at = clock.now()
+    session.add(profile)
+    _audit(session, ctx, "unassigned", "esim", iccid, subscription_id=subscription_id)
+    return True
 
 
 async def release_esim(session: AsyncSession, ctx: RequestContext, *, iccid: str, reserved_for: str) -> bool:
