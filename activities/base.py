@@ -6,7 +6,9 @@ whose `type` is the rule code; the workflow reads the code and the message from 
 Other errors are sorted by `classify`: a broken connection, a restarting Postgres or an unreachable
 element is worth retrying for as long as it takes; an integrity or data error, or a bug (TypeError,
 KeyError, AttributeError), fails the same way every time, so it is non-retryable and the workflow
-goes into its compensation at once instead of retrying a local activity forever.
+goes into its compensation at once instead of retrying a local activity forever. A card gateway
+that did not answer (domains.payment.gateway.GatewayError) is transient: a RETRYABLE ApplicationError
+typed by its code (`payment.gateway_unavailable`, …), retried with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from core.context import RequestContext
 from core.errors import DomainError
+from domains.payment.gateway import GatewayError
 
 T = TypeVar("T")
 
@@ -72,6 +75,8 @@ def domain_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]
             # Not chained: Temporal would ship the domain exception as a cause typed by its class
             # name, and the rule code must be what the workflow and the API read.
             raise ApplicationError(exc.message, exc.context, type=exc.code, non_retryable=True) from None
+        except GatewayError as exc:
+            raise ApplicationError(str(exc) or exc.code, type=exc.code, non_retryable=False) from None
 
         except ApplicationError:
             raise

@@ -15,12 +15,11 @@ from activities.subscription import SubscriptionActivities
 
 def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) -> list[Callable[..., Any]]:
     """The adapters default to the simulators; tests pass their own (e.g. with fixed faults)."""
-    from domains.payment.gateway import MockGateway
     from simulators.network import simulated_network
 
     sims = network or simulated_network(runtime.settings, runtime.db)
     net = Network(hlr=sims.hlr, pcrf=sims.pcrf, ocs=sims.ocs, smdp=sims.smdp)
-    orders = OrderActivities(runtime, gateway or MockGateway())
+    orders = OrderActivities(runtime, gateway or build_gateway(runtime.settings))
     som = ServiceOrderActivities(runtime, net.smdp)
     prov = ProvisioningActivities(runtime, net)
     lines = SubscriptionActivities(runtime, orders.gateway, net.smdp)
@@ -64,3 +63,22 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
 def _attention(runtime: Any) -> list[Callable[..., Any]]:
     attention = AttentionActivities(runtime)
     return [attention.open_attention_ticket, attention.close_attention_ticket]
+
+
+def build_gateway(settings: Any) -> Any:
+    """The card gateway named by BSS_PAYMENT_PROVIDER; an unknown name stops the worker at start.
+
+    The mock talks to its ledger over connections of its own (no pool): it is another system, and
+    a caller holding a pooled connection must never wait on the pool for the gateway's.
+    """
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from core.db import make_session_factory
+    from domains.payment.gateway import check_provider
+    from domains.payment.mock_gateway import MockGateway
+    from simulators.faults import FaultRules
+
+    check_provider(settings.payment_provider)
+    db = make_session_factory(create_async_engine(settings.database_url, poolclass=NullPool))
+    return MockGateway(db, faults=FaultRules(db), timeout=settings.payment_timeout_seconds)

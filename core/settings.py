@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # A gateway call that has not answered after this long is given up (an unknown outcome,
     # reconciled by its idempotency key); below the activity's 10 s start-to-close timeout.
     payment_timeout_seconds: float = 5.0
+    # The card gateway adapter (domains/payment/gateway.py PROVIDERS): `mock` keeps its own ledger
+    # in Postgres (schema cardgw). An unknown name stops the worker at start.
+    payment_provider: str = "mock"
+    # A gateway call that has not answered after this long is given up (an unknown outcome,
+    # reconciled by its idempotency key); below the activity's 10 s start-to-close timeout.
+    payment_timeout_seconds: float = 5.0
 
     @property
     def embedded_db(self) -> bool:

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from core.context import RequestContext
 from core.db import transaction
-from domains.payment.gateway import MockGateway
+from domains.payment.mock_gateway import MockGateway
 from simulators.faults import Fault, FixedFaults
 from simulators.network import simulated_network
 
@@ -112,7 +112,7 @@ async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequenc
     runtime.use_temporal(client)
     faults = FixedFaults()
     network = simulated_network(settings, runtime.db, faults=faults)
-    gateway = MockGateway()
+    gateway = MockGateway(runtime.db, faults=faults)  # saga.fault("PAYMENT_CHARGE", …) reaches it
     from activities.registry import build_activities
     from worker import workflow_runner
     from workflows.registry import WORKFLOWS

@@ -1,4 +1,8 @@
-"""Fault injection on the simulated network (operator administration, not TMF).
+"""Fault injection on the simulated network and the mock card gateway (operator administration, not TMF).
+
+Network tasks (`HLR_PROVISION`, …) take `fail_first_attempt`, `fail_always`, `stuck`, `slow`; the card
+gateway's `PAYMENT_CHARGE` and `PAYMENT_REFUND` take `decline`, `timeout`, `unavailable`,
+`lost_response`. A fault given to the other kind of task is a 400.
 
 `GET` lists the rules, `PATCH /{id}` changes one, `POST` turns a fault on (or off) for a task type,
 creating the rule when none exists for that (taskType, faultType). The simulators apply a change
@@ -24,9 +28,17 @@ BASE = "/bss-api/v1/provisioning/fault-injection"
 router = APIRouter(prefix=BASE, tags=["Provisioning fault injection"])
 
 TaskType = Literal[
-    "HLR_PROVISION", "PCRF_POLICY_PUSH", "OCS_BALANCE_INIT", "ESIM_PROFILE_PREPARE", "HLR_DEPROVISION"
+    "HLR_PROVISION",
+    "PCRF_POLICY_PUSH",
+    "OCS_BALANCE_INIT",
+    "ESIM_PROFILE_PREPARE",
+    "HLR_DEPROVISION",
+    "PAYMENT_CHARGE",
+    "PAYMENT_REFUND",
 ]
-FaultType = Literal["fail_first_attempt", "fail_always", "stuck", "slow"]
+FaultType = Literal[
+    "fail_first_attempt", "fail_always", "stuck", "slow", "decline", "timeout", "unavailable", "lost_response"
+]
 
 
 class Strict(BaseModel):

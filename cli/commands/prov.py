@@ -82,9 +82,14 @@ def _render_faults(rules: list[dict[str, Any]]) -> None:
 
 @app.command("fault")
 def fault(
-    task_type: str = typer.Argument(..., metavar="TASK_TYPE", help="HLR_PROVISION, PCRF_POLICY_PUSH, …"),
+    task_type: str = typer.Argument(
+        ..., metavar="TASK_TYPE", help="HLR_PROVISION, PCRF_POLICY_PUSH, …, PAYMENT_CHARGE, PAYMENT_REFUND."
+    ),
     fault_type: str = typer.Argument(
-        ..., metavar="FAULT_TYPE", help="fail_first_attempt, fail_always, stuck, slow."
+        ...,
+        metavar="FAULT_TYPE",
+        help="Network: fail_first_attempt, fail_always, stuck, slow. "
+        "Card gateway: decline, timeout, unavailable, lost_response.",
     ),
     probability: float = typer.Option(
         1.0, "--probability", min=0.0, max=1.0, help="Chance per call, 0 to 1."
@@ -92,7 +97,8 @@ def fault(
     disable: bool = typer.Option(False, "--disable", help="Turn the fault off."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Turn a fault on (or off) for a task type; the simulators apply it within a second."""
+    """Turn a fault on (or off) for a network task or the card gateway (`PAYMENT_CHARGE unavailable`);
+    the simulators apply it within a second."""
     from cli.client import api
 
     body = {

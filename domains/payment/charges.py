@@ -1,10 +1,24 @@
-"""Card charges and refunds, exactly once per idempotency key.
+"""Card charges and refunds, exactly once per idempotency key, reconciled with the gateway by that key.
 
-The key (the workflow id plus its step, e.g. `order-ORD-000001:activation`) is a unique column.
+The key (the workflow id plus its step, e.g. `order-ORD-000001/activation`) is a unique column.
 A charge claims its key by inserting the row before it calls the gateway, so a concurrent charge
 with the same key waits on that row and then returns it instead of authorizing the card again;
 the gateway gets the same key too, so even a retry after a lost commit cannot take money twice.
 A decline is a result, not an error: the row is kept and returned, and the caller decides.
+
+Unknown outcomes. When the gateway does not answer (GatewayError: unavailable, timeout, lost
+answer) `charge` raises it and the caller's transaction rolls back; the retry sends the same key
+and the gateway answers from its own record of it (the reconciliation by key: one authorisation,
+one approved payment). If the process dies between the gateway's answer and the commit, the same.
+`refund` reconciles too: a payment still `errored`, or none at all, is first looked up at the gateway
+(`find_authorization`), so money the gateway took is given back even when the BSS never recorded it.
+
+Errors, for the activities that call these (activities/base.py maps them for Temporal):
+- GatewayError (domains/payment/gateway.py; codes payment.gateway_unavailable,
+  payment.gateway_timeout, payment.gateway_response_lost, payment.refund.declined): transient,
+  retryable, retry with the same key.
+- PolicyViolation payment.charge.method_not_found / method_active / customer_matches_method (no card,
+  card removed): will not change on retry, non-retryable.
 """
 
 from __future__ import annotations
@@ -13,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,7 +37,7 @@ from core.context import RequestContext
 from core.errors import InvalidInput, NotFound, PolicyViolation
 from core.ids import next_id
 from domains.audit.services import record
-from domains.payment.gateway import GatewayResult, PaymentGateway
+from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
 from domains.payment.models import PaymentMethod
 from domains.payment.services import default_payment_method
 
@@ -78,6 +92,7 @@ async def charge(
     amount = _check_amount(amount)
     _check_request(currency, purpose, idempotency_key)
 
+    await _lock_key(session, idempotency_key)
     existing = await payment_for_key(session, idempotency_key)
     if existing is not None and existing.status != "errored":
         return _same_request(existing, customer_id, amount)
@@ -106,27 +121,82 @@ async def charge(
 async def refund(
     session: AsyncSession, ctx: RequestContext, *, idempotency_key: str, gateway: PaymentGateway
 ) -> Payment | None:
-    """Give back the approved charge made with `idempotency_key` (a saga's compensation).
+    """Give back the charge made with `idempotency_key` (a saga's compensation), once.
 
-    Safe to repeat and safe when the charge never happened: no payment -> None; a declined,
-    errored or already refunded payment is returned unchanged.
+    Safe to repeat, and safe whatever became of the charge: a declined or refunded payment is
+    returned unchanged; a payment still `errored` (outcome unknown) is reconciled with the gateway
+    first (authorised there: recorded approved, then refunded; nothing there: closed as declined
+    `not_charged`, so a late retry of the charge cannot take money); no payment at all -> None, after
+    refunding any authorisation the gateway holds under the key that the BSS never recorded.
+    Gateway trouble raises GatewayError (retryable); a refused refund raises RefundDeclined (retryable).
     """
+    await _lock_key(session, idempotency_key)
     payment = await payment_for_key(session, idempotency_key, for_update=True)
-    if payment is None or payment.status != "approved":
+    if payment is None:
+        await _refund_unrecorded(session, ctx, idempotency_key, gateway)
+        return None
+    if payment.status == "errored":
+        found = await gateway.find_authorization(idempotency_key)
+        if found is None:
+            payment.status, payment.decline_code = "declined", "not_charged"
+            payment.decline_reason = "The gateway holds no charge for this key; closed by its refund."
+        else:
+            _apply(payment, found)
+        await _save(session, ctx, payment)
+    if payment.status != "approved":
         return payment
     assert payment.gateway_ref is not None
-    result = await gateway.refund(payment.gateway_ref, payment.amount, f"{idempotency_key}:refund")
+    result = await gateway.refund(payment.gateway_ref, payment.amount, _refund_key(idempotency_key))
     if not result.approved:
-        raise PolicyViolation(
-            "payment.refund.declined",
-            f"The gateway refused to refund {payment.id}: {result.decline_reason or result.decline_code}.",
-            payment_id=payment.id,
+        raise RefundDeclined(
+            f"The gateway refused to refund {payment.id}: {result.decline_reason or result.decline_code}."
         )
     payment.status = "refunded"
     payment.refunded_at = clock.now()
     payment.refund_ref = result.gateway_ref
     await _save(session, ctx, payment)
     return payment
+
+
+async def _refund_unrecorded(
+    session: AsyncSession, ctx: RequestContext, idempotency_key: str, gateway: PaymentGateway
+) -> None:
+    """The gateway authorised under this key but the BSS never committed the payment (a crash
+    between the answer and the commit): refund it there, and audit it here."""
+    found = await gateway.find_authorization(idempotency_key)
+    if found is None or not found.approved or found.refunded:
+        return
+    assert found.gateway_ref is not None and found.amount is not None
+    result = await gateway.refund(found.gateway_ref, found.amount, _refund_key(idempotency_key))
+    if not result.approved:
+        raise RefundDeclined(
+            f"The gateway refused to refund {found.gateway_ref}: {result.decline_reason or result.decline_code}."
+        )
+    record(
+        session,
+        ctx,
+        "payment.refunded_unrecorded",
+        "payment",
+        found.gateway_ref[:64],
+        {
+            "idempotencyKey": idempotency_key,
+            "gatewayRef": found.gateway_ref,
+            "amount": str(found.amount),
+            "refundRef": result.gateway_ref,
+        },
+    )
+
+
+def _refund_key(idempotency_key: str) -> str:
+    return f"{idempotency_key}:refund"
+
+
+async def _lock_key(session: AsyncSession, idempotency_key: str) -> None:
+    """Serialise a charge and a refund of one key for the rest of the transaction: a refund never
+    decides while a charge of its key is at the gateway (the charge holds this across its call)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"payment:{idempotency_key}"}
+    )
 
 
 async def get_payment(session: AsyncSession, payment_id: str) -> Payment:

@@ -1,5 +1,6 @@
 """Provisioning tables (schema `provisioning`): the fault-injection rules that the network-element
-simulators read, so an operator can make HLR, PCRF, OCS or SM-DP+ misbehave on purpose."""
+simulators and the mock card gateway read, so an operator can make HLR, PCRF, OCS, SM-DP+ or the
+card acquirer misbehave on purpose."""
 
 from __future__ import annotations
 
@@ -10,14 +11,27 @@ from sqlmodel import Field, SQLModel
 
 from core.clock import clock
 
-TASK_TYPES = (
+NETWORK_TASK_TYPES = (
     "HLR_PROVISION",
     "PCRF_POLICY_PUSH",
     "OCS_BALANCE_INIT",
     "ESIM_PROFILE_PREPARE",
     "HLR_DEPROVISION",
 )
-FAULT_TYPES = ("fail_first_attempt", "fail_always", "stuck", "slow")
+# Calls to the card gateway (simulators/card_gateway.py): an authorisation and a refund.
+PAYMENT_TASK_TYPES = ("PAYMENT_CHARGE", "PAYMENT_REFUND")
+TASK_TYPES = NETWORK_TASK_TYPES + PAYMENT_TASK_TYPES
+
+NETWORK_FAULT_TYPES = ("fail_first_attempt", "fail_always", "stuck", "slow")
+# decline: a normal decline answer; timeout: no answer within the gateway timeout, then an error;
+# unavailable: an error at once (a 503); lost_response: the gateway records the call, the answer is lost.
+PAYMENT_FAULT_TYPES = ("decline", "timeout", "unavailable", "lost_response")
+FAULT_TYPES = NETWORK_FAULT_TYPES + PAYMENT_FAULT_TYPES
+
+
+def fault_types_for(task_type: str) -> tuple[str, ...]:
+    """The faults a task type can be given: payment faults for the gateway, network faults otherwise."""
+    return PAYMENT_FAULT_TYPES if task_type in PAYMENT_TASK_TYPES else NETWORK_FAULT_TYPES
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -33,6 +47,10 @@ class FaultRule(SQLModel, table=True):
         CheckConstraint("probability >= 0 AND probability <= 1", name="ck_fault_rule_probability"),
         CheckConstraint(f"task_type IN ({_sql_list(TASK_TYPES)})", name="ck_fault_rule_task_type"),
         CheckConstraint(f"fault_type IN ({_sql_list(FAULT_TYPES)})", name="ck_fault_rule_fault_type"),
+        CheckConstraint(
+            f"(task_type IN ({_sql_list(PAYMENT_TASK_TYPES)})) = (fault_type IN ({_sql_list(PAYMENT_FAULT_TYPES)}))",
+            name="ck_fault_rule_fault_fits_task",
+        ),
         {"schema": "provisioning"},
     )
 

@@ -12,7 +12,13 @@ from core.clock import clock
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound, PolicyViolation
 from domains.audit.services import record
-from domains.provisioning.models import FAULT_TYPES, TASK_TYPES, FaultRule
+from domains.provisioning.models import (
+    FAULT_TYPES,
+    PAYMENT_TASK_TYPES,
+    TASK_TYPES,
+    FaultRule,
+    fault_types_for,
+)
 
 
 async def list_fault_rules(session: AsyncSession) -> list[FaultRule]:
@@ -50,6 +56,8 @@ async def set_fault_rule(
     if fault_type is not None:
         _check_choice("fault_type", fault_type, FAULT_TYPES)
     rule = await get_fault_rule(session, rule_id)
+    if fault_type is not None:
+        _check_fits(rule.task_type, fault_type)
     if fault_type is not None and fault_type != rule.fault_type:
         clash = await find_fault_rule(session, rule.task_type, fault_type)
         if clash is not None:
@@ -94,6 +102,7 @@ async def set_fault(
     """
     _check_choice("task_type", task_type, TASK_TYPES)
     _check_choice("fault_type", fault_type, FAULT_TYPES)
+    _check_fits(task_type, fault_type)
     _check_probability(probability)
     now = clock.now()
     values = {"probability": float(probability), "enabled": enabled, "updated_at": now}
@@ -131,6 +140,19 @@ def _check_probability(probability: float) -> None:
             "provisioning.fault_injection.probability_range",
             f"A fault probability is between 0 and 1; got {probability!r}.",
             probability=probability,
+        )
+
+
+def _check_fits(task_type: str, fault_type: str) -> None:
+    """Network faults are for network tasks, gateway faults for PAYMENT_CHARGE / PAYMENT_REFUND."""
+    allowed = fault_types_for(task_type)
+    if fault_type not in allowed:
+        kind = "the card gateway" if task_type in PAYMENT_TASK_TYPES else "a network task"
+        raise InvalidInput(
+            "provisioning.fault_injection.fault_type_invalid",
+            f"{task_type} is {kind}; its faults are {', '.join(allowed)}, not {fault_type!r}.",
+            task_type=task_type,
+            fault_type=fault_type,
         )
 
 

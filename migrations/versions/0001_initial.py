@@ -50,6 +50,21 @@ def upgrade() -> None:
         "ix_domain_event_type", "domain_event", ["event_type", "occurred_at"], unique=False, schema="audit"
     )
     op.create_table(
+        "card_authorization",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("approved", sa.Boolean(), nullable=False),
+        sa.Column("decline_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("decline_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
+        schema="cardgw",
+    )
+    op.create_table(
         "product_specification",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -310,11 +325,15 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "fault_type IN ('fail_first_attempt', 'fail_always', 'stuck', 'slow')",
+            "(task_type IN ('PAYMENT_CHARGE', 'PAYMENT_REFUND')) = (fault_type IN ('decline', 'timeout', 'unavailable', 'lost_response'))",
+            name="ck_fault_rule_fault_fits_task",
+        ),
+        sa.CheckConstraint(
+            "fault_type IN ('fail_first_attempt', 'fail_always', 'stuck', 'slow', 'decline', 'timeout', 'unavailable', 'lost_response')",
             name="ck_fault_rule_fault_type",
         ),
         sa.CheckConstraint(
-            "task_type IN ('HLR_PROVISION', 'PCRF_POLICY_PUSH', 'OCS_BALANCE_INIT', 'ESIM_PROFILE_PREPARE', 'HLR_DEPROVISION')",
+            "task_type IN ('HLR_PROVISION', 'PCRF_POLICY_PUSH', 'OCS_BALANCE_INIT', 'ESIM_PROFILE_PREPARE', 'HLR_DEPROVISION', 'PAYMENT_CHARGE', 'PAYMENT_REFUND')",
             name="ck_fault_rule_task_type",
         ),
         sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_fault_rule_probability"),
@@ -433,6 +452,22 @@ def upgrade() -> None:
         ["subscription_id", "seq"],
         unique=False,
         schema="usage",
+    )
+    op.create_table(
+        "card_refund",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("authorization_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["authorization_id"],
+            ["cardgw.card_authorization.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("authorization_id"),
+        sa.UniqueConstraint("idempotency_key"),
+        schema="cardgw",
     )
     op.create_table(
         "product_offering",
@@ -1054,6 +1089,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_crm_contact_medium_party_id"), table_name="contact_medium", schema="crm")
     op.drop_table("contact_medium", schema="crm")
     op.drop_table("product_offering", schema="catalog")
+    op.drop_table("card_refund", schema="cardgw")
     op.drop_index("ix_usage_event_subscription_seq", table_name="usage_event", schema="usage")
     op.drop_table("usage_event", schema="usage")
     op.drop_index(
@@ -1127,6 +1163,7 @@ def downgrade() -> None:
     op.drop_table("vas_offering", schema="catalog")
     op.drop_table("service_specification", schema="catalog")
     op.drop_table("product_specification", schema="catalog")
+    op.drop_table("card_authorization", schema="cardgw")
     op.drop_index("ix_domain_event_type", table_name="domain_event", schema="audit")
     op.drop_index("ix_domain_event_aggregate", table_name="domain_event", schema="audit")
     op.drop_index(op.f("ix_audit_domain_event_trace_id"), table_name="domain_event", schema="audit")

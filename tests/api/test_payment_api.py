@@ -11,7 +11,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.db import transaction
 from domains.payment import charges
-from domains.payment.gateway import MockGateway
+from domains.payment.mock_gateway import MockGateway
 from domains.payment.models import PaymentMethod
 from tests import tmf_schema
 
@@ -55,7 +55,7 @@ async def charge(runtime, gateway, customer_id: str, key: str, amount: str = "25
 @pytest.fixture
 async def payments(runtime):
     """Alice: an approved activation, a refunded top-up; Bob: a declined activation."""
-    gateway = MockGateway()
+    gateway = MockGateway(runtime.db)
     await add_card(runtime, "PM-000001", ALICE, "tok_alice")
     await add_card(runtime, "PM-000002", BOB, "tok_DECLINE_bob")
     approved = await charge(runtime, gateway, ALICE, "order-ORD-000001:activation")

@@ -1,5 +1,6 @@
-"""Fault-injection administration over HTTP: list, change one rule, set a fault by task type;
-bad input is a TMF 400 (or 404) and changes nothing."""
+"""Fault-injection administration over HTTP: list, change one rule, set a fault by task type (network
+tasks and the card gateway's PAYMENT_CHARGE / PAYMENT_REFUND); bad input is a TMF 400 (or 404) and
+changes nothing."""
 
 from __future__ import annotations
 
@@ -75,6 +76,13 @@ async def test_unknown_rule_is_a_tmf_404(api, runtime):
         ("post", "", {"taskType": "HLR_PROVISION", "faultType": "slow", "probability": 2}),
         ("post", "", {"faultType": "slow"}),
         ("post", "", [1, 2]),
+        # Network faults are refused for the card gateway and gateway faults for network tasks.
+        ("post", "", {"taskType": "PAYMENT_CHARGE", "faultType": "stuck"}),
+        ("post", "", {"taskType": "PAYMENT_REFUND", "faultType": "fail_always"}),
+        ("post", "", {"taskType": "HLR_PROVISION", "faultType": "lost_response"}),
+        ("post", "", {"taskType": "PAYMENT_CHARGE", "faultType": "explode"}),
+        ("patch", "/FI_OCS_FAIL", {"faultType": "unavailable"}),
+        ("patch", "/FI_PAYMENT_CHARGE_TIMEOUT", {"faultType": "slow"}),
     ],
 )
 async def test_bad_input_is_a_tmf_400_and_changes_nothing(api, runtime, method, path, body):
@@ -90,3 +98,46 @@ async def test_a_duplicate_fault_type_is_a_policy_violation(api, runtime):
     r = await api.patch(f"{BASE}/FI_HLR_PROV_FAIL", json={"faultType": "stuck"})
     assert r.status_code == 422 and r.json()["reason"] == "provisioning.fault_injection.duplicate"
     assert await rules(runtime) == before
+
+
+@pytest.mark.parametrize("fault_type", ["decline", "timeout", "unavailable", "lost_response"])
+@pytest.mark.parametrize("task_type", ["PAYMENT_CHARGE", "PAYMENT_REFUND"])
+async def test_post_sets_a_card_gateway_fault(api, runtime, task_type, fault_type):
+    r = await api.post(BASE, json={"taskType": task_type, "faultType": fault_type, "probability": 0.25})
+    assert r.status_code in (200, 201), r.text
+    body = r.json()
+    assert (body["taskType"], body["faultType"], body["probability"], body["enabled"]) == (
+        task_type,
+        fault_type,
+        0.25,
+        True,
+    )
+    assert body["id"] == f"FI_{task_type}_{fault_type}".upper()
+    assert (await rules(runtime))[body["id"]] == (task_type, fault_type, 0.25, True)
+
+
+async def test_a_mismatched_fault_says_which_faults_the_task_takes(api, runtime):
+    r = await api.post(BASE, json={"taskType": "PAYMENT_CHARGE", "faultType": "stuck"})
+    assert r.status_code == 400
+    assert r.json()["reason"] == "provisioning.fault_injection.fault_type_invalid"
+    assert (
+        "PAYMENT_CHARGE is the card gateway; its faults are decline, timeout, unavailable, lost_response"
+        in (r.json()["message"])
+    )
+
+
+async def test_a_payment_fault_set_over_http_reaches_the_card_gateway(api, runtime):
+    from decimal import Decimal
+
+    from domains.payment.gateway import GatewayUnavailable
+    from domains.payment.mock_gateway import MockGateway
+    from simulators.faults import FaultRules
+
+    gateway = MockGateway(runtime.db, faults=FaultRules(runtime.db, ttl=0))
+    r = await api.post(BASE, json={"taskType": "PAYMENT_CHARGE", "faultType": "unavailable"})
+    assert r.status_code == 200  # the seeded (disabled) rule, now on
+    with pytest.raises(GatewayUnavailable):
+        await gateway.authorize("tok_ok", Decimal("25.00"), "SGD", "k1")
+    r = await api.patch(f"{BASE}/FI_PAYMENT_CHARGE_UNAVAILABLE", json={"enabled": False})
+    assert r.status_code == 200
+    assert (await gateway.authorize("tok_ok", Decimal("25.00"), "SGD", "k1")).approved

@@ -123,3 +123,44 @@ async def test_set_fault_refuses_unknown_tasks_faults_and_probabilities(runtime,
             await services.set_fault(s, OPS, **kwargs)
     assert err.value.code == code
     assert await rules(runtime) == before
+
+
+@pytest.mark.parametrize(
+    ("task_type", "fault_type"),
+    [
+        ("PAYMENT_CHARGE", "stuck"),
+        ("PAYMENT_REFUND", "fail_first_attempt"),
+        ("HLR_PROVISION", "unavailable"),
+        ("ESIM_PROFILE_PREPARE", "lost_response"),
+    ],
+)
+async def test_network_faults_are_for_network_tasks_and_gateway_faults_for_the_gateway(
+    runtime, task_type, fault_type
+):
+    before = await rules(runtime)
+    with pytest.raises(InvalidInput) as err:
+        async with transaction(runtime.db) as s:
+            await services.set_fault(s, OPS, task_type=task_type, fault_type=fault_type)
+    assert err.value.code == "provisioning.fault_injection.fault_type_invalid"
+    assert task_type in err.value.message and fault_type in err.value.message
+    with pytest.raises(InvalidInput):
+        async with transaction(runtime.db) as s:
+            await services.set_fault_rule(
+                s,
+                OPS,
+                "FI_PAYMENT_CHARGE_TIMEOUT" if task_type.startswith("PAYMENT") else "FI_OCS_FAIL",
+                fault_type="stuck" if task_type.startswith("PAYMENT") else "unavailable",
+            )
+    assert await rules(runtime) == before
+
+
+async def test_card_gateway_faults_are_seeded_disabled_and_set_by_task_type(runtime):
+    seeded = await rules(runtime)
+    assert seeded["FI_PAYMENT_CHARGE_UNAVAILABLE"] == ("PAYMENT_CHARGE", "unavailable", 0.10, False)
+    async with transaction(runtime.db) as s:
+        rule = await services.set_fault(s, OPS, task_type="PAYMENT_CHARGE", fault_type="unavailable")
+        refund = await services.set_fault(
+            s, OPS, task_type="PAYMENT_REFUND", fault_type="lost_response", probability=0.5
+        )
+    assert rule.id == "FI_PAYMENT_CHARGE_UNAVAILABLE" and (rule.probability, rule.enabled) == (1.0, True)
+    assert (await rules(runtime))[refund.id] == ("PAYMENT_REFUND", "lost_response", 0.5, True)

@@ -15,7 +15,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.db import transaction
 from core.errors import DomainError, NotFound, PolicyViolation
-from domains.payment.gateway import MockGateway
+from domains.payment.mock_gateway import MockGateway
 from domains.subscription import lifecycle, services
 
 WORKER = RequestContext(actor="workflow:subscription-test", channel="system", service_identity="worker")
@@ -28,8 +28,8 @@ DECLINED_CARD = "4000000000000002"
 
 
 @pytest.fixture
-def gateway() -> MockGateway:
-    return MockGateway()
+def gateway(runtime) -> MockGateway:
+    return MockGateway(runtime.db)
 
 
 @pytest.fixture(autouse=True)

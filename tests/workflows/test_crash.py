@@ -132,12 +132,14 @@ def worker_env(settings, temporal_dev, tmp_path) -> dict[str, str]:
 async def test_orders_end_exactly_once_when_the_worker_is_killed_twice(
     temporal_dev, runtime, settings, worker_env, tmp_path
 ):
-    from domains.payment.gateway import MockGateway
+    from domains.payment.mock_gateway import MockGateway
     from ops.orders import OrderRequest, create_order
     from simulators.faults import FixedFaults
 
     runtime.use_temporal(temporal_dev.client)
-    saga = Saga(runtime, temporal_dev.client, FixedFaults(), MockGateway(), None, settings.task_queue)
+    saga = Saga(
+        runtime, temporal_dev.client, FixedFaults(), MockGateway(runtime.db), None, settings.task_queue
+    )
     worker = WorkerProcess(worker_env, tmp_path / "worker.log")
     assigned_before = await scalar(saga, "select count(*) from inventory.msisdn where status = 'assigned'")
     esims_held_before = await scalar(

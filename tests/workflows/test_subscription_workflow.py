@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from core.clock import clock
-from domains.payment.gateway import MockGateway
+from domains.payment.mock_gateway import MockGateway
 from tests.domains.test_subscription_lifecycle import (
     add_card,
     buckets,
@@ -66,7 +66,7 @@ async def _lines(env, runtime, settings, build_activities, WORKFLOWS):
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        activities=build_activities(runtime, gateway=MockGateway()),
+        activities=build_activities(runtime, gateway=MockGateway(runtime.db)),
     ):
         lines = Lines(env, runtime, settings.task_queue)
         yield lines
