@@ -91,6 +91,10 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from ops.orders import run_order_sweeper
+
+    # Orders stored while Temporal was down start here (ops/orders.py): at start, then every minute.
+    sweeper = asyncio.create_task(run_order_sweeper(runtime, stop))
     if worker is None:
         logging.warning("no workflows or activities registered; the worker idles")
         await stop.wait()
@@ -98,6 +102,7 @@ async def main() -> None:
         async with worker:
             logging.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
+    await sweeper
     await runtime.close()
     telemetry.shutdown()
 

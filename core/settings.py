@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # An order's undo step (refund, network undo) retries alone this long before it also opens a
     # ticket for an operator (and keeps waiting): workflows/product_order.py.
     compensation_patience_seconds: float = 1800.0
+    # An order still `acknowledged` this long after it was stored has no workflow yet (Temporal was
+    # down when it came in): the worker's sweeper starts it, every order_sweep_seconds, and fails it
+    # with a reason once it could not be started for order_start_give_up_seconds (ops/orders.py).
+    order_start_grace_seconds: float = 30.0
+    order_sweep_seconds: float = 60.0
+    order_start_give_up_seconds: float = 3600.0
     # Test stacks only (`bss up --test-clock`): the API and the worker share one business clock in
     # <data dir>/clock.json, which `bss clock` freezes and moves on. Never on in production.
     test_clock: bool = False

@@ -2,18 +2,34 @@
 
 The API, the CLI (through the API), the portals and the agent all come through here, so the
 workflow ids, the policy checks and the error mapping live in one place.
+
+An order row never strands: the row commits first, then `order-<ORD id>` starts. When the start
+fails (Temporal or the network down) the API still answers 201 with the order `acknowledged`, and
+the worker's sweeper (sweep_stranded_orders, at start and every `order_sweep_seconds`) starts every
+acknowledged order older than `order_start_grace_seconds` under the same workflow id, so a start
+that did happen is never doubled. An order that could not be started within
+`order_start_give_up_seconds`, or whose workflow ended before taking it up (terminated from the
+UI), is closed with the reason: `cancelled` (the reference lets an acknowledged order only start or
+be cancelled), its cancellationReason starting with `order.workflow.not_started`. Nothing has been
+charged or reserved before the workflow starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.context import RequestContext
 from core.db import transaction
 from core.errors import DomainError, NotFound, PolicyViolation
 from ops.runtime import Runtime
+
+log = logging.getLogger("bss.orders")
+SWEEPER_CTX = RequestContext(actor="order-sweeper", channel="system", service_identity="worker")
+NOT_STARTED = "order.workflow.not_started"
 
 
 class TemporalUnavailable(DomainError):
@@ -44,12 +60,22 @@ async def create_order(rt: Runtime, ctx: RequestContext, req: OrderRequest):
             msisdn_preference=req.msisdn_preference,
             promo_code=req.promo_code,
             idempotency_key=req.idempotency_key,
+            requested_start=req.requested_start,
         )
-    await start_order_workflow(rt, order, req.requested_start)
+    if order.state != "acknowledged":
+        return order  # a resent request (same Idempotency-Key) for an order already under way
+    try:
+        await start_order_workflow(rt, order, req.requested_start)
+    except TemporalUnavailable as exc:
+        # The order is stored and valid, nothing is charged yet: the sweeper starts it when Temporal
+        # answers again. A 503 would invite a resubmission, a duplicate order without a key.
+        log.warning("order %s stored; its workflow starts later (%s)", order.id, exc.message)
     return order
 
 
-async def start_order_workflow(rt: Runtime, order: Any, requested_start: datetime | None = None) -> None:
+async def start_order_workflow(rt: Runtime, order: Any, requested_start: datetime | None = None) -> bool:
+    """Start `order-<ORD id>`, or find it running. False: a closed run of it exists already (the
+    order's workflow ended). Raises TemporalUnavailable when Temporal does not answer."""
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
     from workflows.common import CUSTOMER_ID, ORDER_ID, attributes
@@ -84,19 +110,83 @@ async def start_order_workflow(rt: Runtime, order: Any, requested_start: datetim
         )
     except Exception as exc:
         if _already_started(exc):
-            return
+            return False
         raise TemporalUnavailable(
             "order.workflow.unavailable",
             f"Order {order.id} is stored but its workflow could not start ({type(exc).__name__}); "
-            "check that the worker and Temporal run (`bss status`), then resubmit with the same Idempotency-Key.",
+            "it starts as soon as Temporal answers again.",
             order_id=order.id,
         ) from exc
+    return True
 
 
 def _already_started(exc: Exception) -> bool:
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
     return isinstance(exc, WorkflowAlreadyStartedError)
+
+
+@dataclass
+class Sweep:
+    started: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+
+async def sweep_stranded_orders(
+    rt: Runtime,
+    *,
+    grace_seconds: float | None = None,
+    give_up_seconds: float | None = None,
+    limit: int = 500,
+) -> Sweep:
+    """Start (idempotently) every order still `acknowledged` after the grace period; close (cancel,
+    with the reason) those that cannot be started for too long, or whose workflow ended without
+    taking them up."""
+    from core.clock import clock
+    from domains.ordering import services as ordering
+
+    settings = rt.settings
+    grace = settings.order_start_grace_seconds if grace_seconds is None else grace_seconds
+    give_up = settings.order_start_give_up_seconds if give_up_seconds is None else give_up_seconds
+    now = clock.now()
+    async with rt.db() as s:
+        orders = await ordering.unstarted_orders(s, before=now - timedelta(seconds=grace), limit=limit)
+    sweep = Sweep()
+    for order in orders:
+        async with rt.db() as s:
+            requested_start = await ordering.requested_start(s, order.id)
+        try:
+            running = await start_order_workflow(rt, order, requested_start)
+        except TemporalUnavailable:
+            if now - order.created_at < timedelta(seconds=give_up):
+                sweep.waiting.append(order.id)
+                continue
+            reason = f"Its workflow could not be started for {give_up:.0f} s (Temporal unavailable)."
+        else:
+            if running:
+                sweep.started.append(order.id)
+                continue
+            reason = "Its workflow ended before it took the order up (terminated?)."
+        async with transaction(rt.db) as s:
+            if await ordering.cancel_unstarted_order(s, SWEEPER_CTX, order.id, f"{NOT_STARTED}: {reason}"):
+                sweep.cancelled.append(order.id)
+    if sweep.started or sweep.cancelled:
+        log.info("order sweep: started %s, cancelled %s", sweep.started, sweep.cancelled)
+    return sweep
+
+
+async def run_order_sweeper(rt: Runtime, stop: asyncio.Event) -> None:
+    """The worker's loop: sweep at start, then every `order_sweep_seconds`, until `stop`."""
+    while not stop.is_set():
+        try:
+            await sweep_stranded_orders(rt)
+        except Exception:  # noqa: BLE001 - the database may be down too: next round
+            log.exception("order sweep failed")
+        try:
+            await asyncio.wait_for(stop.wait(), rt.settings.order_sweep_seconds)
+        except TimeoutError:
+            pass
 
 
 async def cancel_order(rt: Runtime, ctx: RequestContext, order_id: str, reason: str | None = None) -> Any:

@@ -99,9 +99,19 @@ class Saga:
         return self.client.get_workflow_handle_for(ProductOrderWorkflow.run, f"order-{order_id}")
 
 
-async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequence[object] = ()):
+async def running_saga(
+    temporal_dev,
+    runtime,
+    settings,
+    *,
+    interceptors: Sequence[object] = (),
+    wrap_gateway=None,
+    replace_activities: dict | None = None,
+):
     """`interceptors` (e.g. core.telemetry.temporal_interceptors()) go on a client of their own,
-    shared by the runtime and the worker; without them the session's plain client is used."""
+    shared by the runtime and the worker; without them the session's plain client is used.
+    `wrap_gateway(gateway)` returns the gateway the activities use (e.g. one that fails refunds);
+    `replace_activities` maps an activity name to the function that runs instead (a fault)."""
     from temporalio.client import Client
 
     settings.task_queue = f"test-{uuid.uuid4().hex[:8]}"
@@ -122,7 +132,10 @@ async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequenc
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        activities=build_activities(runtime, network=network, gateway=gateway),
+        activities=_replaced(
+            build_activities(runtime, network=network, gateway=wrap_gateway(gateway) if wrap_gateway else gateway),
+            replace_activities or {},
+        ),
     ):
         yield Saga(runtime, client, faults, gateway, network, settings.task_queue)
         # Every test database starts from the same pools, so the next test would reuse ICCIDs
@@ -141,6 +154,13 @@ async def running_saga(temporal_dev, runtime, settings, *, interceptors: Sequenc
                 await temporal_dev.client.get_workflow_handle(wf_id, run_id=run_id).terminate("test finished")
             except RPCError:  # already closed, or never started
                 pass
+
+
+def _replaced(activities: list, replacements: dict) -> list:
+    from temporalio.activity import _Definition
+
+    names = {_Definition.must_from_callable(a).name: a for a in activities}
+    return list({**names, **replacements}.values())
 
 
 async def _reserved_iccids(runtime) -> list[str]:
