@@ -55,6 +55,8 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         lines.schedule_plan_change,
         lines.cancel_plan_change,
         lines.terminate,
+        lines.hold_line,
+        lines.end_line,
         InventoryActivities(runtime).release_expired_quarantine,
         *_attention(runtime),
     ]

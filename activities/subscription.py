@@ -86,6 +86,15 @@ class TerminateRequest:
 
 
 @dataclass
+class LineHold:
+    subscription_id: str
+    reason: str  # renewal_pending | renewal_declined
+    note: str | None = None
+    requested_by: RequestContext | None = None
+    period_start: str | None = None  # the unpaid period: a line renewed meanwhile is left alone
+
+
+@dataclass
 class LineState:
     """What the workflow mirrors of the line (the database stays the truth)."""
 
@@ -97,6 +106,11 @@ class LineState:
     pending_offering_id: str | None = None
     day_passes: dict[str, str] = field(default_factory=dict)  # vas purchase id -> expires at (ISO)
     balances: list[dict] = field(default_factory=list)
+    # The renewal settings (BSS_RENEWAL_*), read here so the workflow never reads settings; 0 in
+    # histories from before they existed (the workflow then uses its defaults).
+    renewal_grace_seconds: float = 0.0
+    renewal_attention_seconds: float = 0.0
+    renewal_retry_max_seconds: float = 0.0
     # Only on a test stack (BSS_TEST_CLOCK): the worker's business clock when the line was read.
     business_now: str | None = None
 
@@ -127,6 +141,10 @@ class SubscriptionActivities:
         async with self.rt.db() as s:
             view = await lifecycle.status_view(s, req.subscription_id)
         state = _line_state(view)
+        settings = self.rt.settings
+        state.renewal_grace_seconds = settings.renewal_grace_days * 86400
+        state.renewal_attention_seconds = settings.renewal_attention_days * 86400
+        state.renewal_retry_max_seconds = settings.renewal_retry_max_seconds
         if self.rt.settings.test_clock:
             from core.clock import clock
 
@@ -136,17 +154,19 @@ class SubscriptionActivities:
     @activity.defn
     @domain_errors
     async def renew(self, req: RenewRequest) -> RenewalResult:
+        """The scheduled renewal. The line's row is not held while the gateway answers (three
+        transactions, see lifecycle.renew_in_steps); a gateway or database error is retried by
+        the workflow's policy with the same key, so the period is charged once."""
         from domains.subscription import lifecycle
 
-        async with transaction(self.rt.db) as s:
-            out = await lifecycle.renew(
-                s,
-                _ctx(),
-                subscription_id=req.subscription_id,
-                period_start=datetime.fromisoformat(req.period_start),
-                idempotency_key=req.idempotency_key,
-                gateway=self.gateway,
-            )
+        out = await lifecycle.renew_in_steps(
+            self.rt.db,
+            _ctx(),
+            subscription_id=req.subscription_id,
+            period_start=datetime.fromisoformat(req.period_start),
+            idempotency_key=req.idempotency_key,
+            gateway=self.gateway,
+        )
         return _renewal(out)
 
     @activity.defn
@@ -154,15 +174,29 @@ class SubscriptionActivities:
     async def renew_now(self, req: RenewNowRequest) -> RenewalResult:
         from domains.subscription import lifecycle
 
+        out = await lifecycle.renew_in_steps(
+            self.rt.db,
+            _ctx(req.requested_by),
+            subscription_id=req.subscription_id,
+            idempotency_key=req.idempotency_key,
+            gateway=self.gateway,
+        )
+        return _renewal(out)
+
+    @activity.defn
+    @domain_errors
+    async def hold_line(self, req: LineHold) -> None:
+        """Block the line for its unpaid renewal (a local activity: the database only)."""
+        from domains.subscription import lifecycle
+
         async with transaction(self.rt.db) as s:
-            out = await lifecycle.renew_now(
+            await lifecycle.hold_for_renewal(
                 s,
                 _ctx(req.requested_by),
                 subscription_id=req.subscription_id,
-                idempotency_key=req.idempotency_key,
-                gateway=self.gateway,
+                reason=req.reason,
+                note=req.note,
             )
-        return _renewal(out)
 
     @activity.defn
     @domain_errors
@@ -232,6 +266,19 @@ class SubscriptionActivities:
         # The profile goes back to the pool with a new code: take the old one back at the SM-DP+.
         if self.smdp is not None:
             await self.smdp.cancel_order(iccid, attempt=activity.info().attempt)
+        async with transaction(self.rt.db) as s:
+            await lifecycle.terminate(
+                s, _ctx(req.requested_by), subscription_id=req.subscription_id, reason=req.reason
+            )
+
+    @activity.defn
+    @domain_errors
+    async def end_line(self, req: TerminateRequest) -> None:
+        """Terminate in the database only (a local activity): the workflow has made the network
+        calls before (ProvisioningActivities.cancel_esim_order and run_line_task), so the eSIM
+        goes back to the pool only once the SM-DP+ has let its old order go."""
+        from domains.subscription import lifecycle
+
         async with transaction(self.rt.db) as s:
             await lifecycle.terminate(
                 s, _ctx(req.requested_by), subscription_id=req.subscription_id, reason=req.reason

@@ -51,12 +51,13 @@ class Settings(BaseSettings):
     # A gateway call that has not answered after this long is given up (an unknown outcome,
     # reconciled by its idempotency key); below the activity's 10 s start-to-close timeout.
     payment_timeout_seconds: float = 5.0
-    # The card gateway adapter (domains/payment/gateway.py PROVIDERS): `mock` keeps its own ledger
-    # in Postgres (schema cardgw). An unknown name stops the worker at start.
-    payment_provider: str = "mock"
-    # A gateway call that has not answered after this long is given up (an unknown outcome,
-    # reconciled by its idempotency key); below the activity's 10 s start-to-close timeout.
-    payment_timeout_seconds: float = 5.0
+    # A renewal the gateway cannot take (an outage on our side) keeps the line active this long
+    # after the period ended, then blocks it `renewal_pending` while the charge keeps retrying.
+    renewal_grace_days: float = 3.0
+    # A renewal still failing this long after it fell due opens a payment_exception ticket.
+    renewal_attention_days: float = 7.0
+    # The longest wait between two attempts of a failing renewal charge.
+    renewal_retry_max_seconds: float = 300.0
 
     @property
     def embedded_db(self) -> bool:

@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.attention import AttentionTicket
+    from activities.base import reason_of
+    from activities.provisioning import EsimOrderCancel, LineTask, ProvisioningActivities
     from activities.subscription import (
         CancelPlanChangeRequest,
         DayPassExpiry,
+        LineHold,
         LineRef,
         LineState,
         PlanChangeRequest,
@@ -31,8 +36,48 @@ with workflow.unsafe.imports_passed_through():
         VasResult,
     )
     from core.context import RequestContext
+    from workflows.attention import Attention, OperatorDecision
     from workflows.common import DB_STEP, EXTERNAL_CALL, condition_or_timeout
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
+
+# Behind this patch (histories without its marker keep the first version): a renewal the gateway
+# cannot take retries for as long as it takes, through a grace period and then a `renewal_pending`
+# block; an activity error never fails the workflow (it asks an operator); continue-as-new when
+# Temporal suggests it; a blocked line is barred at the PCRF; terminate stops the eSIM flow,
+# cancels the profile's order at the SM-DP+ in a regular activity and deprovisions the network.
+LINE_SURVIVES_FAULTS = "line-survives-faults"
+
+# Used when the line's state comes from an activity result that predates the renewal settings.
+DEFAULT_GRACE_SECONDS = 3 * 86400.0
+DEFAULT_ATTENTION_SECONDS = 7 * 86400.0
+DEFAULT_RETRY_MAX_SECONDS = 300.0
+
+# Network calls that must happen (barring, deprovisioning): retried without a cap on attempts.
+NETWORK_STEP = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=2)
+    ),
+}
+# The SM-DP+ cancel inside `terminate`: the caller waits, so it is bounded; failing, it fails the
+# update (the line stays as it was and the request can be repeated), never the workflow.
+TERMINATE_NETWORK = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)
+    ),
+}
+DEPROVISION_TASKS = ("OCS_BALANCE_REMOVE", "PCRF_POLICY_REMOVE", "HLR_DEPROVISION")
+
+
+@dataclass
+class RenewalProgress:
+    """A renewal that fell due and is not settled yet (our side could not charge it so far)."""
+
+    period_start: str  # the period it pays for begins at the previous period's end (ISO)
+    idempotency_key: str
+    held: bool = False  # the grace period is over: the line is blocked `renewal_pending`
 
 
 @dataclass
@@ -47,6 +92,9 @@ class SubscriptionInput:
     renewal_declined: bool = False
     # Test stacks only: business time minus workflow time (ClockChanged); 0 everywhere else.
     clock_skew_seconds: float = 0.0
+    # A renewal still being charged when the run continued as new, and whether the PCRF bars the line.
+    renewal: RenewalProgress | None = None
+    barred: bool = False
 
 
 @dataclass
@@ -121,12 +169,16 @@ class SubscriptionWorkflow:
         self.lock = asyncio.Lock()
         self.wake = False
         self.skew: float | None = None  # seconds; see _now()
+        self.attention = Attention()
+        self._faults_patch: bool | None = None
 
     @workflow.run
     async def run(self, inp: SubscriptionInput) -> SubscriptionStatus:
         self.inp = inp
         if self.skew is None:  # a ClockChanged handled before run() started is newer
             self.skew = inp.clock_skew_seconds
+        if self._patched():
+            return await self._run_surviving_faults(inp)
         await self._refresh()
         while self.line.state != "terminated":
             deadline = self._next_deadline()
@@ -146,6 +198,48 @@ class SubscriptionWorkflow:
             return self.status()
         workflow.continue_as_new(self._carry_over())
 
+    def _patched(self) -> bool:
+        if self._faults_patch is None:
+            self._faults_patch = workflow.patched(LINE_SURVIVES_FAULTS)
+        return self._faults_patch
+
+    async def _run_surviving_faults(self, inp: SubscriptionInput) -> SubscriptionStatus:
+        await self._refresh()
+        while self.line.state != "terminated" and not self._continue_suggested():
+            await self._sync_bar()
+            if inp.renewal is None:
+                deadline = self._next_deadline()
+                timeout = None if deadline is None else max(0.0, (deadline - self._now()).total_seconds())
+                self.wake = False
+                await condition_or_timeout(
+                    lambda: (
+                        self.wake
+                        or self.line.state == "terminated"
+                        or self._bar_due()
+                        or self._continue_suggested()
+                    ),
+                    timeout,
+                )
+                if self.line.state == "terminated" or self._continue_suggested():
+                    break
+                async with self.lock:
+                    await self._expire_day_passes()
+                if not inp.renewal_declined and self._now() >= _at(self.line.current_period_end):
+                    start = self.line.current_period_end
+                    inp.renewal = RenewalProgress(start, f"{workflow.info().workflow_id}/renewal/{start}")
+            if inp.renewal is not None and await self._renew_patiently() in ("renewed", "continue"):
+                break  # a new period, or a long history: continue as new below
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.line.state == "terminated":
+            await self._deprovision()
+            return self.status()
+        workflow.continue_as_new(self._carry_over())
+
+    def _continue_suggested(self) -> bool:
+        """Temporal's hint that the history grew long (a blocked line's signals add up too); not
+        while an operator's decision is awaited: the ticket names this run's wait."""
+        return workflow.info().is_continue_as_new_suggested() and not self.attention.waiting
+
     def _now(self) -> datetime:
         """Business time. Workflow time everywhere but on a test stack, whose moved clock is
         followed through the skew (deterministic: it only changes in history-recorded events)."""
@@ -161,9 +255,19 @@ class SubscriptionWorkflow:
         return min(moments) if moments else None
 
     async def _refresh(self) -> None:
-        self.line = await workflow.execute_local_activity_method(
-            SubscriptionActivities.line_state, LineRef(self.inp.subscription_id), **DB_STEP
+        line = await self._persist(
+            "line-state",
+            "service_outage",
+            f"{self.inp.subscription_id}: its workflow cannot read the line",
+            lambda: workflow.execute_local_activity_method(
+                SubscriptionActivities.line_state, LineRef(self.inp.subscription_id), **DB_STEP
+            ),
         )
+        if line is None:  # an operator resolved it: carry on with the line as last read
+            if self.line is not None:
+                return
+            return await self._refresh()
+        self.line = line
         if self.line.business_now:
             # A test stack's worker reports its clock: a line started after the clock moved (or
             # missed by the ClockChanged fan-out) follows it as well.
@@ -189,10 +293,15 @@ class SubscriptionWorkflow:
     async def _expire_day_passes(self) -> None:
         due = [pid for pid, at in self.line.day_passes.items() if _at(at) <= self._now()]
         for purchase_id in due:
-            await workflow.execute_local_activity_method(
-                SubscriptionActivities.expire_day_pass,
-                DayPassExpiry(self.inp.subscription_id, purchase_id),
-                **DB_STEP,
+            await self._persist(
+                f"day-pass/{purchase_id}",
+                "service_outage",
+                f"{self.inp.subscription_id}: day pass {purchase_id} cannot be ended",
+                lambda pid=purchase_id: workflow.execute_local_activity_method(
+                    SubscriptionActivities.expire_day_pass,
+                    DayPassExpiry(self.inp.subscription_id, pid),
+                    **DB_STEP,
+                ),
             )
         if due:
             await self._refresh()
@@ -209,7 +318,246 @@ class SubscriptionWorkflow:
             inp.periods_renewed,
             inp.renewal_declined,
             self.skew or 0.0,
+            inp.renewal,
+            inp.barred,
         )
+
+    # --- the renewal that survives outages, the PCRF bar, the network at the end, and the
+    # operator asked instead of failing (all behind LINE_SURVIVES_FAULTS).
+
+    async def _renew_patiently(self) -> str:
+        """Charge the period that fell due, retrying for as long as it takes. The line stays
+        active through the grace period, is then blocked `renewal_pending`, and after the
+        attention delay a payment_exception ticket is opened while the retries go on. The charge
+        uses one idempotency key per period, so whenever it goes through it is taken once.
+
+        Answers renewed | declined | skipped (the period moved on) | stopped (line ended, or an
+        operator settled it) | continue (continue as new now; the renewal carries over)."""
+        r, line = self.inp.renewal, self.line
+        # A renewal that starts late (a worker down for days) gets a minute before it blocks anyone.
+        due, first_try = _at(r.period_start), self._now() + timedelta(minutes=1)
+        grace_end = max(
+            first_try, due + timedelta(seconds=line.renewal_grace_seconds or DEFAULT_GRACE_SECONDS)
+        )
+        patience = timedelta(seconds=line.renewal_attention_seconds or DEFAULT_ATTENTION_SECONDS)
+        alarm_at = max(first_try, due + patience)
+        topic = f"renewal/{r.period_start}"
+        while True:
+            charging = workflow.start_activity_method(
+                SubscriptionActivities.renew,
+                RenewRequest(self.inp.subscription_id, r.period_start, r.idempotency_key),
+                **self._renewal_options(),
+            )
+            asking: asyncio.Task | None = None
+            stop: str | None = None
+            while not charging.done():
+                if self.line.state == "terminated":
+                    stop = "stopped"
+                elif self.line.current_period_end != r.period_start:
+                    stop = "skipped"  # renewed by hand meanwhile
+                elif asking is not None and asking.done():
+                    stop = "decided"
+                elif self._continue_suggested():
+                    stop = "continue"
+                if stop is not None:
+                    break
+                if not r.held and self._now() >= grace_end:
+                    await self._hold(
+                        RENEWAL_PENDING, f"renewal of {r.period_start} not charged yet", r.period_start
+                    )
+                    r.held = True
+                    continue
+                if asking is None and self._now() >= alarm_at:
+                    asking = asyncio.ensure_future(
+                        self.attention.ask(
+                            self._ticket(
+                                topic,
+                                f"the renewal due {r.period_start} still cannot be charged",
+                                "The charge keeps failing (gateway or database); it is still retried. "
+                                "retry: try again now; resolve: stop charging this period (the line "
+                                "stays blocked until renew_now).",
+                            )
+                        )
+                    )
+                    continue
+                await self._sync_bar()
+                deadline = grace_end if not r.held else (alarm_at if asking is None else None)
+                timeout = None if deadline is None else max(0.0, (deadline - self._now()).total_seconds())
+                await condition_or_timeout(
+                    lambda charging=charging, asking=asking: (
+                        charging.done()
+                        or self.line.state == "terminated"
+                        or self.line.current_period_end != r.period_start
+                        or (asking is not None and asking.done())
+                        or self._bar_due()
+                        or self._continue_suggested()
+                    ),
+                    timeout,
+                )
+            if stop is not None and not charging.done():
+                charging.cancel()
+                await _settled(charging)
+            if stop == "decided":
+                if asking.result().action == "retry":
+                    alarm_at = self._now() + patience  # the operator's retry gets its own patience
+                    continue
+                return await self._settle_by_hand()
+            if stop is not None:
+                await self._close_ask(topic, asking, f"no longer needed: {stop}")
+                if stop == "skipped":
+                    self.inp.renewal = None
+                return stop
+            try:
+                outcome: RenewalResult = charging.result()
+            except ActivityError as err:
+                # What retrying cannot fix (a bug, a refusal): ask an operator, on the open ticket if any.
+                if asking is None:
+                    asking = asyncio.ensure_future(
+                        self.attention.ask(
+                            self._ticket(
+                                topic,
+                                f"the renewal due {r.period_start} failed",
+                                f"{reason_of(err)}\nretry: charge again (after a fix); resolve: stop "
+                                "charging this period (the line stays blocked until renew_now).",
+                            )
+                        )
+                    )
+                decision = await asking
+                if decision.action == "retry":
+                    alarm_at = self._now() + patience
+                    continue
+                return await self._settle_by_hand()
+            await self._close_ask(topic, asking, f"the renewal went through: {outcome.status}")
+            self.inp.renewal = None
+            self.inp.renewal_declined = outcome.status == "declined"
+            if outcome.status == "renewed":
+                self.inp.periods_renewed += 1
+            await self._refresh()
+            await self._sync_bar()
+            return outcome.status
+
+    def _renewal_options(self) -> dict:
+        cap = self.line.renewal_retry_max_seconds or DEFAULT_RETRY_MAX_SECONDS
+        return {
+            "start_to_close_timeout": timedelta(seconds=30),
+            # No cap on attempts: an outage of ours must never end the line's renewals.
+            "retry_policy": RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=cap),
+            ),
+        }
+
+    async def _settle_by_hand(self) -> str:
+        """An operator resolved the renewal: no more charging for this period. Unless the line was
+        renewed meanwhile, it stays blocked (`renewal_declined`) until a paid renew_now."""
+        period = self.inp.renewal.period_start
+        self.inp.renewal = None
+        await self._refresh()
+        if self.line.state != "terminated" and self.line.current_period_end == period:
+            await self._hold(RENEWAL_DECLINED, f"renewal of {period} settled by an operator", period)
+            self.inp.renewal_declined = True
+        await self._sync_bar()
+        return "stopped"
+
+    async def _close_ask(self, topic: str, asking: asyncio.Task | None, note: str) -> None:
+        """The ticket opened while the charge was retrying is closed once it no longer needs anyone."""
+        if asking is None or asking.done():
+            return
+        await workflow.wait_condition(lambda: topic in self.attention.waiting or asking.done())
+        if not asking.done():
+            self.attention.decide(OperatorDecision(topic, "resolve", note))
+        await asking
+
+    async def _hold(self, reason: str, note: str, period_start: str) -> None:
+        await self._persist(
+            f"hold/{reason}",
+            "service_outage",
+            f"{self.inp.subscription_id}: the line cannot be blocked for its renewal",
+            lambda: workflow.execute_local_activity_method(
+                SubscriptionActivities.hold_line,
+                LineHold(self.inp.subscription_id, reason, note, period_start=period_start),
+                **DB_STEP,
+            ),
+        )
+        await self._refresh()
+
+    def _bar_due(self) -> bool:
+        line = self.line
+        return (
+            bool(self._faults_patch)
+            and line is not None
+            and line.state in ("active", "blocked")
+            and (line.state == "blocked") != self.inp.barred
+        )
+
+    async def _sync_bar(self) -> None:
+        """A blocked line is barred at the PCRF (no data, no calls); an unblocked one is not."""
+        while self._bar_due():
+            barred = self.line.state == "blocked"
+            task = "PCRF_BAR" if barred else "PCRF_UNBAR"
+            await self._persist(
+                f"pcrf/{task}",
+                "provisioning_exception",
+                f"{self.inp.subscription_id}: {task} for {self.inp.msisdn} failed",
+                lambda task=task: workflow.execute_activity_method(
+                    ProvisioningActivities.run_line_task,
+                    LineTask(task, self.inp.msisdn, f"line {self.line.state} ({self.line.state_reason})"),
+                    **NETWORK_STEP,
+                ),
+            )
+            self.inp.barred = barred
+
+    async def _deprovision(self) -> None:
+        """The line ended: take it off the network (OCS balance, PCRF policy and bar, HLR)."""
+        for task in DEPROVISION_TASKS:
+            await self._persist(
+                f"deprovision/{task}",
+                "provisioning_exception",
+                f"{self.inp.subscription_id}: {task} for {self.inp.msisdn} failed",
+                lambda task=task: workflow.execute_activity_method(
+                    ProvisioningActivities.run_line_task,
+                    LineTask(task, self.inp.msisdn, "line terminated"),
+                    **NETWORK_STEP,
+                ),
+            )
+        self.inp.barred = False
+
+    async def _persist(self, topic: str, ticket_type: str, subject: str, call):
+        """Run an activity; an error it could not retry away asks an operator instead of failing
+        the workflow: `retry` runs it again, `resolve` goes on without it (None)."""
+        if not self._patched():
+            return await call()
+        while True:
+            try:
+                return await call()
+            except ActivityError as err:
+                decision = await self.attention.ask(
+                    self._ticket(
+                        topic,
+                        subject,
+                        f"{reason_of(err)}\nretry: run the step again; resolve: skip it.",
+                        ticket_type,
+                    )
+                )
+                if decision.action != "retry":
+                    return None
+
+    def _ticket(
+        self, topic: str, subject: str, description: str, ticket_type: str = "payment_exception"
+    ) -> AttentionTicket:
+        return AttentionTicket(
+            topic,
+            ticket_type,
+            subject[:200],
+            description,
+            customer_id=self.inp.customer_id,
+            subscription_id=self.inp.subscription_id,
+        )
+
+    @workflow.signal(name="operator_decision")
+    def operator_decision(self, msg: OperatorDecision) -> None:
+        self.attention.decide(msg)
 
     def _key(self, what: str) -> str:
         update = workflow.current_update_info()
@@ -247,6 +595,7 @@ class SubscriptionWorkflow:
 
     @schedule_plan_change.validator
     def _check_plan_change(self, msg: SchedulePlanChange) -> None:
+        self._refuse_while_renewing("subscription.plan_change.renewal_pending")
         if self.line is None or self.line.state != "active":
             raise ApplicationError(
                 "Only an active line can change plan.", type="subscription.plan_change.not_eligible_state"
@@ -270,6 +619,7 @@ class SubscriptionWorkflow:
     @cancel_plan_change.validator
     def _check_cancel_plan_change(self, msg: CancelPlanChange) -> None:
         self._refuse_if_terminated("subscription.plan_change.not_eligible_state")
+        self._refuse_while_renewing("subscription.plan_change.renewal_pending")
 
     @workflow.update
     async def renew_now(self, msg: RenewNow) -> RenewalResult:
@@ -293,11 +643,27 @@ class SubscriptionWorkflow:
     @workflow.update
     async def terminate(self, msg: Terminate) -> SubscriptionStatus:
         async with self.lock:
-            await workflow.execute_local_activity_method(
-                SubscriptionActivities.terminate,
-                TerminateRequest(self.inp.subscription_id, msg.reason, msg.requested_by),
-                **DB_STEP,
-            )
+            if self._patched():
+                # The eSIM flow stops and the SM-DP+ lets the profile's order go (a remote call, so a
+                # regular activity) before the database recycles the profile; the network is
+                # deprovisioned after the loop ends (see _deprovision).
+                await self._stop_esim_flow(msg.reason)
+                await workflow.execute_activity_method(
+                    ProvisioningActivities.cancel_esim_order,
+                    EsimOrderCancel(self.inp.iccid, msg.reason),
+                    **TERMINATE_NETWORK,
+                )
+                await workflow.execute_local_activity_method(
+                    SubscriptionActivities.end_line,
+                    TerminateRequest(self.inp.subscription_id, msg.reason, msg.requested_by),
+                    **DB_STEP,
+                )
+            else:
+                await workflow.execute_local_activity_method(
+                    SubscriptionActivities.terminate,
+                    TerminateRequest(self.inp.subscription_id, msg.reason, msg.requested_by),
+                    **DB_STEP,
+                )
             await self._refresh()
             return self.status()
 
@@ -313,6 +679,13 @@ class SubscriptionWorkflow:
             )
         except Exception:  # noqa: BLE001 - already finished, nothing to stop
             workflow.logger.info("eSIM workflow for %s already closed", self.inp.iccid)
+
+    def _refuse_while_renewing(self, code: str) -> None:
+        """The renewal being charged has fixed its price: the plan cannot change under it."""
+        if self.inp is not None and self.inp.renewal is not None:
+            raise ApplicationError(
+                "The line's renewal is still being charged; change the plan once it is settled.", type=code
+            )
 
     def _refuse_if_terminated(self, code: str) -> None:
         if self.line is not None and self.line.state == "terminated":
@@ -349,3 +722,15 @@ class SubscriptionWorkflow:
 
 def _at(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
+
+
+async def _settled(task) -> None:
+    """Wait for a cancelled activity to be over, whatever its end."""
+    try:
+        await task
+    except (ActivityError, asyncio.CancelledError):
+        pass
+
+
+RENEWAL_PENDING = "renewal_pending"
+RENEWAL_DECLINED = "renewal_declined"

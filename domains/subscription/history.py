@@ -9,9 +9,11 @@ from core.context import RequestContext
 from domains.subscription import rules
 from domains.subscription.models import Subscription, SubscriptionStateHistory
 
-# state_reason of a blocked line: a data top-up lifts the first; only a paid renewal lifts the second.
+# state_reason of a blocked line: a data top-up lifts the first; only a paid renewal lifts the others.
 EXHAUSTED = "primary_allowance_exhausted"
 RENEWAL_DECLINED = "renewal_declined"
+# Blocked while a renewal our side could not charge yet (gateway or database down) keeps retrying.
+RENEWAL_PENDING = "renewal_pending"
 
 
 def move(

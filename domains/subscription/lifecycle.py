@@ -38,7 +38,7 @@ from domains.payment.charges import charge
 from domains.payment.gateway import PaymentGateway
 from domains.payment.services import default_payment_method
 from domains.subscription import migrations, rules
-from domains.subscription.history import EXHAUSTED, RENEWAL_DECLINED, move
+from domains.subscription.history import EXHAUSTED, RENEWAL_DECLINED, RENEWAL_PENDING, move
 from domains.subscription.migrations import schedule_price_migration
 from domains.subscription.models import BundleBalance, Subscription, SubscriptionRenewal
 from domains.subscription.services import AGGREGATE, get_subscription, subscription_view
@@ -53,13 +53,16 @@ from domains.subscription.topups import (
 __all__ = [
     "EXHAUSTED",
     "RENEWAL_DECLINED",
+    "RENEWAL_PENDING",
     "RenewalOutcome",
     "VasOutcome",
     "cancel_plan_change",
     "expire_day_pass",
     "purchase_vas",
     "renew",
+    "renew_in_steps",
     "renew_now",
+    "hold_for_renewal",
     "schedule_plan_change",
     "schedule_price_migration",
     "status_view",
@@ -93,31 +96,21 @@ async def renew(
     gateway: PaymentGateway,
 ) -> RenewalOutcome:
     """Renew the period that begins at `period_start` (the line's current period end when the
-    workflow's timer fired). Asked again for a period already renewed, it answers as before."""
-    sub = await get_subscription(session, subscription_id, for_update=True)
-    previous = await _renewal_for_key(session, sub, idempotency_key)
-    if previous is not None:
-        return _renewal_outcome(previous)
-    if sub.state not in LIVE:
-        return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason=f"line_{sub.state}")
-    if sub.current_period_end != period_start:
-        # Renewed already by a scheduled run (same answer) or by hand (`renew_now`: skipped).
-        paid = await _paid_renewal(session, sub.id, period_start)
-        if paid is not None:
-            return _renewal_outcome(paid)
-        return RenewalOutcome(
-            "skipped",
-            sub.id,
-            new_period_end=sub.current_period_end,
-            offering_id=sub.offering_id,
-            reason="not_the_current_period",
-        )
-    if await default_payment_method(session, sub.customer_id) is None:
-        terms = await _renewal_terms(session, sub, period_start)
-        return await _decline(
-            session, ctx, sub, terms, "scheduled", idempotency_key, None, "no_payment_method"
-        )
-    return await _charge_and_renew(session, ctx, sub, "scheduled", period_start, idempotency_key, gateway)
+    workflow's timer fired). Asked again for a period already renewed, it answers as before.
+
+    In one transaction, the line locked throughout; the workflow's activity uses
+    `renew_in_steps`, which does not hold the line across the gateway call."""
+    step = await prepare_renewal(
+        session,
+        ctx,
+        subscription_id=subscription_id,
+        period_start=period_start,
+        idempotency_key=idempotency_key,
+    )
+    if isinstance(step, RenewalOutcome):
+        return step
+    payment = await _charge_plan(session, ctx, step, gateway)
+    return await apply_renewal(session, ctx, step, payment.id, gateway)
 
 
 async def renew_now(
@@ -132,24 +125,210 @@ async def renew_now(
 
     Everything is checked before the card is touched (the reference charged, then failed).
     """
+    step = await prepare_renewal(
+        session, ctx, subscription_id=subscription_id, idempotency_key=idempotency_key
+    )
+    if isinstance(step, RenewalOutcome):
+        return step
+    payment = await _charge_plan(session, ctx, step, gateway)
+    return await apply_renewal(session, ctx, step, payment.id, gateway)
+
+
+async def renew_in_steps(
+    db: Any,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+    period_start: datetime | None = None,
+) -> RenewalOutcome:
+    """`renew` (a `period_start`) or `renew_now` (none) in three transactions, so the line's row
+    is never locked while the gateway answers: (1) read and check under the lock, (2) charge with
+    the period's idempotency key (the payment row, not the line, is held across the call), (3) lock
+    the line again, check it again and apply. A retry repeats all three; the key makes the charge
+    happen once, and step 3 finds a renewal already applied by its key."""
+    from core.db import transaction
+
+    async with transaction(db) as s:
+        step = await prepare_renewal(
+            s,
+            ctx,
+            subscription_id=subscription_id,
+            period_start=period_start,
+            idempotency_key=idempotency_key,
+        )
+    if isinstance(step, RenewalOutcome):
+        return step
+    async with transaction(db) as s:
+        payment_id = (await _charge_plan(s, ctx, step, gateway)).id
+    async with transaction(db) as s:
+        return await apply_renewal(s, ctx, step, payment_id, gateway)
+
+
+@dataclass(frozen=True)
+class RenewalPlan:
+    """What step 1 of a renewal decided: who pays what for which period."""
+
+    subscription_id: str
+    customer_id: str
+    kind: str  # scheduled | manual
+    start: datetime
+    due_at: datetime
+    idempotency_key: str
+    offering_id: str
+    price_id: str
+    amount: Decimal
+    currency: str
+    migrates: bool
+
+
+async def prepare_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    idempotency_key: str,
+    period_start: datetime | None = None,
+) -> RenewalPlan | RenewalOutcome:
+    """Step 1, under the line's lock: an answer already given, a skip, a decline for want of a
+    card (scheduled), a refusal (manual), or the plan to charge."""
+    manual = period_start is None
     sub = await get_subscription(session, subscription_id, for_update=True)
     previous = await _renewal_for_key(session, sub, idempotency_key)
     if previous is not None:
         return _renewal_outcome(previous)
     if sub.state not in LIVE:
-        raise PolicyViolation(
-            "subscription.renew.only_if_active_or_blocked",
-            f"{sub.id} is {sub.state}; only an active or blocked line can be renewed.",
-            subscription_id=sub.id,
-            state=sub.state,
+        if manual:
+            raise PolicyViolation(
+                "subscription.renew.only_if_active_or_blocked",
+                f"{sub.id} is {sub.state}; only an active or blocked line can be renewed.",
+                subscription_id=sub.id,
+                state=sub.state,
+            )
+        return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason=f"line_{sub.state}")
+    if not manual and sub.current_period_end != period_start:
+        # Renewed already by a scheduled run (same answer) or by hand (`renew_now`: skipped).
+        paid = await _paid_renewal(session, sub.id, period_start)
+        if paid is not None:
+            return _renewal_outcome(paid)
+        return RenewalOutcome(
+            "skipped",
+            sub.id,
+            new_period_end=sub.current_period_end,
+            offering_id=sub.offering_id,
+            reason="not_the_current_period",
         )
     if await default_payment_method(session, sub.customer_id) is None:
-        raise PolicyViolation(
-            "subscription.renew.no_payment_method",
-            f"Customer {sub.customer_id} has no card on file to renew {sub.id}; add one first.",
-            subscription_id=sub.id,
+        if manual:
+            raise PolicyViolation(
+                "subscription.renew.no_payment_method",
+                f"Customer {sub.customer_id} has no card on file to renew {sub.id}; add one first.",
+                subscription_id=sub.id,
+            )
+        terms = await _renewal_terms(session, sub, period_start)
+        return await _decline(
+            session, ctx, sub, terms, "scheduled", idempotency_key, None, "no_payment_method"
         )
-    return await _charge_and_renew(session, ctx, sub, "manual", clock.now(), idempotency_key, gateway)
+    start = clock.now() if manual else period_start
+    terms = await _renewal_terms(session, sub, start)
+    return RenewalPlan(
+        sub.id,
+        sub.customer_id,
+        "manual" if manual else "scheduled",
+        start,
+        sub.current_period_end,
+        idempotency_key,
+        terms.offering_id,
+        terms.price_id,
+        terms.amount,
+        terms.currency,
+        terms.migrates,
+    )
+
+
+async def _charge_plan(
+    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, gateway: PaymentGateway
+):
+    """Step 2: the charge, once per key (a gateway error propagates: the caller retries)."""
+    return await charge(
+        session,
+        ctx,
+        customer_id=plan.customer_id,
+        amount=plan.amount,
+        currency=plan.currency,
+        purpose="renewal",
+        idempotency_key=plan.idempotency_key,
+        gateway=gateway,
+    )
+
+
+async def apply_renewal(
+    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, payment_id: str, gateway: PaymentGateway
+) -> RenewalOutcome:
+    """Step 3, under the line's lock again: apply the charge's answer to the line as it is now.
+    A line that ended, or whose period moved on (renewed by hand meanwhile), while it was being
+    charged gets its money back instead of a period."""
+    from domains.payment.charges import get_payment, refund
+
+    sub = await get_subscription(session, plan.subscription_id, for_update=True)
+    previous = await _renewal_for_key(session, sub, plan.idempotency_key)
+    if previous is not None:
+        return _renewal_outcome(previous)
+    payment = await get_payment(session, payment_id)
+    migration = await migrations.pending_migration(session, sub.id, for_update=True)
+    terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
+    moved = sub.state not in LIVE or sub.current_period_end != plan.due_at
+    if payment.status != "approved":
+        if moved:
+            return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason="line_changed")
+        return await _decline(
+            session, ctx, sub, terms, plan.kind, plan.idempotency_key, payment.id, payment.decline_code
+        )
+    if moved:
+        await refund(session, ctx, idempotency_key=plan.idempotency_key, gateway=gateway)
+        record(
+            session,
+            ctx,
+            "subscription.renewal_refunded",
+            AGGREGATE,
+            sub.id,
+            {"paymentId": payment.id, "reason": "line changed while it was charged", "state": sub.state},
+        )
+        return RenewalOutcome(
+            "skipped", sub.id, offering_id=sub.offering_id, payment_id=payment.id, reason="line_changed"
+        )
+    return await _renew_with(
+        session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, payment.id
+    )
+
+
+async def hold_for_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    reason: str,
+    note: str | None = None,
+    period_start: datetime | None = None,
+) -> Subscription:
+    """Block a live line because its renewal is unpaid: `renewal_pending` (our side cannot charge
+    yet; the grace period is over) or `renewal_declined` (an operator gave up charging it). A paid
+    renewal lifts either. Asking again changes nothing."""
+    if reason not in (RENEWAL_PENDING, RENEWAL_DECLINED):
+        raise PolicyViolation("subscription.hold.reason_invalid", f"No hold reason {reason}.", reason=reason)
+    sub = await get_subscription(session, subscription_id, for_update=True)
+    if sub.state not in LIVE or (sub.state == rules.BLOCKED and sub.state_reason == reason):
+        return sub
+    if period_start is not None and sub.current_period_end != period_start:
+        return sub  # that period was paid meanwhile (renew_now)
+    if sub.state == rules.ACTIVE:
+        move(session, ctx, sub, "renew_fail", reason, note=note or reason)
+    else:
+        move(session, ctx, sub, None, reason, note=note or reason)
+    record(session, ctx, "subscription.renewal_held", AGGREGATE, sub.id, {"reason": reason, "note": note})
+    await session.flush()
+    return sub
 
 
 @dataclass(frozen=True)
@@ -182,29 +361,16 @@ async def _renewal_terms(session: AsyncSession, sub: Subscription, at: datetime)
     return _Terms(sub.offering_id, sub.price_id, sub.price_amount, sub.price_currency, migration, False)
 
 
-async def _charge_and_renew(
+async def _renew_with(
     session: AsyncSession,
     ctx: RequestContext,
     sub: Subscription,
+    terms: _Terms,
     kind: str,
     start: datetime,
     key: str,
-    gateway: PaymentGateway,
+    payment_id: str,
 ) -> RenewalOutcome:
-    terms = await _renewal_terms(session, sub, start)
-    payment = await charge(
-        session,
-        ctx,
-        customer_id=sub.customer_id,
-        amount=terms.amount,
-        currency=terms.currency,
-        purpose="renewal",
-        idempotency_key=key,
-        gateway=gateway,
-    )
-    if payment.status != "approved":
-        return await _decline(session, ctx, sub, terms, kind, key, payment.id, payment.decline_code)
-
     due_at, end = sub.current_period_end, start + rules.PERIOD
     previous_offering, previous_price = sub.offering_id, sub.price_id
     if terms.migration is not None and (terms.migrates or terms.offering_id != previous_offering):
@@ -227,14 +393,14 @@ async def _charge_and_renew(
         price_id=terms.price_id,
         amount=terms.amount,
         currency=terms.currency,
-        payment_id=payment.id,
+        payment_id=payment_id,
         period_start=start,
         period_end=end,
     )
     session.add(renewal)
     payload: dict[str, Any] = {
         "kind": kind,
-        "paymentId": payment.id,
+        "paymentId": payment_id,
         "amount": str(terms.amount),
         "priceId": terms.price_id,
         "offeringId": terms.offering_id,

@@ -17,7 +17,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from core.clock import clock
-from domains.payment.mock_gateway import MockGateway
 from tests.domains.test_subscription_lifecycle import (
     add_card,
     buckets,
@@ -27,6 +26,7 @@ from tests.domains.test_subscription_lifecycle import (
     payments,
     sql,
 )
+from tests.workflows.line_faults import EsimFlowStandIn, LedgerGateway
 from worker import workflow_runner
 from workflows.subscription import (
     ClockChanged,
@@ -55,20 +55,39 @@ async def lines(runtime, settings):
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary()
     ) as env:
+        await _stuck_attribute(env)
         async for lines in _lines(env, runtime, settings, build_activities, WORKFLOWS):
             yield lines
 
 
+async def _stuck_attribute(env) -> None:
+    """A line that asks an operator flags BssStuck; the test server knows no attribute by default."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={"BssStuck": IndexedValueType.INDEXED_VALUE_TYPE_BOOL},
+        )
+    )
+
+
 async def _lines(env, runtime, settings, build_activities, WORKFLOWS):
+    from simulators.network import simulated_network
+
     settings.task_queue = f"sub-{uuid.uuid4().hex[:8]}"
+    # A gateway of the test's own (faults on cue) and the simulated network (its recorded state).
+    gateway, network = LedgerGateway(), simulated_network(settings, runtime.db)
     async with Worker(
         env.client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, EsimFlowStandIn],
         workflow_runner=workflow_runner(),
-        activities=build_activities(runtime, gateway=MockGateway(runtime.db)),
+        activities=build_activities(runtime, gateway=gateway, network=network),
     ):
         lines = Lines(env, runtime, settings.task_queue)
+        lines.gateway, lines.network = gateway, network
         yield lines
         # Lines left running would keep their timers on the shared test server, and skipping time
         # in the next test would wait on workflow tasks that no worker polls any more.
@@ -264,3 +283,139 @@ async def test_terminate_quarantines_the_number_and_returns_the_esim(lines: Line
     )
     assert esim[0] == "available"
     await lines.export(handle, "terminate")
+
+
+# --------------------------------------------------------------------------- faults (issue 8)
+
+
+async def renewal_charges(lines: Lines, customer: str) -> list[str]:
+    return [state for purpose, _, state in await payments(lines.runtime, customer) if purpose == "renewal"]
+
+
+async def line_ticket(lines: Lines, workflow_id: str, tries: int = 200) -> tuple:
+    for _ in range(tries):
+        rows = await sql(
+            lines.runtime,
+            "SELECT id, ticket_type, state, waiting_topic FROM crm.ticket WHERE waiting_workflow_id = :w",
+            w=workflow_id,
+        )
+        if rows:
+            return rows[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no ticket for {workflow_id}")
+
+
+async def test_a_five_day_payment_outage_keeps_the_line_through_grace_then_blocks_and_charges_once(
+    lines: Lines, settings
+):
+    settings.renewal_retry_max_seconds = 3600  # fewer attempts to skip through; same behaviour
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    sub = await line(lines.runtime, sub_id)
+    lines.gateway.outage = True
+    await lines.env.sleep(PERIOD + timedelta(days=2))
+    status = await handle.query(SubscriptionWorkflow.status)
+    assert (status.state, status.periods_renewed) == ("active", 0)  # within the 3-day grace
+    assert sub.msisdn not in lines.network.pcrf.barred
+    await lines.env.sleep(timedelta(days=2))
+    status = await lines.until(handle, lambda s: s.state == "blocked")
+    assert status.state_reason == "renewal_pending"
+    assert sub.msisdn in lines.network.pcrf.barred  # barred at the network, not only flagged
+    await lines.env.sleep(timedelta(days=1))
+    assert lines.gateway.calls > 10  # kept retrying through the outage
+    lines.gateway.outage = False
+    await lines.env.sleep(timedelta(hours=2))
+    status = await lines.until(handle, lambda s: s.periods_renewed >= 1 and s.state == "active")
+    assert status.state_reason is None
+    assert await renewal_charges(lines, customer) == ["approved"]
+    assert lines.gateway.approved("/renewal/") == 1
+    assert sub.msisdn not in lines.network.pcrf.barred
+    assert (await handle.describe()).status.name == "RUNNING"
+    await lines.export(handle, "renewal_outage_grace_block")
+
+
+async def test_an_outage_of_a_minute_and_a_half_no_longer_ends_the_line(lines: Lines):
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    lines.gateway.outage = True
+    await lines.env.sleep(PERIOD + timedelta(seconds=10))
+    await lines.env.sleep(timedelta(seconds=90))
+    lines.gateway.outage = False
+    await lines.env.sleep(timedelta(minutes=5))
+    status = await lines.until(handle, lambda s: s.periods_renewed >= 1)
+    assert status.state == "active"
+    assert await renewal_charges(lines, customer) == ["approved"]
+    assert (await handle.describe()).status.name == "RUNNING"
+    await lines.export(handle, "renewal_short_outage")
+
+
+async def test_a_line_without_a_card_takes_the_declined_path_at_once(lines: Lines):
+    sub_id, customer, handle = await lines.start("PLAN_S", card=None)
+    status = await lines.next_period(handle, 1)
+    assert (status.state, status.state_reason) == ("blocked", "renewal_declined")
+    await lines.env.sleep(timedelta(days=5))
+    assert lines.gateway.calls == 0  # nothing to retry: a decline is an answer
+    assert (await handle.query(SubscriptionWorkflow.status)).state_reason == "renewal_declined"
+
+
+async def test_a_renewal_step_with_a_bug_opens_a_ticket_waits_and_renews_after_a_fix_and_retry(lines: Lines):
+    from workflows.attention import OperatorDecision
+
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    lines.gateway.bug = True  # TypeError in the step: no retry can fix it
+    await lines.env.sleep(PERIOD + timedelta(minutes=1))
+    ticket_id, ticket_type, state, topic = await line_ticket(lines, handle.id)
+    assert (ticket_type, state) == ("payment_exception", "open")
+    assert (await handle.describe()).status.name == "RUNNING"
+    lines.gateway.bug = False  # the fix is deployed
+    await handle.signal("operator_decision", OperatorDecision(topic, "retry", "fixed in 1.2.1"))
+    status = await lines.until(handle, lambda s: s.periods_renewed >= 1)
+    assert status.state == "active"
+    assert await renewal_charges(lines, customer) == ["approved"]
+    (after,) = await sql(lines.runtime, "SELECT state FROM crm.ticket WHERE id = :t", t=ticket_id)
+    assert after[0] == "resolved"
+    await lines.export(handle, "renewal_bug_ticket_retry")
+
+
+async def test_a_blocked_line_is_barred_at_the_pcrf_and_the_bar_lifts_with_the_block(lines: Lines):
+    sub_id, _, handle = await lines.start("PLAN_S")
+    sub = await line(lines.runtime, sub_id)
+    await exhaust(lines.runtime, sub_id)
+    await handle.signal(SubscriptionWorkflow.exhausted, Exhausted(sub_id, "data"))
+    await lines.until(handle, lambda s: s.state == "blocked")
+    for _ in range(100):
+        if sub.msisdn in lines.network.pcrf.barred:
+            break
+        await asyncio.sleep(0.05)
+    assert sub.msisdn in lines.network.pcrf.barred
+    await handle.execute_update(SubscriptionWorkflow.purchase_vas, PurchaseVas("VAS_DATA_1GB"))
+    for _ in range(100):
+        if sub.msisdn not in lines.network.pcrf.barred:
+            break
+        await asyncio.sleep(0.05)
+    assert sub.msisdn not in lines.network.pcrf.barred
+
+
+async def test_terminate_stops_the_esim_flow_cancels_at_the_smdp_and_deprovisions_the_network(lines: Lines):
+    from simulators.smdp import ProfileOrder
+    from tests.workflows.line_faults import EsimFlowStandIn
+    from workflows.esim_provisioning import esim_workflow_id
+
+    sub_id, _, handle = await lines.start("PLAN_S")
+    sub = await line(lines.runtime, sub_id)
+    net = lines.network
+    # What the order's provisioning left on the network for this line.
+    net.hlr.subscribers[sub.msisdn] = "525010000000001"
+    net.pcrf.policies[sub.msisdn] = "PLAN_S"
+    net.ocs.lines[sub.msisdn], net.ocs.balances["SO-1"] = "SO-1", {"data": 5120}
+    net.smdp.orders[sub.iccid] = ProfileOrder(sub.iccid)
+    esim = await lines.env.client.start_workflow(
+        EsimFlowStandIn.run, id=esim_workflow_id(sub.iccid), task_queue=lines.task_queue
+    )
+    status = await handle.execute_update(SubscriptionWorkflow.terminate, Terminate("customer left"))
+    assert status.state == "terminated"
+    assert (await handle.result()).state == "terminated"
+    assert await esim.result() == "customer left"
+    assert sub.iccid not in net.smdp.orders
+    assert sub.msisdn not in net.hlr.subscribers
+    assert sub.msisdn not in net.pcrf.policies
+    assert sub.msisdn not in net.ocs.lines and "SO-1" not in net.ocs.balances
+    await lines.export(handle, "terminate_deprovisions")
