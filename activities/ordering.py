@@ -110,6 +110,9 @@ class OrderActivities:
     @activity.defn
     @domain_errors
     async def charge_activation(self, req: ChargeRequest) -> ChargeOutcome:
+        """Charge once per key. A decline is the outcome (approved=False); gateway trouble raises a
+        retryable error (payment.gateway_*) and the retry with the same key is answered from the
+        gateway's record; no card on file is non-retryable (payment.charge.method_not_found)."""
         from domains.payment.charges import charge
 
         async with transaction(self.rt.db) as s:
@@ -128,6 +131,9 @@ class OrderActivities:
     @activity.defn
     @domain_errors
     async def refund_charge(self, req: RefundRequest) -> None:
+        """Give the charge of `req.idempotency_key` back, once: safe to repeat, reconciles a charge
+        whose outcome the BSS never learnt, and raises retryable errors (payment.gateway_*,
+        payment.refund.declined) so the saga keeps retrying until the money is back."""
         from domains.payment.charges import refund
 
         async with transaction(self.rt.db) as s:

@@ -350,6 +350,29 @@ async def test_a_charge_lost_with_its_process_is_refunded_from_the_gateway_ledge
     assert [e.event_type for e in events] == ["payment.refunded_unrecorded"]
 
 
+async def test_a_charge_retried_after_its_process_died_takes_the_money_once(runtime):
+    await add_card(runtime, "PM-000001")
+    first = MockGateway(runtime.db)
+    with pytest.raises(RuntimeError):
+        async with transaction(runtime.db) as s:
+            await charges.charge(
+                s,
+                SAGA,
+                customer_id=CUSTOMER,
+                amount=Decimal("25.00"),
+                currency="SGD",
+                purpose="activation",
+                idempotency_key="order-ORD-000001:activation",
+                gateway=first,
+            )
+            raise RuntimeError("worker killed before the commit")
+    retry = MockGateway(runtime.db)  # the retry runs on another worker
+    payment = await do_charge(runtime, retry)
+    auths, live = await gateway_ledger(runtime)
+    assert payment.status == "approved" and [a.id for a in live] == [payment.gateway_ref]
+    assert len(auths) == 1 and (first.authorizations, retry.authorizations) == (1, 0)
+
+
 async def commit_errored(runtime, gateway, key: str = "order-ORD-000001:activation") -> charges.Payment:
     """A caller that commits the charge it could not finish: the row stays `errored`."""
     async with transaction(runtime.db) as s:
