@@ -133,7 +133,9 @@ async def running_saga(
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
         activities=_replaced(
-            build_activities(runtime, network=network, gateway=wrap_gateway(gateway) if wrap_gateway else gateway),
+            build_activities(
+                runtime, network=network, gateway=wrap_gateway(gateway) if wrap_gateway else gateway
+            ),
             replace_activities or {},
         ),
     ):

@@ -1,0 +1,199 @@
+"""Every step of the order saga has its undo: an order that fails after any step leaves nothing held
+(numbers and eSIMs back in the pool, no charge kept, no live line, no running line or eSIM flow, the
+network deprovisioned). On the dev server with the real workflows, faults injected step by step."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import text
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ordering import NewSubscription, OrderCompleted
+from tests.saga_harness import Saga, running_saga
+
+INJECTED = "test.injected_failure"
+
+
+async def scalar(saga: Saga, sql: str, **params):
+    async with saga.runtime.engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def eventually(check: Callable, seconds: float = 40, what: str = "condition"):
+    """Poll an async check (visibility and the eSIM flow's own give-back are asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never true: {what}")
+        await asyncio.sleep(0.2)
+
+
+def _raising_after(saga_box: dict | None, name: str, arg_type):
+    """The real activity (when `saga_box` gives it), then a non-retryable failure, as an integrity
+    or programming error now is: the step happened (or not), the order fails."""
+
+    async def impl(req):
+        if saga_box is not None:
+            await saga_box["real"][name](req)
+        raise ApplicationError(f"{name} failed on purpose", type=INJECTED, non_retryable=True)
+
+    impl.__annotations__ = {"req": arg_type, "return": None}
+    return activity.defn(name=name)(impl)
+
+
+def _hanging(name: str, arg_type):
+    async def impl(req):
+        await asyncio.sleep(3600)
+
+    impl.__annotations__ = {"req": arg_type, "return": None}
+    return activity.defn(name=name)(impl)
+
+
+async def _real_activities(saga: Saga) -> dict:
+    from activities.ordering import OrderActivities
+
+    orders = OrderActivities(saga.runtime, saga.gateway)
+    return {"create_subscription": orders.create_subscription, "complete_order": orders.complete_order}
+
+
+async def _pools(saga: Saga) -> tuple[int, int]:
+    numbers = await scalar(
+        saga, "select count(*) from inventory.msisdn where status in ('reserved','assigned')"
+    )
+    esims = await scalar(
+        saga, "select count(*) from inventory.esim_profile where profile_state <> 'available'"
+    )
+    return numbers, esims
+
+
+async def _assert_nothing_held(saga: Saga, order_id: str, customer: str, before: tuple[int, int]):
+    so = await scalar(saga, "select service_order_id from ordering.product_order where id = :o", o=order_id)
+    assert (
+        await scalar(saga, "select state from ordering.product_order where id = :o", o=order_id) == "failed"
+    )
+    # Pools: the eSIM comes back once its flow has ended (it gives its profile back itself).
+    await eventually(lambda: _same(_pools(saga), before), what="numbers and eSIMs back in the pool")
+    if so:
+        assert await scalar(saga, "select count(*) from inventory.msisdn where reserved_for = :s", s=so) == 0
+    # Charges: none kept.
+    assert (
+        await scalar(
+            saga,
+            "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
+            c=customer,
+        )
+        == 0
+    )
+    # Lines: none live.
+    assert (
+        await scalar(
+            saga,
+            "select count(*) from subscription.subscription where order_id = :o and state <> 'terminated'",
+            o=order_id,
+        )
+        == 0
+    )
+    sub = await scalar(saga, "select id from subscription.subscription where order_id = :o", o=order_id)
+    iccid = await scalar(
+        saga,
+        "select characteristics->>'iccid' from service_ordering.service where service_order_id = :s "
+        "and type = 'CFS'",
+        s=so or "",
+    )
+    # Workflows: no line workflow, no eSIM flow still running for it.
+    for wf_id in [f"subscription-{sub}"] * bool(sub) + [f"esim-{iccid}"] * bool(iccid):
+        await eventually(lambda wf_id=wf_id: _not_running(saga, wf_id), what=f"{wf_id} ended")
+    # Network: whatever was provisioned for the number is gone.
+    msisdn = await scalar(
+        saga,
+        "select characteristics->>'msisdn' from service_ordering.service where service_order_id = :s "
+        "and type = 'CFS'",
+        s=so or "",
+    )
+    if msisdn:
+        net = saga.network
+        assert msisdn not in net.hlr.subscribers
+        assert msisdn not in net.pcrf.policies
+        assert msisdn not in net.ocs.lines
+    if sub:
+        assert (
+            await scalar(saga, "select status from inventory.msisdn where msisdn = :m", m=msisdn)
+            == "available"
+        ), "a number of a line that never went live goes straight back on sale"
+
+
+async def _same(counts, before) -> bool:
+    return (await counts) == before
+
+
+async def _not_running(saga: Saga, wf_id: str) -> bool:
+    from temporalio.service import RPCError
+
+    try:
+        desc = await saga.client.get_workflow_handle(wf_id).describe()
+    except RPCError:
+        return True
+    return desc.status.name != "RUNNING"
+
+
+STEPS = ["network", "esim", "charge", "create_subscription", "complete_order", "cancelled_from_ui"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_an_order_failing_after_each_step_leaves_nothing_held(step, temporal_dev, runtime, settings):
+    box: dict = {}
+    replace = {}
+    if step == "create_subscription":
+        replace["create_subscription"] = _raising_after(box, "create_subscription", NewSubscription)
+    if step == "complete_order":
+        replace["complete_order"] = _raising_after(None, "complete_order", OrderCompleted)
+    if step == "cancelled_from_ui":
+        replace["complete_order"] = _hanging("complete_order", OrderCompleted)
+    async for saga in running_saga(temporal_dev, runtime, settings, replace_activities=replace):
+        await _play(saga, step, box)
+
+
+async def _play(saga: Saga, step: str, box: dict) -> None:
+    box["real"] = await _real_activities(saga)
+    if step == "network":
+        saga.fault("OCS_BALANCE_INIT", "fail_always")
+    if step == "esim":
+        saga.fault("ESIM_PROFILE_PREPARE", "fail_always")
+    customer = await saga.customer(card="4000000000000002" if step == "charge" else "4242424242424242")
+    before = await _pools(saga)
+    order = await saga.order(customer)
+    if step == "cancelled_from_ui":
+        # The line and its workflow exist; the order hangs completing: an operator cancels it.
+        sub = await eventually(
+            lambda: scalar(saga, "select id from subscription.subscription where order_id = :o", o=order.id),
+            what="line created",
+        )
+        await eventually(lambda: _running(saga, f"subscription-{sub}"), what="line workflow running")
+        await saga.handle(order.id).cancel()
+    result = await asyncio.wait_for(saga.handle(order.id).result(), 90)
+    assert result.state == "failed", result
+    if step in ("create_subscription", "complete_order"):
+        assert "on purpose" in result.reason
+    await _assert_nothing_held(saga, order.id, customer, before)
+    if step in ("create_subscription", "complete_order", "cancelled_from_ui"):
+        reason = await scalar(
+            saga, "select state_reason from subscription.subscription where order_id = :o", o=order.id
+        )
+        assert reason == "order_failed"
+    # The pool is whole: the next order gets a line (no poisoned profile, no stale SM-DP+ order).
+    saga.faults.faults.clear()
+    if step in ("create_subscription", "complete_order", "cancelled_from_ui"):
+        return  # this worker's activities are still broken on purpose
+    nxt = await saga.order(await saga.customer())
+    assert (await asyncio.wait_for(saga.handle(nxt.id).result(), 60)).state == "completed"
+
+
+async def _running(saga: Saga, wf_id: str) -> bool:
+    return not await _not_running(saga, wf_id)
