@@ -197,3 +197,94 @@ async def _play(saga: Saga, step: str, box: dict) -> None:
 
 async def _running(saga: Saga, wf_id: str) -> bool:
     return not await _not_running(saga, wf_id)
+
+
+# --- the refund is durable: the order is failed only once the money is back ------------------
+
+
+async def _order_waiting_on_refund(saga: Saga):
+    saga.fault("PAYMENT_REFUND", "unavailable")
+    customer = await saga.customer()
+    order = await saga.order(customer)
+    # Charged, then the line step fails: the refund is due and the gateway refuses it.
+    await eventually(
+        lambda: scalar(
+            saga,
+            "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
+            c=customer,
+        ),
+        what="charged",
+    )
+    return customer, order
+
+
+async def _refund_outage(saga: Saga, patience: float | None = None) -> None:
+    from ops.attention import decide
+    from tests.saga_harness import CTX
+
+    customer, order = await _order_waiting_on_refund(saga)
+    if patience is None:
+        # An outage shorter than the patience: the refund retries alone and goes through.
+        await asyncio.sleep(3)
+        from workflows.product_order import ProductOrderWorkflow
+
+        status = await saga.handle(order.id).query(ProductOrderWorkflow.status)
+        assert status.state == "failing"
+        assert (
+            await scalar(saga, "select state from ordering.product_order where id = :o", o=order.id)
+            != "failed"
+        )
+        saga.faults.faults.clear()
+    else:
+        ticket = await eventually(
+            lambda: scalar(
+                saga,
+                "select id from crm.ticket where waiting_workflow_id = :w and waiting_topic = 'refund' "
+                "and state = 'open'",
+                w=f"order-{order.id}",
+            ),
+            what="refund ticket opened",
+        )
+        # Still holding the customer's money: the order is not failed-and-done.
+        assert (
+            await scalar(saga, "select state from ordering.product_order where id = :o", o=order.id)
+            != "failed"
+        )
+        assert (
+            await scalar(
+                saga,
+                "select count(*) from payment.payment where customer_id = :c and status = 'approved'",
+                c=customer,
+            )
+            == 1
+        )
+        saga.faults.faults.clear()
+        await decide(saga.runtime, CTX, ticket, "retry")
+    result = await asyncio.wait_for(saga.handle(order.id).result(), 60)
+    assert result.state == "failed"
+    assert (
+        await scalar(saga, "select state from ordering.product_order where id = :o", o=order.id) == "failed"
+    )
+    assert (
+        await scalar(saga, "select status from payment.payment where customer_id = :c", c=customer)
+        == "refunded"
+    )
+    tickets = await scalar(
+        saga,
+        "select count(*) from crm.ticket where waiting_workflow_id = :w and state = 'open'",
+        w=f"order-{order.id}",
+    )
+    assert tickets == 0
+
+
+async def test_a_refund_waits_out_a_gateway_outage(temporal_dev, runtime, settings):
+    replace = {"create_subscription": _raising_after(None, "create_subscription", NewSubscription)}
+    async for saga in running_saga(temporal_dev, runtime, settings, replace_activities=replace):
+        await _refund_outage(saga)
+
+
+async def test_a_refund_that_keeps_failing_asks_an_operator_and_waits(temporal_dev, runtime, settings):
+    settings.compensation_patience_seconds = 3
+    replace = {"create_subscription": _raising_after(None, "create_subscription", NewSubscription)}
+    async for saga in running_saga(temporal_dev, runtime, settings, replace_activities=replace):
+        await _refund_outage(saga, patience=3)
