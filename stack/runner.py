@@ -6,6 +6,11 @@ worker and the API, then Temporal and Postgres; a Ctrl-C during start-up stops w
 started. Its pid (and start time, against pid reuse) in <data dir>/stack.pid tells a second
 `bss up` that a stack already runs. Migrations run in a short-lived child, so the supervisor
 itself stays small.
+
+Every child that dies is started again, the infrastructure included: a killed Postgres or
+Temporal dev server comes back on the same data (the API answers 503 meanwhile; an order stored
+while Temporal was away is started by the worker's order sweeper). More than five restarts of one
+child within a minute is a crash loop: the supervisor then waits between attempts.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +40,19 @@ class Child:
     restartable: bool
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Infra:
+    """Postgres or the Temporal dev server: `start()` runs it on its data and waits until it serves."""
+
+    name: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def exited(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
 
 
 def pid_file(settings: Settings) -> Path:
@@ -205,14 +224,15 @@ def supervise(settings: Settings, announce: bool = True) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    infra: list[subprocess.Popen[bytes]] = []
+    infra: list[Infra] = []
     apps: list[Child] = []
     env = child_env(settings)
     try:
         if settings.embedded_temporal:
             # Started first and awaited last: it boots while Postgres starts and migrates.
             step("temporal dev server", announce)
-            dev_server = temporal.spawn(
+            dev_server = _temporal_infra(settings)
+            dev_server.proc = temporal.spawn(
                 settings.data_dir / "temporal.db",
                 settings.temporal_port,
                 settings.temporal_ui_port,
@@ -221,14 +241,17 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             infra.append(dev_server)
         if settings.embedded_db:
             step("postgres", announce)
-            infra.append(
-                postgres.start(settings.data_dir / "pg", settings.pg_port, _log(settings, "postgres"))
-            )
+            pg = _postgres_infra(settings)
+            pg.proc = pg.start()
+            infra.append(pg)
             postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
         step("migrations and reference data", announce)
         _prepare_database_in_child(settings, env)
         if settings.embedded_temporal:
-            temporal.wait_ready(dev_server, "127.0.0.1", settings.temporal_port, _log(settings, "temporal"))
+            assert dev_server.proc is not None
+            temporal.wait_ready(
+                dev_server.proc, "127.0.0.1", settings.temporal_port, _log(settings, "temporal")
+            )
         ensure_dev_token(settings.token_file)
         py = sys.executable
         apps = [
@@ -265,6 +288,12 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             banner(settings, time.monotonic() - started, detached=not sys.stdin.isatty())
         while not stopping:
             time.sleep(0.3)
+            for item in infra:
+                if item.exited() and not stopping:
+                    # A SIGTERM/SIGINT while it starts again aborts the wait, as during start-up.
+                    starting = True
+                    _restart_infra(item)
+                    starting = False
             for child in apps:
                 if child.proc is not None and child.proc.poll() is not None and not stopping:
                     _restart(settings, child, env)
@@ -285,10 +314,10 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             _reap(child.proc, timeout=15)
         # SIGINT is Postgres' "fast" shutdown; the Temporal CLI stops cleanly on it too. Neither
         # needs the other, so they stop side by side.
-        for proc in infra:
-            _signal(proc, signal.SIGINT)
-        for proc in infra:
-            _reap(proc, timeout=30)
+        for item in infra:
+            _signal(item.proc, signal.SIGINT)
+        for item in infra:
+            _reap(item.proc, timeout=30)
         pid_file(settings).unlink(missing_ok=True)
         children_file(settings).unlink(missing_ok=True)
     return 0
@@ -315,6 +344,41 @@ def _restart(settings: Settings, child: Child, env: dict[str, str]) -> None:
     if len(child.restarts) > 5:
         time.sleep(5)  # a crash loop: do not spin the CPU
     _spawn(settings, child, env)
+
+
+def _temporal_infra(settings: Settings) -> Infra:
+    def start() -> subprocess.Popen[bytes]:
+        return temporal.start(
+            settings.data_dir / "temporal.db",
+            settings.temporal_port,
+            settings.temporal_ui_port,
+            _log(settings, "temporal"),
+        )
+
+    return Infra("temporal", start)
+
+
+def _postgres_infra(settings: Settings) -> Infra:
+    def start() -> subprocess.Popen[bytes]:
+        return postgres.start(settings.data_dir / "pg", settings.pg_port, _log(settings, "postgres"))
+
+    return Infra("postgres", start)
+
+
+def _restart_infra(item: Infra) -> None:
+    """Start a dead Postgres or dev server again on its data; a failed attempt is retried on the
+    next round of the supervisor's loop, with the same crash-loop pause as the worker and the API."""
+    now = time.monotonic()
+    item.restarts = [t for t in item.restarts if now - t < 60] + [now]
+    code = item.proc.returncode if item.proc is not None else "?"
+    print(f"{item.name} exited (code {code}); restarting it.", flush=True)
+    if len(item.restarts) > 5:
+        time.sleep(5)  # a crash loop: do not spin the CPU
+    try:
+        item.proc = item.start()
+        print(f"{item.name} is back.", flush=True)
+    except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
+        print(f"{item.name} did not start again: {exc}", flush=True)
 
 
 def step(what: str, announce: bool) -> None:

@@ -50,6 +50,9 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         BSS_TEMPORAL_UI_PORT=str(ui),
         BSS_API_PORT=str(api),
         BSS_SIM_LATENCY_FACTOR="0",
+        # The worker's order sweeper looks every second (not every minute) in these short tests.
+        BSS_ORDER_SWEEP_SECONDS="1",
+        BSS_ORDER_START_GRACE_SECONDS="1",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -221,6 +224,127 @@ def test_the_worker_schedules_the_hourly_quarantine_release(stack: Stack):
     described = asyncio.run(describe())
     assert [i.every for i in described.schedule.spec.intervals] == [EVERY]
     assert described.schedule.action.workflow == "QuarantineReleaseWorkflow"
+
+
+def _infra_child(stack: Stack, name: str) -> psutil.Process:
+    """The supervisor's own child running `name` (for Postgres: the postmaster, not a backend)."""
+    for child in psutil.Process(stack.supervisor_pid()).children():
+        if child.name() == name:
+            return child
+    raise AssertionError(f"no {name} under the supervisor")
+
+
+def _wait_dead(proc: psutil.Process, timeout: float = 30) -> None:
+    """Gone, or a zombie its (possibly suspended) parent has not reaped yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{proc.name()} ({proc.pid}) did not die")
+
+
+def _wait_healthy(stack: Stack, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if stack.health().status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"/health did not come back: {_logs(stack.data_dir)}")
+
+
+def _customer_with_card(api: httpx.Client) -> str:
+    r = api.post(
+        CUSTOMERS,
+        json={
+            "name": "Outage Subscriber",
+            "contactMedium": [
+                {
+                    "mediumType": "email",
+                    "characteristic": {"emailAddress": f"outage-{time.time_ns()}@example.com"},
+                }
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    customer = r.json()["id"]
+    r = api.post(
+        "/tmf-api/paymentMethod/v4/paymentMethod",
+        json={
+            "@type": "bankCard",
+            "cardNumber": "4242424242424242",
+            "expirationDate": "2035-12",
+            "nameOnCard": "Outage",
+            "relatedParty": [{"id": customer, "role": "customer"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return customer
+
+
+def test_a_killed_dev_server_comes_back_and_the_order_stored_meanwhile_completes(stack: Stack):
+    with stack.client() as api:
+        customer = _customer_with_card(api)
+    supervisor = psutil.Process(stack.supervisor_pid())
+    killed = _infra_child(stack, "temporal")
+    # Hold the supervisor while the dev server is dead, so the order surely comes in during the outage.
+    supervisor.suspend()
+    try:
+        killed.kill()
+        _wait_dead(killed)
+        with httpx.Client(
+            base_url=stack.api_url,
+            headers={"Authorization": f"Bearer {stack.token_file.read_text().strip()}"},
+            timeout=60,
+        ) as api:
+            assert api.get("/health").json()["temporal"] != "up"
+            r = api.post(
+                "/tmf-api/productOrderingManagement/v4/productOrder",
+                json={
+                    "productOrderItem": [{"id": "1", "action": "add", "productOffering": {"id": "PLAN_M"}}],
+                    "relatedParty": [{"id": customer, "role": "customer"}],
+                },
+            )
+        assert r.status_code == 201, r.text
+        order = r.json()
+        assert order["state"] == "acknowledged"
+    finally:
+        supervisor.resume()
+    _wait_healthy(stack)
+    assert _infra_child(stack, "temporal").pid != killed.pid
+    deadline = time.monotonic() + START_TIMEOUT
+    with stack.client() as api:
+        while (
+            state := api.get(f"/tmf-api/productOrderingManagement/v4/productOrder/{order['id']}").json()[
+                "state"
+            ]
+        ) not in (
+            "completed",
+            "failed",
+            "cancelled",
+        ):
+            assert time.monotonic() < deadline, f"order still {state}: {_logs(stack.data_dir)}"
+            time.sleep(0.5)
+    assert state == "completed"
+
+
+def test_a_killed_postgres_comes_back_with_its_data(stack: Stack):
+    killed = _infra_child(stack, "postgres")
+    killed.kill()
+    _wait_dead(killed)
+    _wait_healthy(stack)
+    assert _infra_child(stack, "postgres").pid != killed.pid
+    with stack.client() as api:
+        r = api.get(OFFERINGS)
+        assert r.status_code == 200, r.text
+        if stack.customer is not None:
+            assert api.get(f"{CUSTOMERS}/{stack.customer['id']}").status_code == 200
 
 
 def test_without_the_test_clock_business_time_cannot_be_moved(stack: Stack):
