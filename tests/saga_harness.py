@@ -93,6 +93,40 @@ class Saga:
                 raise AssertionError(f"{handle.id} was never signalled")
             await asyncio.sleep(0.1)
 
+    def refusing_order_completion(self):
+        """While inside: the database refuses to mark any order completed with an integrity error
+        (a check violation from a trigger), as a broken schema or a bug would: the order's last step
+        fails fast, after its line and the line's workflow exist."""
+        import contextlib
+
+        from sqlalchemy import text
+
+        @contextlib.asynccontextmanager
+        async def refusing():
+            async with self.runtime.engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "create or replace function ordering.test_refuse_completion() returns trigger "
+                        "language plpgsql as $$ begin if new.state = 'completed' then raise exception "
+                        "'order completion refused (test)' using errcode = '23514'; end if; return new; end $$"
+                    )
+                )
+                await conn.execute(
+                    text(
+                        "create trigger test_refuse_completion before update on ordering.product_order "
+                        "for each row execute function ordering.test_refuse_completion()"
+                    )
+                )
+            try:
+                yield
+            finally:
+                async with self.runtime.engine.begin() as conn:
+                    await conn.execute(
+                        text("drop trigger if exists test_refuse_completion on ordering.product_order")
+                    )
+
+        return refusing()
+
     def handle(self, order_id: str):
         from workflows.product_order import ProductOrderWorkflow
 

@@ -288,3 +288,47 @@ async def test_a_refund_that_keeps_failing_asks_an_operator_and_waits(temporal_d
     replace = {"create_subscription": _raising_after(None, "create_subscription", NewSubscription)}
     async for saga in running_saga(temporal_dev, runtime, settings, replace_activities=replace):
         await _refund_outage(saga, patience=3)
+
+
+async def test_an_integrity_error_fails_the_order_fast_into_its_compensation(saga: Saga):
+    """A local step the database refuses (integrity error) is not retried forever: the order fails
+    at once and undoes everything, the line and its workflow included."""
+    customer = await saga.customer()
+    before = await _pools(saga)
+    async with saga.refusing_order_completion():
+        order = await saga.order(customer)
+        result = await asyncio.wait_for(saga.handle(order.id).result(), 60)
+    assert result.state == "failed"
+    assert "activity.database.integrity_error" in result.reason
+    await _assert_nothing_held(saga, order.id, customer, before)
+
+
+async def test_a_profile_whose_validity_expires_uninstalled_goes_back_to_the_pool(saga: Saga):
+    """No line owns it (its order failed while the flow waited): expired, it is given back."""
+    from core.db import transaction
+    from domains.inventory import services as inventory
+    from domains.service_ordering import services as som
+    from tests.saga_harness import CTX
+    from workflows.esim_provisioning import EsimInput, EsimProvisioningWorkflow
+
+    customer = await saga.customer()
+    async with transaction(saga.runtime.db) as s:
+        so = await som.create_service_order(
+            s, CTX, order_id="ORD-expiring", customer_id=customer, offering_id="PLAN_S"
+        )
+        esim = await inventory.reserve_esim(s, CTX, reserved_for=so.id)
+        iccid, matching, so_id = esim.iccid, esim.matching_id, so.id
+    # Validity 0 days: prepared, then at once past its validity with no device event.
+    handle = await saga.client.start_workflow(
+        EsimProvisioningWorkflow.run,
+        EsimInput(iccid, so_id, "ORD-expiring", customer, "0", "0", matching, "", "PLAN_S", 2.0, 0),
+        id=f"esim-{iccid}",
+        task_queue=saga.task_queue,
+    )
+    status = await asyncio.wait_for(handle.result(), 30)
+    assert status.state == "expired"
+    assert (
+        await scalar(saga, "select profile_state from inventory.esim_profile where iccid = :i", i=iccid)
+        == "available"
+    )
+    assert saga.network.smdp.state_of(iccid) is None  # its SM-DP+ order is cancelled
