@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: up down status test test-fast bench lint fmt venv migration clean
+.PHONY: up down status test test-fast bench chaos lint fmt venv migration clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -34,6 +34,10 @@ test-fast: venv
 
 bench: venv
 	$(PY) -m bench.run
+
+# Signups and renewals while the stack's processes are SIGKILLed; checks nothing is lost (bench/chaos.py).
+chaos: venv
+	$(PY) -m bench.chaos
 
 lint: venv
 	.venv/bin/ruff check .
