@@ -122,6 +122,36 @@ async def quarantine_release(saga) -> str:
     return f'WorkflowId = "{wf_id}"'
 
 
+async def failed_after_line(saga) -> str:
+    """The order's last step fails (the database refuses it) after the line and its workflow
+    exist: every step is undone, the line's workflow cancelled, the network deprovisioned."""
+    async with saga.refusing_order_completion():
+        order = await saga.order(await saga.customer())
+        await _expect(saga, order.id, "failed")
+    return _of_order(order.id)
+
+
+async def refund_waits_out_outage(saga) -> str:
+    """As failed_after_line, while the gateway refuses refunds for a few seconds."""
+    saga.fault("PAYMENT_REFUND", "unavailable")
+    async with saga.refusing_order_completion():
+        order = await saga.order(await saga.customer())
+        await asyncio.sleep(4)
+        saga.faults.faults.clear()
+        await _expect(saga, order.id, "failed")
+    return _of_order(order.id)
+
+
+async def stuck_esim_cancelled(saga) -> str:
+    """The eSIM preparation is stuck when the order fails for another reason: the eSIM flow
+    honours the cancel, closes its ticket and gives its profile back."""
+    saga.fault("ESIM_PROFILE_PREPARE", "stuck")
+    saga.fault("OCS_BALANCE_INIT", "fail_always")
+    order = await saga.order(await saga.customer())
+    await _expect(saga, order.id, "failed")
+    return _of_order(order.id)
+
+
 def _of_order(order_id: str) -> str:
     return f'BssOrderId = "{order_id}"'
 
@@ -135,6 +165,9 @@ CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
     "cancelled_before_som": (cancelled_before_som, {ORDER}),
     "quarantine_release": (quarantine_release, {"QuarantineReleaseWorkflow"}),
     "esim_flow_still_closing": (esim_flow_still_closing, FULL_SAGA),
+    "failed_after_line": (failed_after_line, FULL_SAGA),
+    "refund_waits_out_outage": (refund_waits_out_outage, FULL_SAGA),
+    "stuck_esim_cancelled": (stuck_esim_cancelled, {ORDER, SERVICE_ORDER, ESIM}),
 }
 
 
