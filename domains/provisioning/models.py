@@ -17,6 +17,11 @@ NETWORK_TASK_TYPES = (
     "OCS_BALANCE_INIT",
     "ESIM_PROFILE_PREPARE",
     "HLR_DEPROVISION",
+    # The undo of provisioning and the barring of a blocked line (simulators/network.py).
+    "PCRF_POLICY_REMOVE",
+    "OCS_BALANCE_REMOVE",
+    "PCRF_BAR",
+    "PCRF_UNBAR",
 )
 # Calls to the card gateway (simulators/card_gateway.py): an authorisation and a refund.
 PAYMENT_TASK_TYPES = ("PAYMENT_CHARGE", "PAYMENT_REFUND")

@@ -333,7 +333,7 @@ def upgrade() -> None:
             name="ck_fault_rule_fault_type",
         ),
         sa.CheckConstraint(
-            "task_type IN ('HLR_PROVISION', 'PCRF_POLICY_PUSH', 'OCS_BALANCE_INIT', 'ESIM_PROFILE_PREPARE', 'HLR_DEPROVISION', 'PAYMENT_CHARGE', 'PAYMENT_REFUND')",
+            "task_type IN ('HLR_PROVISION', 'PCRF_POLICY_PUSH', 'OCS_BALANCE_INIT', 'ESIM_PROFILE_PREPARE', 'HLR_DEPROVISION', 'PCRF_POLICY_REMOVE', 'OCS_BALANCE_REMOVE', 'PCRF_BAR', 'PCRF_UNBAR', 'PAYMENT_CHARGE', 'PAYMENT_REFUND')",
             name="ck_fault_rule_task_type",
         ),
         sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_fault_rule_probability"),

@@ -4,6 +4,7 @@ Refusals answer the rule code before anything happens; bad bodies are 400 and ch
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -192,6 +193,8 @@ async def test_terminate_quarantines_the_number_recycles_the_esim_and_refuses_wh
     )
     assert (number, profile) == ("quarantine", "available")
     assert until - clock.now() > timedelta(days=89)
+    # The workflow deprovisions the network after the update has answered, then completes.
+    await asyncio.wait_for(saga.client.get_workflow_handle(f"subscription-{sub_id}").result(), 30)
     assert await workflow_status(saga, sub_id) == "COMPLETED"
 
     before = await footprint(saga.runtime, sub_id)
