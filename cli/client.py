@@ -26,10 +26,11 @@ class ApiClient:
         token = token or settings.api_token
         if token is None and settings.token_file.exists():
             token = settings.token_file.read_text().strip()
-        headers = {
-            "X-BSS-Channel": "cli",
-            "X-BSS-Actor": os.environ.get("BSS_ACTOR", os.environ.get("USER", "cli")),
-        }
+        headers = {"X-BSS-Channel": "cli"}
+        # The audit log names the token's owner; only a channel token may say it acts for someone
+        # else, so the actor is sent only when asked for (BSS_ACTOR) and the API refuses it otherwise.
+        if os.environ.get("BSS_ACTOR"):
+            headers["X-BSS-Actor"] = os.environ["BSS_ACTOR"]
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=60, transport=transport)

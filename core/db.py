@@ -21,6 +21,7 @@ SCHEMAS = (
     "porting",
     "provisioning",
     "audit",
+    "access",
     "cardgw",  # the mock card acquirer's own books (domains/payment/mock_gateway.py), not the BSS's
 )
 

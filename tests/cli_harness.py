@@ -17,15 +17,14 @@ Usage (sync tests; the `settings` fixture gives the per-test database):
             plans = json.loads(result.stdout)
 
 `bss(*args)` returns click's Result: exit_code, stdout, stderr (errors go to stderr with exit 1).
-Rich renders 200 columns wide so tables do not wrap. `bss_cli(settings, actor="ops-bob")` sets
-the X-BSS-Actor the audit log records. Inside the block, `bss.client` is the ApiClient if a test
+Rich renders 200 columns wide so tables do not wrap. `bss_cli(settings, actor="ops-bob")` runs
+the CLI with an admin token named ops-bob, the actor the audit log records. Inside the block, `bss.client` is the ApiClient if a test
 wants to call the API directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -107,18 +106,19 @@ class Bss:
         return self.runner.invoke(app, list(args))
 
 
+async def _admin_token(server: InProcessApi, name: str) -> str:
+    """The audit log names a token's owner: an operator of their own is an admin token in their name."""
+    from core.context import SYSTEM
+    from ops.access import create_token
+
+    return (await create_token(server.app.state.runtime, SYSTEM, name, "admin"))[1]
+
+
 @contextmanager
-def bss_cli(settings: Settings, actor: str = "cli-test") -> Iterator[Bss]:
+def bss_cli(settings: Settings, actor: str | None = None) -> Iterator[Bss]:
     with InProcessApi(settings) as server:
-        previous = os.environ.get("BSS_ACTOR")
-        os.environ["BSS_ACTOR"] = actor  # ApiClient reads it once, when built
-        try:
-            client = ApiClient(base_url="http://bss.test", token=TEST_TOKEN, transport=server.transport)
-        finally:
-            if previous is None:
-                os.environ.pop("BSS_ACTOR", None)
-            else:
-                os.environ["BSS_ACTOR"] = previous
+        token = TEST_TOKEN if actor is None else server.call(_admin_token(server, actor))
+        client = ApiClient(base_url="http://bss.test", token=token, transport=server.transport)
         use_client(client)
         try:
             yield Bss(client)

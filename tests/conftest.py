@@ -103,6 +103,21 @@ def _reset_clock() -> Iterator[None]:
     clock.reset()
 
 
+async def token_headers(
+    runtime: Runtime, name: str, role: str = "admin", actor: str | None = None
+) -> dict[str, str]:
+    """Authorization for a new API token with this role; its name is the actor of the audit log,
+    unless it is a channel token naming the actor it acts for."""
+    from core.context import SYSTEM
+    from ops.access import create_token
+
+    _, token = await create_token(runtime, SYSTEM, name, role)
+    headers = {"Authorization": f"Bearer {token}"}
+    if actor is not None:
+        headers["X-BSS-Actor"] = actor
+    return headers
+
+
 @pytest_asyncio.fixture
 async def api(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client against the app in-process, authenticated with the test token."""

@@ -1,4 +1,5 @@
-"""`bss admin`: operator administration. `bss admin catalog ...` changes what is on sale."""
+"""`bss admin`: operator administration. `bss admin catalog ...` changes what is on sale;
+`bss admin token ...` hands out API tokens with a role."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from cli.output import JsonOpt, emit, group, ok
 app = group()
 catalog = group()
 app.add_typer(catalog, name="catalog", help="Add plans and price rows, retire plans.")
+token = group()
+app.add_typer(token, name="token", help="Create, list and revoke API tokens (admin only).")
 
 ADMIN = "/bss-api/v1/admin/catalog"
+TOKENS = "/bss-api/v1/admin/token"
+ROLES_HELP = "admin, operator, channel (a portal or agent; may name the actor), network (usage, device events) or readonly."
 Unlimited = "Per 30 days; -1 for unlimited."
 
 
@@ -119,3 +124,61 @@ def migrate_price(
             f"at their first renewal after {notice_days} days' notice."
         ),
     )
+
+
+@token.command("create")
+def token_create(
+    name: str = typer.Option(
+        ..., "--name", help="Who uses it, e.g. portal-web; it is the actor in the audit log."
+    ),
+    role: str = typer.Option(..., "--role", help=ROLES_HELP),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A new API token; it is printed now and never again (only its hash is kept)."""
+    from cli.client import api
+
+    created = api().post(TOKENS, {"name": name, "role": role})
+    emit(created, as_json, _token_created)
+
+
+def _token_created(t: dict[str, Any]) -> None:
+    ok(f"Token {t['name']} ({t['role']}) created. Keep it now; it is not shown again:")
+    # Plain print: the token must copy cleanly, without markup or wrapping.
+    print(t["token"])
+
+
+@token.command("list")
+def token_list(as_json: bool = JsonOpt) -> None:
+    """Every token with its role, when it was created and last used, and whether it is revoked."""
+    from cli.client import api
+    from cli.output import table
+
+    tokens = api().get(TOKENS)
+    emit(
+        tokens,
+        as_json,
+        lambda ts: table(
+            "API tokens",
+            ["Name", "Role", "Source", "Created", "Last used", "Revoked"],
+            [
+                (
+                    t["name"],
+                    t["role"],
+                    t["source"],
+                    (t["createdAt"] or "")[:19],
+                    (t["lastUsedAt"] or "")[:19],
+                    (t["revokedAt"] or "")[:19] if t["revoked"] else "no",
+                )
+                for t in ts
+            ],
+        ),
+    )
+
+
+@token.command("revoke")
+def token_revoke(name: str = typer.Argument(..., help="The token's name."), as_json: bool = JsonOpt) -> None:
+    """Revoke a token: every request with it is refused from now on."""
+    from cli.client import api
+
+    revoked = api().post(f"{TOKENS}/{name}/revoke")
+    emit(revoked, as_json, lambda t: ok(f"Token {t['name']} revoked at {t['revokedAt'][:19]}."))

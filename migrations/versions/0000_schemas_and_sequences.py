@@ -13,7 +13,7 @@ depends_on = None
 
 SCHEMAS = (
     "catalog", "crm", "inventory", "payment", "ordering",
-    "service_ordering", "subscription", "usage", "porting", "provisioning", "audit",
+    "service_ordering", "subscription", "usage", "porting", "provisioning", "audit", "access",
     "cardgw",
 )
 SEQUENCES = (

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from tests import tmf_schema
+from tests.conftest import token_headers
 
 BASE = "/tmf-api/customerManagement/v4/customer"
 PARTY = "/tmf-api/party/v4/individual"
@@ -90,7 +91,9 @@ async def test_create_derives_names_from_engaged_party_name(api):
 
 
 async def test_create_audit_row_carries_actor_channel_and_service(api, runtime):
-    r = await api.post(BASE, json=customer_body(), headers={"X-BSS-Channel": "cli", "X-BSS-Actor": "ops-ann"})
+    # A channel token (a portal, the agent) names the person it acts for; the audit row keeps both.
+    headers = await token_headers(runtime, "cockpit", "channel", actor="ops-ann")
+    r = await api.post(BASE, json=customer_body(), headers={**headers, "X-BSS-Channel": "cli"})
     async with runtime.engine.connect() as conn:
         row = (
             await conn.execute(
@@ -100,7 +103,7 @@ async def test_create_audit_row_carries_actor_channel_and_service(api, runtime):
                 {"id": r.json()["id"]},
             )
         ).one()
-    assert tuple(row) == ("ops-ann", "cli", "default")
+    assert tuple(row) == ("ops-ann", "cli", "cockpit")
 
 
 async def test_idempotency_key_replays_the_same_customer(api, runtime):

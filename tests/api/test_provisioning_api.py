@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domains.provisioning import seed, services
+from tests.conftest import token_headers
 
 BASE = "/bss-api/v1/provisioning/fault-injection"
 
@@ -29,7 +30,9 @@ async def test_list_shows_the_seeded_rules(api):
 
 async def test_patch_enables_a_rule_and_names_the_operator(api, runtime):
     r = await api.patch(
-        f"{BASE}/FI_PCRF_SLOW", json={"enabled": True, "probability": 1}, headers={"X-BSS-Actor": "ops-bob"}
+        f"{BASE}/FI_PCRF_SLOW",
+        json={"enabled": True, "probability": 1},
+        headers=await token_headers(runtime, "ops-bob"),
     )
     assert r.status_code == 200
     assert r.json()["enabled"] is True and r.json()["probability"] == 1.0

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from core.context import RequestContext
 from core.db import transaction
 from domains.inventory import services as inv
+from tests.conftest import token_headers
 from tests.tmf_schema import assert_conforms
 
 TMF = "/tmf-api/resourceInventoryManagement/v4/resource"
@@ -231,7 +232,9 @@ async def test_add_range_answers_201_with_what_was_new_and_audits_once(api, runt
     assert r.status_code == 201
     assert r.json() == {"prefix": "9100", "count": 10, "added": 10, "skipped": 0}
     r = await api.post(
-        f"{BSS}/msisdn/add-range", json={"prefix": "9100", "count": 10}, headers={"X-BSS-Actor": "ops-bob"}
+        f"{BSS}/msisdn/add-range",
+        json={"prefix": "9100", "count": 10},
+        headers=await token_headers(runtime, "ops-bob"),
     )
     assert r.json()["added"] == 0 and r.json()["skipped"] == 10
     listed = await api.get(TMF, params={"resourceType": "msisdn", "prefix": "9100", "status": "available"})
