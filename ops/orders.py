@@ -181,6 +181,10 @@ async def run_order_sweeper(rt: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await sweep_stranded_orders(rt)
+            from ops.som import undo_abandoned_orders
+
+            # Orders whose workflow was terminated mid-way: an undo-only run gives back what they hold.
+            await undo_abandoned_orders(rt)
         except Exception:  # noqa: BLE001 - the database may be down too: next round
             log.exception("order sweep failed")
         try:
