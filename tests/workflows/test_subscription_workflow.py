@@ -419,3 +419,69 @@ async def test_terminate_stops_the_esim_flow_cancels_at_the_smdp_and_deprovision
     assert sub.msisdn not in net.pcrf.policies
     assert sub.msisdn not in net.ocs.lines and "SO-1" not in net.ocs.balances
     await lines.export(handle, "terminate_deprovisions")
+
+
+async def test_a_blocked_line_continues_as_new_when_temporal_suggests_it_and_carries_its_state(
+    runtime, settings
+):
+    """A dev server of its own that suggests continue-as-new after 40 events: a blocked line fed
+    signals (rating's `exhausted`) starts a new run, still blocked and still barred."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from activities.registry import build_activities
+    from stack.temporal import SEARCH_ATTRIBUTES, temporal_binary
+    from workflows.registry import WORKFLOWS
+
+    extra = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        extra += ["--search-attribute", f"{name}={kind}"]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), dev_server_extra_args=extra, ui=False
+    )
+    try:
+        async for lines in _lines(env, runtime, settings, build_activities, WORKFLOWS):
+            sub_id, _, handle = await lines.start("PLAN_S")
+            sub = await line(lines.runtime, sub_id)
+            await exhaust(lines.runtime, sub_id)
+            for _ in range(15):
+                await handle.signal(SubscriptionWorkflow.exhausted, Exhausted(sub_id, "data"))
+            for _ in range(200):
+                described = await handle.describe()
+                if described.run_id != handle.first_execution_run_id:
+                    break
+                await asyncio.sleep(0.05)
+            assert described.run_id != handle.first_execution_run_id, "the line never continued as new"
+            history = await env.client.get_workflow_handle(handle.id, run_id=described.run_id).fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes.input.payloads
+            (carried,) = await env.client.data_converter.decode(started, [SubscriptionInput])
+            assert carried.barred and carried.renewal is None and not carried.renewal_declined
+            status = await lines.until(handle, lambda s: s.state == "blocked")
+            assert status.state_reason == "primary_allowance_exhausted"
+            assert sub.msisdn in lines.network.pcrf.barred
+    finally:
+        await env.shutdown()
+
+
+async def test_a_renewal_failing_past_the_attention_delay_opens_a_ticket_that_closes_when_it_goes_through(
+    lines: Lines, settings
+):
+    settings.renewal_grace_days, settings.renewal_attention_days = 1, 2
+    settings.renewal_retry_max_seconds = 3600
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    lines.gateway.outage = True
+    await lines.env.sleep(PERIOD + timedelta(days=2, hours=1))
+    ticket_id, ticket_type, state, topic = await line_ticket(lines, handle.id)
+    assert (ticket_type, state, topic.startswith("renewal/")) == ("payment_exception", "open", True)
+    status = await handle.query(SubscriptionWorkflow.status)
+    assert (status.state, status.state_reason) == ("blocked", "renewal_pending")
+    lines.gateway.outage = False  # the retries go on meanwhile: no operator needed
+    await lines.env.sleep(timedelta(hours=2))
+    status = await lines.until(handle, lambda s: s.periods_renewed >= 1 and s.state == "active")
+    assert await renewal_charges(lines, customer) == ["approved"]
+    for _ in range(100):
+        (after,) = await sql(lines.runtime, "SELECT state FROM crm.ticket WHERE id = :t", t=ticket_id)
+        if after[0] == "resolved":
+            break
+        await asyncio.sleep(0.05)
+    assert after[0] == "resolved"
+    await lines.export(handle, "renewal_attention_auto_closed")
