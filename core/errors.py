@@ -33,6 +33,13 @@ class InvalidInput(DomainError):
     kind = "INVALID_INPUT"
 
 
+class Conflict(DomainError):
+    """The request contradicts what is stored under the same key (HTTP 409); nothing changed."""
+
+    status = 409
+    kind = "CONFLICT"
+
+
 class Forbidden(DomainError):
     status = 403
     kind = "FORBIDDEN"

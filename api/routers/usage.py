@@ -2,23 +2,26 @@
 
 A record is a TMF635 `Usage` whose `usageCharacteristic` carry `msisdn`, `quantity`, `unit`
 (KB / MB / GB, sec / min, count) and `roaming`. `id` is optional and is the idempotency key: the same
-id sent again is counted once, and answers 200 with the event as first rated (a new one answers
-201). A refused record answers 422 with the rule code and stores nothing.
+record sent again under its id is counted once, and answers 200 with the event as first rated (a
+new one answers 201). The same id with a different record (another number, type, quantity, roaming
+flag or usageDate) is a 409 `usage.event_id.conflict` that says nothing of the stored event, which
+may be another subscriber's. A refused record answers 422 (or 400) with the rule code and stores
+nothing. An implausible `usageDate` is a 400: more than an hour ahead of business time, more than
+90 days old, or before the line existed (domains/usage/rules.py).
 
 The bulk endpoint takes a JSON array or JSON lines (Content-Type application/x-ndjson) of up to
-50,000 records, rates them in order in one transaction, and answers 200 with the counts and each
-rejection (index, id, reason, message). A record that is not even a well-formed Usage object is one
-rejection (`request.invalid`), not a refusal of the whole file; a body that is not a JSON array or
-JSON lines is a 400.
+50,000 records and MAX_BULK_BYTES, counted while the body is read (a longer body is a 413 as soon
+as it passes the limit), rates them in order in one transaction, and answers 200 with the counts
+and each rejection (index, id, reason, message), id conflicts included (also counted in
+`conflict`). A record that is not even a well-formed Usage object is one rejection
+(`request.invalid`), not a refusal of the whole file; a body that is not a JSON array or JSON lines
+is a 400.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -29,8 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import context, runtime
 from api.tmf import Paging, choice, listing, one
 from core.context import RequestContext
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 from domains.usage.models import UsageEvent
+from domains.usage.rating import ID_CONFLICT
 from domains.usage.rules import FINE_UNIT, USAGE_TYPES, RawUsage
 from domains.usage.store import UsageRecord
 from ops import usage as ops
@@ -157,17 +161,42 @@ async def create_usage(
     return usage_to_tmf(recorded.event)
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    kind = "PAYLOAD_TOO_LARGE"
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        "usage.bulk.too_large",
+        f"A bulk request holds at most {MAX_BULK_BYTES} bytes; split the file.",
+        maxBytes=MAX_BULK_BYTES,
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with a 413 as soon as it passes MAX_BULK_BYTES: a declared length is
+    believed at once, and a chunked body is counted as it arrives, never held whole first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BULK_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BULK_BYTES:
+            raise _too_large()
+    return bytes(body)
+
+
 @router.post("/usage/bulk", summary="Record many usage events in order (JSON array or JSON lines)")
 async def create_usage_bulk(
     request: Request, rt: Runtime = Depends(runtime), ctx: RequestContext = Depends(context)
 ) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BULK_BYTES:
-        raise InvalidInput("usage.bulk.too_large", f"A bulk request holds at most {MAX_BULK_BYTES} bytes.")
+    body = await _read_body(request)
     lines = request.headers.get("content-type", "").split(";")[0].strip().lower() in JSON_LINES
-    with _collector_paused():
-        records, malformed = _parse_bulk(body, lines)
-        result = await ops.record_bulk(rt, ctx, records)
+    records, malformed = _parse_bulk(body, lines)
+    del body
+    result = await ops.record_bulk(rt, ctx, records)
     rejections = [
         {"index": r.index, "id": r.id, "reason": r.error.code, "message": r.error.message}
         for r in result.rejections
@@ -178,29 +207,11 @@ async def create_usage_bulk(
         "rated": len(result.rated),
         "duplicate": len(result.duplicates),
         "rejected": len(rejections),
+        # Of the rejected: ids already used for a different record (usage.event_id.conflict).
+        "conflict": sum(1 for r in result.rejections if r.error.code == ID_CONFLICT),
         "blocked": sorted({sub for sub, _ in result.blocked}),
         "rejections": rejections,
     }
-
-
-_paused = {"count": 0, "resume": False}
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a bulk request builds its hundred thousand small,
-    acyclic objects: its repeated passes over them cost more than parsing and rating together.
-    Reference counting still frees everything; the collector resumes when the last bulk ends."""
-    if _paused["count"] == 0:
-        _paused["resume"] = gc.isenabled()
-        gc.disable()
-    _paused["count"] += 1
-    try:
-        yield
-    finally:
-        _paused["count"] -= 1
-        if _paused["count"] == 0 and _paused["resume"]:
-            gc.enable()
 
 
 def _parse_bulk(body: bytes, lines: bool) -> tuple[list[RawUsage], list[dict[str, Any]]]:

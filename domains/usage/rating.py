@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
-from core.errors import DomainError, PolicyViolation
+from core.errors import Conflict, DomainError, InvalidInput, PolicyViolation
 from domains.subscription.rules import ACTIVE, BLOCKED, PRIMARY_ALLOWANCE, UNLIMITED
-from domains.usage.rules import MediatedUsage
+from domains.usage.rules import UNITS, USAGE_BEFORE_LINE_SLACK, MediatedUsage
 
 ROAMING_ALLOWANCE = "data_roaming"
 # bundle_balance.unit (catalogue ALLOWANCE_UNITS) -> fine units per balance unit
@@ -74,6 +75,52 @@ class Line:
     msisdn: str
     state: str
     buckets: dict[str, Bucket] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """What an already stored event id stands for: a resend must say the same to count as one."""
+
+    msisdn: str
+    usage_type: str
+    exact_quantity: Decimal
+    roaming: bool
+    usage_date: datetime
+
+    @classmethod
+    def of(cls, event: MediatedUsage) -> StoredEvent:
+        return cls(event.msisdn, event.usage_type, event.exact_quantity, event.roaming, event.usage_date)
+
+    @classmethod
+    def from_row(
+        cls, msisdn: str, usage_type: str, quantity: Decimal, unit: str, roaming: bool, at: datetime
+    ) -> StoredEvent:
+        return cls(msisdn, usage_type, quantity * UNITS[usage_type][unit], roaming, at)
+
+    def same_as(self, event: MediatedUsage) -> bool:
+        """The same usage: same number, type, exact quantity and roaming flag, and the same time
+        when the resend states one (an undated record was stamped when it was first rated)."""
+        return (
+            self.msisdn == event.msisdn
+            and self.usage_type == event.usage_type
+            and self.exact_quantity == event.exact_quantity
+            and self.roaming == event.roaming
+            and (not event.dated or self.usage_date == event.usage_date)
+        )
+
+
+ID_CONFLICT = "usage.event_id.conflict"
+
+
+def id_conflict(event_id: str) -> Conflict:
+    # Says nothing about the stored event: it may be another subscriber's.
+    return Conflict(
+        ID_CONFLICT,
+        f"Event id {event_id} was already used for a different usage record; this one was not rated. "
+        "Send a new id for new usage.",
+        id=event_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +142,7 @@ class Rejection:
 class RatingRun:
     rated: list[Rated] = field(default_factory=list)
     duplicates: list[MediatedUsage] = field(default_factory=list)
+    # Refused records, the id conflicts (usage.event_id.conflict, 409) among them
     rejections: list[Rejection] = field(default_factory=list)
     # (subscription id, allowance type) of lines this run blocked, in the order it blocked them
     exhausted: list[tuple[str, str]] = field(default_factory=list)
@@ -109,16 +157,23 @@ def allowance_for(event: MediatedUsage) -> str:
 
 
 def rate_in_order(
-    events: Iterable[MediatedUsage], lines: Mapping[str, Line], stored_ids: set[str]
+    events: Iterable[MediatedUsage], lines: Mapping[str, Line], stored: Mapping[str, StoredEvent]
 ) -> RatingRun:
     """Rate events one after the other, as if each were its own request: an event after the one
-    that exhausted a line's data, in the same run, finds the line blocked and is refused."""
+    that exhausted a line's data, in the same run, finds the line blocked and is refused. An id
+    already stored (or rated earlier in the run) is a duplicate when it says the same, and a
+    conflict when it says something else."""
     run = RatingRun()
-    rated_ids: set[str] = set()
+    rated_ids: dict[str, StoredEvent] = {}
     for event in events:
-        if event.id is not None and (event.id in stored_ids or event.id in rated_ids):
-            run.duplicates.append(event)
-            continue
+        if event.id is not None:
+            earlier = stored.get(event.id) or rated_ids.get(event.id)
+            if earlier is not None:
+                if earlier.same_as(event):
+                    run.duplicates.append(event)
+                else:
+                    run.rejections.append(Rejection(event.index, event.id, id_conflict(event.id)))
+                continue
         refusal = _refusal(event, lines.get(event.msisdn))
         if refusal is not None:
             run.rejections.append(Rejection(event.index, event.id, refusal))
@@ -129,7 +184,7 @@ def rate_in_order(
         in_bundle = bucket.consume(event.quantity)
         run.rated.append(Rated(event, line.subscription_id, allowance, in_bundle))
         if event.id is not None:
-            rated_ids.add(event.id)
+            rated_ids[event.id] = StoredEvent.of(event)
         if allowance == PRIMARY_ALLOWANCE and bucket.exhausted:
             line.state = BLOCKED
             run.exhausted.append((line.subscription_id, allowance))
@@ -142,6 +197,12 @@ def _refusal(event: MediatedUsage, line: Line | None) -> DomainError | None:
             "usage.record.subscription_must_exist",
             f"No live subscription has the number {event.msisdn}.",
             msisdn=event.msisdn,
+        )
+    if line.created_at is not None and event.usage_date < line.created_at - USAGE_BEFORE_LINE_SLACK:
+        return InvalidInput(
+            "usage.record.usage_date_before_line",
+            f"usageDate {event.usage_date.isoformat()} is before the line with {event.msisdn} existed.",
+            usageDate=event.usage_date.isoformat(),
         )
     if line.state != ACTIVE:
         return PolicyViolation(

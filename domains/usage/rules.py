@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,6 +47,13 @@ DEFAULT_UNIT = {"sms": "count"}
 # One event larger than this (about 1 PB of data, or 31,000 years of talk) is a broken record.
 MAX_FINE_QUANTITY = 10**12
 RESERVED_ID_PREFIX = "UE-"
+# A plausible usageDate (else a 400, usage.record.usage_date_*): not later than an hour ahead of
+# business time (switch clocks drift, a session is stamped when it closes), not older than 90 days
+# (past the mediation window a record is stale or replayed by mistake), and not before its line
+# existed (rating checks that one, with USAGE_BEFORE_LINE_SLACK for the activation moment).
+MAX_USAGE_DATE_AHEAD = timedelta(hours=1)
+MAX_USAGE_DATE_AGE = timedelta(days=90)
+USAGE_BEFORE_LINE_SLACK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,13 @@ class MediatedUsage:
     original_unit: str
     roaming: bool
     usage_date: datetime
+    # False: the record carried no usageDate and was stamped with the time it was rated.
+    dated: bool = True
+
+    @property
+    def exact_quantity(self) -> Decimal:
+        """The quantity in fine units before rounding up: what two sendings must agree on."""
+        return self.original_quantity * UNITS[self.usage_type][self.original_unit]
 
 
 def mediate(raw: RawUsage, now: datetime) -> MediatedUsage:
@@ -119,8 +133,27 @@ def mediate(raw: RawUsage, now: datetime) -> MediatedUsage:
         original_quantity=quantity,
         original_unit=unit,
         roaming=_flag(raw.roaming),
-        usage_date=_utc(raw.usage_date) if raw.usage_date is not None else now,
+        usage_date=_usage_date(raw.usage_date, now) if raw.usage_date is not None else now,
+        dated=raw.usage_date is not None,
     )
+
+
+def _usage_date(value: datetime, now: datetime) -> datetime:
+    at = _utc(value)
+    if at > now + MAX_USAGE_DATE_AHEAD:
+        raise InvalidInput(
+            "usage.record.usage_date_in_future",
+            f"usageDate {at.isoformat()} is in the future; a usage record says when usage happened.",
+            usageDate=at.isoformat(),
+        )
+    if at < now - MAX_USAGE_DATE_AGE:
+        raise InvalidInput(
+            "usage.record.usage_date_too_old",
+            f"usageDate {at.isoformat()} is more than {MAX_USAGE_DATE_AGE.days} days old; "
+            "such a record is no longer rated.",
+            usageDate=at.isoformat(),
+        )
+    return at
 
 
 def parse_quantity(text: str) -> tuple[Decimal, str | None]:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domains.audit.models import DomainEvent
-from domains.usage.rating import Bucket, Line, Rated
+from domains.usage.rating import Bucket, Line, Rated, StoredEvent
 
 MSISDN_MAX = 15
 
@@ -72,7 +72,8 @@ class RatedEvent:
 # whose snapshot is taken after the locks are held.
 _LOCK_LINES = text(
     """
-    SELECT s.id, s.msisdn, s.state, b.id, b.allowance_type, b.total, b.consumed, b.unit, b.period_start
+    SELECT s.id, s.msisdn, s.state, s.created_at, b.id, b.allowance_type, b.total, b.consumed, b.unit,
+        b.period_start
     FROM subscription.subscription AS s
     JOIN subscription.bundle_balance AS b ON b.subscription_id = s.id
     WHERE s.msisdn = ANY(CAST(:msisdns AS varchar[])) AND s.state <> 'terminated'
@@ -82,50 +83,52 @@ _LOCK_LINES = text(
 )
 _LOCK_BARE_LINES = text(
     """
-    SELECT id, msisdn, state FROM subscription.subscription
+    SELECT id, msisdn, state, created_at FROM subscription.subscription
     WHERE msisdn = ANY(CAST(:msisdns AS varchar[])) AND state <> 'terminated'
     ORDER BY id FOR UPDATE
     """
 )
 _FRACTIONS_AND_STORED = text(
     """
-    SELECT f.balance_id, f.period_start, f.fine, NULL
+    SELECT f.balance_id, f.period_start, f.fine, NULL, NULL, NULL, NULL, NULL, NULL
     FROM usage.balance_fraction AS f WHERE f.balance_id = ANY(CAST(:balance_ids AS bigint[]))
     UNION ALL
-    SELECT NULL, NULL, NULL, e.id FROM usage.usage_event AS e WHERE e.id = ANY(CAST(:ids AS varchar[]))
+    SELECT NULL, e.usage_date, NULL, e.id, e.msisdn, e.usage_type, e.original_quantity, e.original_unit,
+        e.roaming
+    FROM usage.usage_event AS e WHERE e.id = ANY(CAST(:ids AS varchar[]))
     """
 )
 
 
 async def lock_lines(
     session: AsyncSession, msisdns: set[str], ids: list[str]
-) -> tuple[dict[str, Line], set[str]]:
+) -> tuple[dict[str, Line], dict[str, StoredEvent]]:
     """Lock the live lines of these numbers with their balances; and say which of `ids` are
-    stored already."""
+    stored already, and what each stands for."""
     lines: dict[str, Line] = {}
     # Only what could be a number is looked up; anything else has no line by definition.
     msisdns = {m for m in msisdns if m.isascii() and m.isdigit() and len(m) <= MSISDN_MAX}
     buckets: dict[int, Bucket] = {}
     if msisdns:
         rows = await session.execute(_LOCK_LINES, {"msisdns": sorted(msisdns)})
-        for sub_id, msisdn, state, bal_id, kind, total, consumed, unit, period in rows:
+        for sub_id, msisdn, state, created, bal_id, kind, total, consumed, unit, period in rows:
             line = lines.get(msisdn)
             if line is None:
-                line = lines[msisdn] = Line(sub_id, msisdn, state)
+                line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
             line.buckets[kind] = buckets[bal_id] = Bucket(bal_id, kind, total, consumed, unit, period)
         missing = msisdns - lines.keys()
         if missing:  # a line without any balance row: it exists, but has nothing to rate against
-            for sub_id, msisdn, state in await session.execute(
+            for sub_id, msisdn, state, created in await session.execute(
                 _LOCK_BARE_LINES, {"msisdns": sorted(missing)}
             ):
-                lines[msisdn] = Line(sub_id, msisdn, state)
-    stored: set[str] = set()
+                lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
+    stored: dict[str, StoredEvent] = {}
     if not buckets and not ids:
         return lines, stored
     rows = await session.execute(_FRACTIONS_AND_STORED, {"balance_ids": list(buckets), "ids": ids})
-    for bal_id, period, fine, event_id in rows:
+    for bal_id, period, fine, event_id, msisdn, kind, quantity, unit, roaming in rows:
         if event_id is not None:
-            stored.add(event_id)
+            stored[event_id] = StoredEvent.from_row(msisdn, kind, quantity, unit, roaming, period)
         # A fraction left from an earlier period does not carry into a renewed balance.
         elif buckets[bal_id].period_start == period:
             buckets[bal_id].fine = fine

@@ -3,11 +3,15 @@ Postgres): rated and refused events, idempotent resends, bulk in order, and sche
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from core.clock import clock
 from tests.tmf_schema import assert_conforms
 from tests.usage_harness import active_line, balances, line_state, snapshot, usage_body
 
@@ -31,11 +35,16 @@ def _chars(usage: dict[str, Any]) -> dict[str, Any]:
     return {c["name"]: c["value"] for c in usage["usageCharacteristic"]}
 
 
+def _minutes_ago(minutes: float) -> str:
+    return (
+        (clock.now() - timedelta(minutes=minutes)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )
+
+
 async def test_one_event_is_rated_and_conforms_to_tmf635(api, runtime) -> None:
     sub, msisdn = await active_line(runtime, "PLAN_S")
-    r = await api.post(
-        USAGE, json=usage_body(msisdn, "data", 500, "MB", id="cdr-1", usageDate="2026-06-01T10:00:00Z")
-    )
+    when = _minutes_ago(1)
+    r = await api.post(USAGE, json=usage_body(msisdn, "data", 500, "MB", id="cdr-1", usageDate=when))
     assert r.status_code == 201, r.text
     body = r.json()
     assert_conforms("TMF635", "Usage", body)
@@ -44,7 +53,7 @@ async def test_one_event_is_rated_and_conforms_to_tmf635(api, runtime) -> None:
         "cdr-1",
         "rated",
         "data",
-        "2026-06-01T10:00:00Z",
+        when,
     )
     chars = _chars(body)
     assert (chars["allowanceType"], chars["ratedQuantity"], chars["ratedUnit"], chars["subscriptionId"]) == (
@@ -63,10 +72,64 @@ async def test_one_event_is_rated_and_conforms_to_tmf635(api, runtime) -> None:
 async def test_a_resent_id_answers_200_with_the_original_and_counts_once(api, runtime) -> None:
     sub, msisdn = await active_line(runtime)
     first = await api.post(USAGE, json=usage_body(msisdn, "voice", 3, "min", id="call-9"))
-    again = await api.post(USAGE, json=usage_body(msisdn, "voice", 30, "min", id="call-9"))
+    again = await api.post(USAGE, json=usage_body(msisdn, "voice", 180, "sec", id="call-9"))
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
     assert (await balances(runtime, sub))["voice"] == (100, 3)
+
+
+async def test_the_same_id_with_a_different_record_is_a_409_and_counts_nothing(api, runtime) -> None:
+    sub, msisdn = await active_line(runtime)
+    assert (
+        await api.post(USAGE, json=usage_body(msisdn, "voice", 3, "min", id="call-10"))
+    ).status_code == 201
+    before = await snapshot(runtime)
+    for changed in (
+        usage_body(msisdn, "voice", 30, "min", id="call-10"),
+        usage_body(msisdn, "voice", 3, "min", id="call-10", roaming=True),
+        usage_body(msisdn, "voice", 3, "min", id="call-10", usageDate=_minutes_ago(2)),
+        usage_body(msisdn, "sms", 1, "count", id="call-10"),
+    ):
+        _error(await api.post(USAGE, json=changed), 409, "usage.event_id.conflict")
+    assert await snapshot(runtime) == before
+    assert (await balances(runtime, sub))["voice"] == (100, 3)
+
+
+async def test_an_id_reused_by_another_subscriber_is_a_409_that_shows_nothing_of_the_first(
+    api, runtime
+) -> None:
+    _, mine = await active_line(runtime)
+    _, theirs = await active_line(runtime)
+    first = await api.post(USAGE, json=usage_body(mine, "data", 123, "MB", id="shared-1"))
+    assert first.status_code == 201
+    r = await api.post(USAGE, json=usage_body(theirs, "data", 123, "MB", id="shared-1"))
+    body = _error(r, 409, "usage.event_id.conflict")
+    text = json.dumps(body)
+    assert (
+        mine not in text and "123" not in text and first.json()["usageCharacteristic"][4]["value"] not in text
+    )
+    bulk = (await api.post(BULK, json=[usage_body(theirs, "data", 123, "MB", id="shared-1")])).json()
+    assert (bulk["rated"], bulk["duplicate"], bulk["conflict"]) == (0, 0, 1)
+    assert bulk["rejections"][0]["reason"] == "usage.event_id.conflict" and mine not in json.dumps(bulk)
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        (timedelta(days=-2), "usage.record.usage_date_in_future"),
+        (timedelta(days=3 * 365), "usage.record.usage_date_too_old"),
+        (timedelta(days=1), "usage.record.usage_date_before_line"),  # the line is a minute old
+    ],
+    ids=["two-days-ahead", "three-years-old", "before-the-line"],
+)
+async def test_an_implausible_usage_date_is_a_400_and_stores_nothing(api, runtime, when, reason) -> None:
+    _, msisdn = await active_line(runtime)
+    before = await snapshot(runtime)
+    at = (clock.now() - when).isoformat()
+    _error(await api.post(USAGE, json=usage_body(msisdn, usageDate=at, id="dated-1")), 400, reason)
+    bulk = (await api.post(BULK, json=[usage_body(msisdn, usageDate=at, id="dated-2")])).json()
+    assert [r["reason"] for r in bulk["rejections"]] == [reason]
+    assert await snapshot(runtime) == before
 
 
 async def test_an_event_without_id_gets_a_ue_id(api, runtime) -> None:
@@ -142,7 +205,7 @@ async def test_bulk_rates_in_order_and_reports_every_rejection(api, runtime) -> 
     sub, msisdn = await active_line(runtime, "PLAN_S")
     events = [
         usage_body(msisdn, quantity=5000, unit="MB", id="b-0"),
-        usage_body(msisdn, quantity=1, unit="MB", id="b-0"),  # duplicate in the same request
+        usage_body(msisdn, quantity=1, unit="MB", id="b-0"),  # the same id, another record: a conflict
         {"usageType": "data", "usageCharacteristic": "garbage", "id": "b-2"},  # malformed record
         usage_body(msisdn, quantity=500, unit="MB", id="b-3"),  # exhausts the line
         usage_body(msisdn, "voice", 1, "min", id="b-4"),  # after the block
@@ -151,8 +214,10 @@ async def test_bulk_rates_in_order_and_reports_every_rejection(api, runtime) -> 
     r = await api.post(BULK, json=events)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["rated"], body["duplicate"], body["rejected"], body["blocked"]) == (2, 1, 3, [sub])
+    assert (body["rated"], body["duplicate"], body["rejected"], body["blocked"]) == (2, 0, 4, [sub])
+    assert body["conflict"] == 1
     assert [(x["index"], x["id"], x["reason"]) for x in body["rejections"]] == [
+        (1, "b-0", "usage.event_id.conflict"),
         (2, "b-2", "request.invalid"),
         (4, "b-4", "usage.record.subscription_must_be_active"),
         (5, "b-5", "usage.record.unit_matches_type"),
@@ -187,6 +252,39 @@ async def test_bulk_refuses_more_than_fifty_thousand_events(api, runtime) -> Non
     r = await api.post(BULK, content=("[" + ",".join([event] * 50_001) + "]").encode())
     _error(r, 400, "usage.bulk.too_many_events")
     assert await snapshot(runtime) == before
+
+
+async def test_bulk_stops_reading_at_the_size_limit_with_a_413(api, runtime, monkeypatch) -> None:
+    from api.routers import usage as router
+
+    monkeypatch.setattr(router, "MAX_BULK_BYTES", 4096)
+    sent = 0
+
+    async def body():  # chunked, no Content-Length: only counting while reading can stop it
+        nonlocal sent
+        for _ in range(1000):
+            sent += 1
+            yield b" " * 1024
+
+    before = await snapshot(runtime)
+    r = await api.post(BULK, content=body(), headers={"content-type": "application/json"})
+    _error(r, 413, "usage.bulk.too_large")
+    assert sent <= 6, f"the API read {sent} KB of a body it refuses after 4"
+    declared = await api.post(BULK, content=b" " * 5000, headers={"content-type": "application/json"})
+    _error(declared, 413, "usage.bulk.too_large")
+    assert await snapshot(runtime) == before
+
+
+async def test_a_bulk_leaves_the_garbage_collector_on_for_everyone_else(api, runtime) -> None:
+    _, msisdn = await active_line(runtime, "PLAN_M")
+    events = [usage_body(msisdn, "data", 1, "KB", id=f"gc-{i}") for i in range(2_000)]
+    seen: set[bool] = set()
+    request = asyncio.ensure_future(api.post(BULK, json=events))
+    while not request.done():  # the other requests the process serves meanwhile
+        seen.add(gc.isenabled())
+        await asyncio.sleep(0)
+    assert request.result().json()["rated"] == 2_000
+    assert seen == {True}
 
 
 async def test_usage_list_filters_and_pages(api, runtime) -> None:

@@ -15,8 +15,8 @@ from core.context import RequestContext
 from core.errors import DomainError, InvalidInput, PolicyViolation
 from domains.audit.services import events_for
 from domains.subscription.services import subscription_history
-from domains.usage.rating import Bucket, Line, rate_in_order
-from domains.usage.rules import MediatedUsage, RawUsage, mediate, parse_quantity
+from domains.usage.rating import Bucket, Line, StoredEvent, rate_in_order
+from domains.usage.rules import FINE_UNIT, MediatedUsage, RawUsage, mediate, parse_quantity
 from ops import usage as ops
 from tests.usage_harness import active_line, balances, fine_balances, line_state, raw, snapshot
 
@@ -107,7 +107,7 @@ def _line(data_total: int = 10, roaming_total: int = 0) -> Line:
 
 def _events(*specs: tuple[str | None, str, int, bool]) -> list[MediatedUsage]:
     return [
-        MediatedUsage(i, event_id, "90000001", kind, q, Decimal(q), "KB", roaming, NOW)
+        MediatedUsage(i, event_id, "90000001", kind, q, Decimal(q), FINE_UNIT[kind], roaming, NOW)
         for i, (event_id, kind, q, roaming) in enumerate(specs)
     ]
 
@@ -141,7 +141,7 @@ def test_events_after_exhaustion_in_the_same_batch_find_the_line_blocked() -> No
             ("d", "voice", 60, False),
         ),
         lines,
-        set(),
+        {},
     )
     assert [r.event.id for r in run.rated] == ["a", "b"]
     assert [(r.id, r.error.code) for r in run.rejections] == [
@@ -153,16 +153,25 @@ def test_events_after_exhaustion_in_the_same_batch_find_the_line_blocked() -> No
 
 def test_a_repeated_id_counts_once_in_a_batch_unless_the_first_was_refused() -> None:
     lines = {"90000001": _line(data_total=10, roaming_total=0)}
-    run = rate_in_order(
-        _events(
-            ("x", "data", 5, True), ("x", "data", 5, False), ("x", "data", 5, False), ("y", "data", 5, False)
-        ),
-        lines,
-        {"y"},
+    events = _events(
+        ("x", "data", 5, True), ("x", "data", 5, False), ("x", "data", 5, False), ("y", "data", 5, False)
     )
+    run = rate_in_order(events, lines, {"y": StoredEvent.of(events[3])})
     assert [r.error.code for r in run.rejections] == ["subscription.usage_rated.roaming_balance_required"]
     assert [r.event.index for r in run.rated] == [1]
     assert [d.index for d in run.duplicates] == [2, 3]
+
+
+def test_a_repeated_id_with_a_different_record_is_a_conflict_not_a_duplicate() -> None:
+    lines = {"90000001": _line(data_total=10)}
+    events = _events(("x", "data", 5, False), ("x", "data", 6, False), ("y", "data", 5, True))
+    stored_y = StoredEvent.of(_events(("y", "data", 5, False))[0])  # stored without roaming
+    run = rate_in_order(events, lines, {"y": stored_y})
+    assert [r.event.index for r in run.rated] == [0] and run.duplicates == []
+    assert [(r.index, r.id, r.error.code, r.error.status) for r in run.rejections] == [
+        (1, "x", "usage.event_id.conflict", 409),
+        (2, "y", "usage.event_id.conflict", 409),
+    ]
 
 
 # ---- against the database ----------------------------------------------------------------------
@@ -264,9 +273,12 @@ async def test_fractions_of_a_megabyte_add_up_exactly_in_the_database(runtime) -
 async def test_a_resent_event_is_counted_once_and_answers_the_original(runtime) -> None:
     sub, msisdn = await active_line(runtime)
     first = await ops.record_usage(runtime, CTX, raw(msisdn, quantity=7, unit="MB", id="cdr-42"))
-    again = await ops.record_usage(runtime, CTX, raw(msisdn, quantity=9, unit="GB", id="cdr-42"))
+    again = await ops.record_usage(runtime, CTX, raw(msisdn, quantity=7 * 1024, unit="KB", id="cdr-42"))
     assert first.created and not again.created
     assert again.event.id == "cdr-42" and again.event.quantity == 7 * 1024
+    with pytest.raises(DomainError) as refused:
+        await ops.record_usage(runtime, CTX, raw(msisdn, quantity=9, unit="GB", id="cdr-42"))
+    assert (refused.value.code, refused.value.status) == ("usage.event_id.conflict", 409)
     assert (await balances(runtime, sub))["data"] == (5120, 7)
     async with runtime.db() as s:
         audit = await events_for(s, "Usage", "cdr-42")
