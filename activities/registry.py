@@ -46,6 +46,7 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         som.cancel_held_profiles,
         som.give_back_profile,
         som.end_order_line,
+        som.order_holdings,
         som.close_task_ticket,
         lines.line_state,
         lines.renew,

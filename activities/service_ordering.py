@@ -50,6 +50,21 @@ class OrderLineEnd:
 
 
 @dataclass
+class OrderHoldingsRequest:
+    order_id: str
+
+
+@dataclass
+class OrderHoldings:
+    """What an order whose workflow was terminated may still hold (ids to undo by)."""
+
+    state: str
+    service_order_id: str | None = None
+    subscription_id: str | None = None
+    iccid: str | None = None
+
+
+@dataclass
 class EsimRelease:
     """The eSIM flow gives its profile back as its last step (cancelled or expired)."""
 
@@ -212,6 +227,30 @@ class ServiceOrderActivities:
             await self.smdp.cancel_order(req.iccid, attempt=activity.info().attempt)
         async with transaction(self.rt.db) as s:
             return await _release_unless_on_a_line(s, _ctx(), req.iccid, req.service_order_id)
+
+    @activity.defn
+    @domain_errors
+    async def order_holdings(self, req: OrderHoldingsRequest) -> OrderHoldings:
+        from sqlmodel import select
+
+        from domains.ordering import services as ordering
+        from domains.service_ordering.models import Service
+        from domains.subscription.services import subscription_for_order
+
+        async with self.rt.db() as s:
+            order = await ordering.get_order(s, req.order_id)
+            sub = await subscription_for_order(s, req.order_id)
+            iccid = None
+            if order.service_order_id:
+                cfs = (
+                    await s.exec(
+                        select(Service).where(
+                            Service.service_order_id == order.service_order_id, Service.type == "CFS"
+                        )
+                    )
+                ).first()
+                iccid = (cfs.characteristics or {}).get("iccid") if cfs else None
+            return OrderHoldings(order.state, order.service_order_id, sub.id if sub else None, iccid)
 
     @activity.defn
     @domain_errors

@@ -140,3 +140,76 @@ async def _running_esim_status(rt: Runtime, iccid: str) -> Any:
         return await asyncio.wait_for(handle.query(EsimProvisioningWorkflow.status), TEMPORAL_TIMEOUT)
     except Exception:  # noqa: BLE001 - no workflow, or Temporal away: the inventory row answers
         return None
+
+
+async def undo_abandoned_orders(rt: Runtime, *, limit: int = 100) -> list[str]:
+    """Orders in progress whose workflow was terminated (from the Temporal UI, or it timed out or
+    failed): a terminate runs no compensation, so the order would keep its line, number, eSIM,
+    network entries and the customer's money. Start a new run of `order-<id>` in undo-only mode,
+    which gives all of it back and fails the order. Returns the orders taken up; idempotent (a
+    running undo is not started twice). Called by the worker's order sweeper."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from domains.ordering.models import ProductOrder
+    from workflows.common import CUSTOMER_ID, ORDER_ID, attributes
+    from workflows.product_order import OrderInput, ProductOrderWorkflow, order_workflow_id
+
+    async with rt.db() as s:
+        orders = list(
+            await s.exec(
+                select(ProductOrder)
+                .where(ProductOrder.state == "in_progress")
+                .order_by(col(ProductOrder.created_at))
+                .limit(limit)
+            )
+        )
+    if not orders:
+        return []
+    client = await rt.temporal()
+    ended = {
+        WorkflowExecutionStatus.TERMINATED,
+        WorkflowExecutionStatus.TIMED_OUT,
+        WorkflowExecutionStatus.FAILED,
+    }
+    taken = []
+    for order in orders:
+        try:
+            desc = await client.get_workflow_handle(order_workflow_id(order.id)).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                continue  # not ours to judge (retention passed, or another namespace)
+            raise
+        if desc.status not in ended:
+            continue
+        try:
+            await client.start_workflow(
+                ProductOrderWorkflow.run,
+                OrderInput(
+                    order_id=order.id,
+                    customer_id=order.customer_id,
+                    offering_id=order.offering_id,
+                    price_id=order.price_id,
+                    price_amount=str(order.price_amount),
+                    price_currency=order.price_currency,
+                    task_deadline_seconds=rt.settings.task_deadline_seconds,
+                    compensation_patience_seconds=rt.settings.compensation_patience_seconds,
+                    undo_only=True,
+                ),
+                id=order_workflow_id(order.id),
+                task_queue=rt.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=attributes(
+                    CUSTOMER_ID.value_set(order.customer_id), ORDER_ID.value_set(order.id)
+                ),
+            )
+        except Exception as exc:  # noqa: BLE001 - started meanwhile by another sweeper: fine
+            from temporalio.exceptions import WorkflowAlreadyStartedError
+
+            if not isinstance(exc, WorkflowAlreadyStartedError):
+                raise
+            continue
+        taken.append(order.id)
+    return taken

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.provisioning import DeprovisionOrder, ProvisioningActivities
     from activities.service_ordering import (
+        OrderHoldingsRequest,
         OrderLineEnd,
         ServiceOrderActivities,
         ServiceOrderFailed,
@@ -80,6 +81,9 @@ class OrderInput:
     task_deadline_seconds: float = 10.0
     # How long an undo step (refund, network undo) retries alone before it asks an operator.
     compensation_patience_seconds: float = COMPENSATION_PATIENCE_SECONDS
+    # A new run for an order whose earlier run was terminated (no compensation ran): undo what the
+    # order still holds, found from the database, and fail it (ops.som.undo_abandoned_orders).
+    undo_only: bool = False
 
 
 @dataclass
@@ -150,6 +154,8 @@ class ProductOrderWorkflow:
         self.v2 = workflow.patched(PATCH)
         self.inp = inp
         undo = Compensations()
+        if inp.undo_only:
+            return await self._undo_abandoned(inp)
         try:
             await workflow.execute_local_activity_method(
                 OrderActivities.start_order, OrderRef(inp.order_id), **DB_STEP
@@ -256,6 +262,38 @@ class ProductOrderWorkflow:
         )
         self.state = "completed"
         return OrderResult(inp.order_id, "completed", sub_id, so.msisdn, so.iccid)
+
+    async def _undo_abandoned(self, inp: OrderInput) -> OrderResult:
+        """The earlier run was terminated mid-way: every undo step is keyed by what the database
+        and the deterministic ids say (charge key, service order, line), and each is idempotent, so
+        running them all gives back whatever that run had taken and no more."""
+        self.v2, self.som_started, self.state = True, True, "failing"
+        self.reason = (
+            "The order's workflow was terminated before it finished; everything it held was given back."
+        )
+        held = await workflow.execute_local_activity_method(
+            ServiceOrderActivities.order_holdings, OrderHoldingsRequest(inp.order_id), **DB_STEP
+        )
+        if held.state != "in_progress":  # an unstarted order is the order sweeper's
+            self.state = held.state
+            return OrderResult(inp.order_id, held.state, held.subscription_id)
+        self.service_order_id, self.subscription_id = held.service_order_id, held.subscription_id
+        undo = Compensations()
+        if held.service_order_id:
+            so_id = held.service_order_id
+            undo.add(lambda: self._release(so_id))
+            if held.iccid:
+                iccid = held.iccid
+                undo.add(lambda: self._cancel_esim(iccid))
+            undo.add(lambda: self._deprovision(so_id))
+        undo.add(lambda: self._refund(f"{order_workflow_id(inp.order_id)}/activation"))
+        undo.add(self._end_line)
+        if held.subscription_id:
+            sub_id = held.subscription_id
+            undo.add(lambda: self._stop_line_workflow(sub_id))
+        await self._fail(inp, undo, self.reason)
+        self.state = "failed"
+        return OrderResult(inp.order_id, "failed", reason=self.reason)
 
     async def _fail(self, inp: OrderInput, undo: Compensations, reason: str) -> None:
         await undo.unwind()

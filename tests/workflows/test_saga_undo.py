@@ -332,3 +332,50 @@ async def test_a_profile_whose_validity_expires_uninstalled_goes_back_to_the_poo
         == "available"
     )
     assert saga.network.smdp.state_of(iccid) is None  # its SM-DP+ order is cancelled
+
+
+# --- terminated from the Temporal UI: no compensation runs there, the sweeper's undo run does ----
+
+
+@pytest.mark.parametrize("when", ["provisioning", "line_exists"])
+async def test_an_order_terminated_from_the_ui_is_undone_by_the_sweeper(
+    when, temporal_dev, runtime, settings
+):
+    replace = {"complete_order": _hanging("complete_order", OrderCompleted)} if when == "line_exists" else {}
+    async for saga in running_saga(temporal_dev, runtime, settings, replace_activities=replace):
+        await _terminated(saga, when)
+
+
+async def _terminated(saga: Saga, when: str) -> None:
+    from ops.som import undo_abandoned_orders
+
+    if when == "provisioning":
+        saga.fault("HLR_PROVISION", "stuck")
+    customer = await saga.customer()
+    before = await _pools(saga)
+    order = await saga.order(customer)
+    if when == "provisioning":
+        await eventually(
+            lambda: scalar(
+                saga,
+                "select count(*) from service_ordering.provisioning_task t join ordering.product_order o "
+                "on o.service_order_id = t.service_order_id where o.id = :o and t.task_type = 'HLR_PROVISION' "
+                "and t.state = 'stuck'",
+                o=order.id,
+            ),
+            what="HLR task stuck",
+        )
+    else:
+        sub = await eventually(
+            lambda: scalar(saga, "select id from subscription.subscription where order_id = :o", o=order.id),
+            what="line created",
+        )
+        await eventually(lambda: _running(saga, f"subscription-{sub}"), what="line workflow running")
+    await saga.handle(order.id).terminate("terminated from the UI")
+    saga.faults.faults.clear()
+    assert await undo_abandoned_orders(saga.runtime) == [order.id]
+    assert await undo_abandoned_orders(saga.runtime) == []  # a running undo is not started twice
+    result = await asyncio.wait_for(saga.handle(order.id).result(), 60)
+    assert result.state == "failed"
+    assert "terminated" in result.reason
+    await _assert_nothing_held(saga, order.id, customer, before)
