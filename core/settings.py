@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +17,14 @@ class Settings(BaseSettings):
     db_url: str | None = None
     temporal_address: str | None = None
     temporal_namespace: str = "default"
+    # A real cluster (BSS_TEMPORAL_ADDRESS): TLS, mutual TLS with a client certificate, or an API key
+    # (Temporal Cloud). Certificate files are PEM; an API key always travels over TLS.
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
     task_queue: str = "bss"
 
     pg_port: int = 5433
