@@ -88,6 +88,15 @@ def test_the_worker_scales_without_clashing(compose):
     assert "hostname" not in worker
 
 
+def test_temporal_is_reachable_only_inside_the_deployment(compose):
+    """The frontend and the UI have no login: whoever reaches them controls every workflow."""
+    assert "ports" not in compose["services"]["temporal"]
+    ui_ports = compose["services"]["temporal-ui"].get("ports", [])
+    assert all(str(p).startswith("127.0.0.1:") for p in ui_ports), ui_ports
+    for name in INFRASTRUCTURE - {"temporal-ui"}:
+        assert "ports" not in compose["services"][name], f"{name} is published to the host"
+
+
 @pytest.mark.parametrize("name", sorted(OUR_SERVICES))
 def test_our_services_are_wired_through_bss_env(compose, name):
     env = compose["services"][name]["environment"]
