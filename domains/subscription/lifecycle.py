@@ -5,7 +5,9 @@ The SubscriptionWorkflow calls these through activities, so every one of them is
 moves only through `payment.charges.charge` with the caller's idempotency key, and a repeated call
 finds its first answer (the renewal row, the VAS purchase row) instead of acting twice. Each one
 locks the subscription row first, so a renewal, a top-up and a termination of the same line never
-interleave.
+interleave. The workflow's renewals (`renew_in_steps`) do not hold that lock while the gateway
+answers: they check under the lock, charge by the period's key, then lock again, check again and
+apply (a line that ended or was renewed by hand meanwhile gets its money back).
 
 Choices worth knowing:
 - A renewal charges the line's snapshot price. A scheduled plan change pivots at the next renewal
@@ -14,7 +16,9 @@ Choices worth knowing:
   the target has no price left then. An operator's price migration applies at the first renewal on
   or after its effective date; a plan change wins over a migration of the old plan.
 - A declined renewal is an answer, not an error: the declined payment and the blocked line are
-  committed with the caller's transaction and the outcome says `declined`.
+  committed with the caller's transaction and the outcome says `declined`. A renewal our side
+  cannot charge (gateway or database down) is an error the workflow retries; after its grace
+  period the line is held `renewal_pending` (`hold_for_renewal`) until the charge goes through.
 - `renew` does not compare with the business clock: the workflow's timer says when a period is
   due (workflow time and the business clock differ under time-skipping tests).
 - Termination keeps the last period's balances as they stood, for the record; the state gates use.
