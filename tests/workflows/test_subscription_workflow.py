@@ -485,3 +485,14 @@ async def test_a_renewal_failing_past_the_attention_delay_opens_a_ticket_that_cl
         await asyncio.sleep(0.05)
     assert after[0] == "resolved"
     await lines.export(handle, "renewal_attention_auto_closed")
+
+
+async def test_an_update_whose_activity_fails_fails_the_update_not_the_line(lines: Lines):
+    sub_id, _, handle = await lines.start("PLAN_S")
+    lines.gateway.bug = True  # the VAS charge hits a bug: non-retryable
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(SubscriptionWorkflow.purchase_vas, PurchaseVas("VAS_DATA_1GB"))
+    assert (await handle.describe()).status.name == "RUNNING"
+    lines.gateway.bug = False
+    result = await handle.execute_update(SubscriptionWorkflow.purchase_vas, PurchaseVas("VAS_DATA_1GB"))
+    assert result.status == "applied"
