@@ -496,3 +496,35 @@ async def test_an_update_whose_activity_fails_fails_the_update_not_the_line(line
     lines.gateway.bug = False
     result = await handle.execute_update(SubscriptionWorkflow.purchase_vas, PurchaseVas("VAS_DATA_1GB"))
     assert result.status == "applied"
+
+
+async def test_an_operator_who_resolves_the_renewal_by_hand_stops_the_charging_and_the_line_waits_declined(
+    lines: Lines,
+):
+    from workflows.attention import OperatorDecision
+
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    lines.gateway.bug = True
+    await lines.env.sleep(PERIOD + timedelta(minutes=1))
+    ticket_id, _, _, topic = await line_ticket(lines, handle.id)
+    await handle.signal(
+        "operator_decision", OperatorDecision(topic, "resolve", "customer moves to prepaid cash")
+    )
+    status = await lines.until(handle, lambda s: s.state_reason == "renewal_declined")
+    assert status.state == "blocked"
+    calls = lines.gateway.calls
+    await lines.env.sleep(timedelta(days=2))
+    assert lines.gateway.calls == calls  # no more charging for that period
+    assert await renewal_charges(lines, customer) == []
+    assert (await handle.describe()).status.name == "RUNNING"
+
+
+async def test_terminate_during_a_payment_outage_stops_the_charging_and_ends_the_line(lines: Lines):
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    lines.gateway.outage = True
+    await lines.env.sleep(PERIOD + timedelta(hours=1))
+    status = await handle.execute_update(SubscriptionWorkflow.terminate, Terminate("customer left"))
+    assert status.state == "terminated"
+    assert (await handle.result()).state == "terminated"
+    lines.gateway.outage = False
+    assert await renewal_charges(lines, customer) == []
