@@ -76,7 +76,8 @@ class ChaosConfig:
     signups: int = 200
     decline_every: int = 8
     concurrency: int = 8
-    worker_kill_every: tuple[float, float] = (2.0, 6.0)
+    worker_kill_every: tuple[float, float] = (3.0, 8.0)  # seconds into each worker's life
+    worker_kills_max: int | None = None  # the small run stops killing the worker after this many
     latency_factor: str = "0.1"
     outage_seconds: float = 40.0
     settle_timeout: float = 600.0
@@ -269,7 +270,7 @@ class Killer:
         """SIGKILL the worker a few seconds into each life: a worker killed before it polls would
         never work (its start takes seconds on a loaded machine), which tests nothing."""
         self._stop.clear()
-        seen = self._workers_polling()
+        seen = max(0, self._workers_polling() - 1)  # the worker that runs now has polled already
         while not self._stop.is_set():
             while self._workers_polling() <= seen and not self._stop.is_set():
                 if await self._pause(0.5):
@@ -284,6 +285,8 @@ class Killer:
                     self.kills.worker += 1
                 except ProcessLookupError:
                     pass
+            if self.cfg.worker_kills_max is not None and self.kills.worker >= self.cfg.worker_kills_max:
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -319,6 +322,7 @@ class Killer:
             await asyncio.sleep(0.5)
             if postgres.port_open("127.0.0.1", port):
                 self.log(f"{name} is back (restarted by the supervisor)")
+                await asyncio.sleep(5)  # let the clients reconnect before the next blow
                 return
         note = f"{name}: the supervisor did not restart it within 20 s; the harness restarted it"
         self.kills.harness_restarts.append(note)
@@ -762,6 +766,7 @@ def print_table(result: dict[str, Any]) -> None:
     rows = [
         ("orders", counts.get("orders")),
         ("orders by state", counts.get("orders_by_state")),
+        ("why orders did not complete", counts.get("failure_reasons")),
         ("signups with the decline card", result["signups"]["with_decline_card"]),
         ("faults switched on", ", ".join(result["signups"]["faults_applied"]) or "none"),
         ("kills: worker", result["kills"]["worker"]),

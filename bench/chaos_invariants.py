@@ -183,6 +183,9 @@ def evaluate(
     report.counts.update(
         orders=len(orders),
         orders_by_state=dict(states),
+        failure_reasons=dict(
+            Counter((o["failure_reason"] or "")[:100] for o in orders.values() if o["state"] != "completed")
+        ),
         lines_live=len(live_lines),
         lines_by_state=dict(Counter(ln["state"] for ln in lines)),
         payments_approved=len(approved),
@@ -319,6 +322,7 @@ def evaluate(
             workflows_running_subscription=len(workflows["running_subscriptions"]),
             workflows_running_other=len(workflows["running_other"]),
             workflows_failed=len(workflows["ended_badly"]),
+            workflows_failed_by_type=dict(Counter(wf.split(":", 1)[0] for wf in workflows["ended_badly"])),
         )
 
 
