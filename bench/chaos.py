@@ -78,10 +78,13 @@ class ChaosConfig:
     concurrency: int = 8
     worker_kill_every: tuple[float, float] = (3.0, 8.0)  # seconds into each worker's life
     worker_kills_max: int | None = None  # the small run stops killing the worker after this many
+    # Seconds from the first signup after which the worker is left alone until the renewals (a worker
+    # killed every few seconds on a loaded machine settles orders at a crawl); None: until settled.
+    worker_kill_window: float | None = 420.0
     latency_factor: str = "0.1"
     outage_seconds: float = 40.0
-    settle_timeout: float = 600.0
-    quiesce_timeout: float = 900.0
+    settle_timeout: float = 900.0
+    quiesce_timeout: float = 600.0
     api_retry_for: float = 300.0
     seed: int = 8
     keep: bool = False
@@ -279,6 +282,8 @@ class Killer:
             if await self._pause(self.rng.uniform(*self.cfg.worker_kill_every)):
                 return
             pid = self.stack.worker_pid()
+            if self.cfg.worker_kills_max is not None and self.kills.worker >= self.cfg.worker_kills_max:
+                return
             if pid is not None:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -610,6 +615,8 @@ async def run_chaos(cfg: ChaosConfig) -> dict[str, Any]:
         # 1. Signups under fire.
         t = time.monotonic()
         killing = asyncio.create_task(killer.worker_loop())
+        if cfg.worker_kill_window is not None:
+            window = asyncio.get_running_loop().call_later(cfg.worker_kill_window, killer.stop)
         n = cfg.signups
         faults_on = (n // 4, 3 * n // 4)
         sem = asyncio.Semaphore(cfg.concurrency)
@@ -660,6 +667,11 @@ async def run_chaos(cfg: ChaosConfig) -> dict[str, Any]:
 
         # 2. Renewals into a payment outage.
         t = time.monotonic()
+        if cfg.worker_kill_window is not None:
+            window.cancel()
+        killer.stop()
+        await killing
+        killing = asyncio.create_task(killer.worker_loop())  # and on through the outage
         outage = [("PAYMENT_CHARGE", "unavailable", 1.0)]
         outage_on = await _faults(api, outage, True, notes)
         advanced = await api.advance("30d")
