@@ -24,8 +24,9 @@ from domains.access.rules import Role
 from stack.postgres import free_port
 from tests.conftest import TEST_TOKEN
 
-pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("BSS_FUZZ_EXAMPLES", "3"))
+# A large run (BSS_FUZZ_EXAMPLES) takes as long as it takes; the suite's default timeout is for the small one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if EXAMPLES > 3 else 300)]
 
 
 @pytest.fixture(scope="module")

@@ -47,9 +47,10 @@ def _concrete(path: str) -> str:
 
 
 async def test_every_operation_answers_every_role_as_the_table_says(api, runtime):
+    spec = (await api.get("/openapi.json")).json()
     operations = [
         (method.upper(), path, tuple(op.get("tags", ())))
-        for path, item in api._transport.app.openapi()["paths"].items()
+        for path, item in spec["paths"].items()
         for method, op in item.items()
         if path != "/health"
     ]
