@@ -152,6 +152,40 @@ async def stuck_esim_cancelled(saga) -> str:
     return _of_order(order.id)
 
 
+async def network_undo_refused(saga) -> str:
+    """The HLR refuses to deprovision a failed service order's number: the service order asks an
+    operator (ticket) and keeps the number until the retry goes through."""
+    from sqlalchemy import text
+
+    from ops.attention import decide
+    from tests.saga_harness import CTX
+
+    saga.fault("OCS_BALANCE_INIT", "fail_always")
+    saga.fault("HLR_DEPROVISION", "fail_always")
+    order = await saga.order(await saga.customer())
+    deadline = time.monotonic() + 30
+    ticket = None
+    while ticket is None and time.monotonic() < deadline:
+        async with saga.runtime.engine.connect() as conn:
+            ticket = (
+                await conn.execute(
+                    text(
+                        "select t.id from crm.ticket t join ordering.product_order o "
+                        "on t.waiting_workflow_id = 'service-order-' || o.service_order_id "
+                        "where o.id = :o and t.state = 'open'"
+                    ),
+                    {"o": order.id},
+                )
+            ).scalar()
+        await asyncio.sleep(0.2)
+    if ticket is None:
+        raise RuntimeError("no network-undo ticket")
+    saga.faults.faults.clear()
+    await decide(saga.runtime, CTX, ticket, "retry")
+    await _expect(saga, order.id, "failed")
+    return _of_order(order.id)
+
+
 def _of_order(order_id: str) -> str:
     return f'BssOrderId = "{order_id}"'
 
@@ -168,6 +202,7 @@ CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
     "failed_after_line": (failed_after_line, FULL_SAGA),
     "refund_waits_out_outage": (refund_waits_out_outage, FULL_SAGA),
     "stuck_esim_cancelled": (stuck_esim_cancelled, {ORDER, SERVICE_ORDER, ESIM}),
+    "network_undo_refused": (network_undo_refused, {ORDER, SERVICE_ORDER, ESIM}),
 }
 
 

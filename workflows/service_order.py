@@ -16,6 +16,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.attention import AttentionTicket
     from activities.base import reason_of, rule_code
     from activities.provisioning import DeprovisionOrder, ProvisioningActivities, TaskOutcome, TaskRequest
     from activities.service_ordering import (
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ServiceOrderFailed,
         ServiceOrderRef,
     )
+    from workflows.attention import Attention, OperatorDecision
     from workflows.common import CUSTOMER_ID, DB_STEP, MSISDN, ORDER_ID, attributes, compensation_call
     from workflows.esim_provisioning import (
         CancelEsim,
@@ -84,6 +86,7 @@ class ServiceOrderWorkflow:
         self.iccid: str | None = None
         self.esim_ready: EsimReady | None = None
         self.v2 = False
+        self.attention = Attention()
 
     @workflow.run
     async def run(self, inp: ServiceOrderInput) -> ServiceOrderResult:
@@ -209,16 +212,31 @@ class ServiceOrderWorkflow:
                 await esim  # it ends promptly (a stuck preparation honours cancel) and gives back its profile
             except Exception:  # noqa: BLE001 - it had ended (or failed): the release below covers it
                 workflow.logger.info("eSIM workflow of %s has ended", self.iccid)
-        if self.msisdn is not None:
+        # The number stays held until the network has forgotten it: released earlier, it could be
+        # provisioned for another order that a late undo would then remove.
+        while self.msisdn is not None:
             try:
                 await workflow.execute_activity_method(
                     ProvisioningActivities.deprovision_service_order,
                     DeprovisionOrder(inp.service_order_id, reason, inp.task_deadline_seconds),
                     **compensation_call(),
                 )
+                break
             except ActivityError as err:
-                # The element refused for 30 minutes: the product order's own undo tries again.
-                workflow.logger.error("network undo of %s failed: %s", inp.service_order_id, err)
+                decision = await self.attention.ask(
+                    AttentionTicket(
+                        "network_undo",
+                        "provisioning_exception",
+                        f"Network undo of failed service order {inp.service_order_id} keeps failing",
+                        f"Service order {inp.service_order_id} (order {inp.order_id}) failed; removing "
+                        f"{self.msisdn} from the HLR/PCRF/OCS keeps failing, so the number stays held. "
+                        f"Retry, or resolve once it is removed by hand. Last error: {reason_of(err)}",
+                        customer_id=inp.customer_id,
+                        order_id=inp.order_id,
+                    )
+                )
+                if decision.action == "resolve":
+                    break
         await workflow.execute_activity_method(
             ServiceOrderActivities.cancel_held_profiles,
             ServiceOrderRef(inp.service_order_id),
@@ -246,6 +264,10 @@ class ServiceOrderWorkflow:
     @workflow.signal
     def esim_prepared(self, msg: EsimReady) -> None:
         self.esim_ready = msg
+
+    @workflow.signal
+    def operator_decision(self, msg: OperatorDecision) -> None:
+        self.attention.decide(msg)
 
     @workflow.signal
     def resolve_task(self, msg: ResolveTask) -> None:

@@ -379,3 +379,40 @@ async def _terminated(saga: Saga, when: str) -> None:
     assert result.state == "failed"
     assert "terminated" in result.reason
     await _assert_nothing_held(saga, order.id, customer, before)
+
+
+async def test_a_network_undo_the_element_refuses_keeps_the_number_and_asks_an_operator(saga: Saga):
+    """HLR provisioned, OCS fails, the HLR refuses to deprovision: the number is not released
+    (another order could be provisioned on it) until an operator retries and the HLR forgets it."""
+    from ops.attention import decide
+    from tests.saga_harness import CTX
+
+    saga.fault("OCS_BALANCE_INIT", "fail_always")
+    saga.fault("HLR_DEPROVISION", "fail_always")
+    customer = await saga.customer()
+    before = await _pools(saga)
+    order = await saga.order(customer)
+    so = await eventually(
+        lambda: scalar(saga, "select service_order_id from ordering.product_order where id = :o", o=order.id),
+        what="service order",
+    )
+    ticket = await eventually(
+        lambda: scalar(
+            saga,
+            "select id from crm.ticket where waiting_workflow_id = :w and waiting_topic = 'network_undo' "
+            "and state = 'open'",
+            w=f"service-order-{so}",
+        ),
+        what="network undo ticket",
+    )
+    msisdn = await scalar(saga, "select msisdn from inventory.msisdn where reserved_for = :s", s=so)
+    assert msisdn in saga.network.hlr.subscribers  # still on the HLR, so still held
+    assert (
+        await scalar(saga, "select state from ordering.product_order where id = :o", o=order.id) != "failed"
+    )
+    saga.faults.faults.clear()
+    await decide(saga.runtime, CTX, ticket, "retry")
+    result = await asyncio.wait_for(saga.handle(order.id).result(), 60)
+    assert result.state == "failed"
+    await _assert_nothing_held(saga, order.id, customer, before)
+    assert await scalar(saga, "select state from crm.ticket where id = :t", t=ticket) == "resolved"
