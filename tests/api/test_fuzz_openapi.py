@@ -2,8 +2,8 @@
 real database and Temporal dev server, with a token of every role. Whatever comes in, no answer may
 be a 5xx; a role outside the permission table is refused, one inside it never is.
 
-`make test` sends a few examples per operation and role; BSS_FUZZ_EXAMPLES=N sends N (N=25 makes
-about 10,000 requests; `make chaos` uses such a size)."""
+`make test` sends a few examples per operation and role (about 1,100 requests); BSS_FUZZ_EXAMPLES=N
+sends up to N (N=32 makes over 10,000 requests: `make chaos` uses that size)."""
 
 from __future__ import annotations
 
