@@ -119,7 +119,9 @@ async def test_the_same_idempotency_key_answers_the_same_order(saga, api):
         == 1
     )
 
-    # Another customer cannot borrow the key.
+    # Another customer cannot borrow the key. (The first order's workflow takes it up first: its
+    # own audit rows must not land between the two snapshots.)
+    await order_until(api, first.json()["id"], {"inProgress"})
     other = await customer(saga.runtime)
     before = await snapshot(saga.runtime)
     r = await api.post(ORDERS, json=order_body(other), headers={"Idempotency-Key": "signup-42"})
