@@ -104,8 +104,21 @@ def install(app: FastAPI) -> None:
             "The database could not complete the request; nothing was changed. Try again shortly.",
         )
 
+    @app.exception_handler(OSError)
+    async def backend_unreachable(_: Request, exc: OSError) -> JSONResponse:
+        # A refused or dropped connection to Postgres (or Temporal) while it restarts: the
+        # transaction never committed, and the client should simply try again.
+        log.warning("backend unreachable: %s", exc)
+        return error_response(
+            503,
+            "service.unavailable",
+            "The database or Temporal could not be reached; nothing was changed. Try again shortly.",
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if _is_connection_error(exc):
+            return await backend_unreachable(_, OSError(str(exc)))
         log.exception("unhandled error")
         return error_response(
             500, "internal.error", "Something went wrong on our side; the request changed nothing."
@@ -118,3 +131,27 @@ def _sqlstate(exc: DBAPIError) -> str:
         if code:
             return str(code)
     return ""
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """asyncpg's own errors while a connection is made or lost (the server starting up or shutting
+    down) are not wrapped by SQLAlchemy."""
+    from asyncpg.exceptions import (
+        CannotConnectNowError,
+        ConnectionDoesNotExistError,
+        InterfaceError,
+        PostgresConnectionError,
+    )
+
+    connection_errors = (
+        CannotConnectNowError,
+        ConnectionDoesNotExistError,
+        InterfaceError,
+        PostgresConnectionError,
+    )
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (OSError, *connection_errors)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
