@@ -58,6 +58,16 @@ def compensation_call(patience_seconds: float = COMPENSATION_PATIENCE_SECONDS) -
 
 # Network provisioning: three attempts, as the reference's simulator budget.
 PROVISIONING_ATTEMPTS = 3
+# Those three attempts are the network element's: an attempt lost with our worker (SIGKILLed or
+# hung, so Temporal times it out start-to-close) must not use them up. A task whose attempts keep
+# timing out is run again with a fresh budget (patch `provisioning-task-survives-worker-crashes`,
+# workflows/provisioning_tasks.py) for this long at least, or 20 attempt timeouts if longer; after
+# that something other than a crash is wrong, and the task goes the stuck path (an operator).
+PROVISIONING_CRASH_PATIENCE_SECONDS = 30 * 60
+
+
+def provisioning_crash_patience(deadline_seconds: float) -> float:
+    return max(PROVISIONING_CRASH_PATIENCE_SECONDS, 20 * (deadline_seconds + 10))
 
 
 def provisioning_options(deadline_seconds: float) -> dict:

@@ -1,6 +1,10 @@
 """Running a provisioning task inside a workflow, with the operator in the loop.
 
-A task that fails transiently is retried by Temporal (three attempts). A task that passes its
+A task that fails transiently is retried by Temporal (three attempts). Those are the network
+element's attempts: when they ran out because the last one timed out start-to-close (our worker
+was killed or hung mid-call, not the element's doing), the task runs again with a fresh budget
+(patch `provisioning-task-survives-worker-crashes`), for the crash patience of workflows/common.py;
+a task still timing out after that goes the stuck path below. A task that passes its
 deadline is *stuck*: the workflow flags itself `BssStuck=true`, opens a ticket, and waits —
 for days if need be — until an operator resolves the task (with a note) or retries it, or (for a
 runner whose owner turned `honour_cancel` on) until the owner is cancelled: a stuck task never
@@ -14,16 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as AttemptTimedOut
 
 with workflow.unsafe.imports_passed_through():
     from activities.base import rule_code
     from activities.provisioning import DEADLINE_EXCEEDED, ProvisioningActivities, TaskOutcome, TaskRequest
     from activities.service_ordering import ServiceOrderActivities, TaskResolved, TaskStuck, TaskTicketClose
     from core.context import RequestContext
-    from workflows.common import DB_STEP, STUCK, provisioning_options
+    from workflows.common import DB_STEP, STUCK, provisioning_crash_patience, provisioning_options
 
 TASK_CANCELLED = "provisioning.task.cancelled"
+CRASH_PATCH = "provisioning-task-survives-worker-crashes"
 
 
 @dataclass
@@ -75,6 +81,7 @@ class TaskRunner:
         cancelled: Callable[[], str | None] | None = None,
     ) -> TaskOutcome:
         retried: _Action | None = None
+        started = workflow.now()
         while True:
             try:
                 outcome = await workflow.execute_activity_method(
@@ -87,7 +94,15 @@ class TaskRunner:
                     )
                 return outcome
             except ActivityError as err:
-                if rule_code(err) != DEADLINE_EXCEEDED:
+                lost = _lost_with_worker(err)
+                if lost and (workflow.now() - started).total_seconds() < provisioning_crash_patience(
+                    req.deadline_seconds
+                ):
+                    workflow.logger.warning(
+                        "%s: attempts lost with the worker; a fresh budget", req.task_type
+                    )
+                    continue
+                if rule_code(err) != DEADLINE_EXCEEDED and not lost:
                     raise
             action = await self._wait_for_operator(
                 req, order_id, customer_id, cancelled if self.honour_cancel else None
@@ -107,6 +122,7 @@ class TaskRunner:
                 )
                 return TaskOutcome(req.task_type, attempt=0)
             retried = action
+            started = workflow.now()
 
     async def close_ticket(self, req: TaskRequest, note: str, by: RequestContext | None = None) -> None:
         if req.task_type in self.tickets:
@@ -140,3 +156,13 @@ class TaskRunner:
         if req.task_type not in self._actions:
             return _Action("cancel", cancelled() or "cancelled")
         return self._actions.pop(req.task_type)
+
+
+def _lost_with_worker(err: ActivityError) -> bool:
+    """The last attempt timed out start-to-close (or missed a heartbeat): the worker running it
+    died or hung. The element's own failures are ApplicationErrors and keep their budget."""
+    return (
+        isinstance(err.cause, AttemptTimedOut)
+        and err.cause.type in (TimeoutType.START_TO_CLOSE, TimeoutType.HEARTBEAT)
+        and workflow.patched(CRASH_PATCH)
+    )
