@@ -20,7 +20,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.base import rule_code
+    from activities.base import reason_of, rule_code
     from activities.provisioning import TaskRequest
     from activities.service_ordering import (
         DeviceEventRecord,
@@ -33,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.provisioning_tasks import TASK_CANCELLED, ResolveTask, RetryTask, TaskRunner
 
 PATCH = "esim-flow-gives-back-its-profile"
+# Its task failed for good: complete with a `failed` status (reason, rule code) instead of ending
+# Failed; the service order reads it as it read the failure (workflows/service_order.py).
+FAILS_WITH_RESULT = "esim-flow-ends-with-a-failed-result"
 
 
 @dataclass
@@ -77,6 +80,8 @@ class EsimStatus:
     state: str
     activation_code: str
     events: list[str] = field(default_factory=list)
+    reason: str | None = None
+    rule_code: str | None = None
 
 
 def esim_workflow_id(iccid: str) -> str:
@@ -96,6 +101,8 @@ class EsimProvisioningWorkflow:
         self.requested_by: list[RequestContext | None] = []
         self.cancelled: str | None = None
         self.gives_back = False
+        self.reason: str | None = None
+        self.rule_code: str | None = None
 
     @workflow.run
     async def run(self, inp: EsimInput) -> EsimStatus:
@@ -119,7 +126,12 @@ class EsimProvisioningWorkflow:
             )
         except (ApplicationError, ActivityError) as err:
             if not (self.gives_back and rule_code(err) == TASK_CANCELLED):
-                raise
+                if not workflow.patched(FAILS_WITH_RESULT):
+                    raise
+                # What its failure carried: the innermost message and rule code.
+                self.state, self.reason, self.rule_code = "failed", reason_of(err), rule_code(err)
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return self.status()
             self.state = "cancelled"
             await self._give_back(inp)
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -195,5 +207,10 @@ class EsimProvisioningWorkflow:
     @workflow.query
     def status(self) -> EsimStatus:
         return EsimStatus(
-            workflow.info().workflow_id.removeprefix("esim-"), self.state, self.code, list(self.device_events)
+            workflow.info().workflow_id.removeprefix("esim-"),
+            self.state,
+            self.code,
+            list(self.device_events),
+            self.reason,
+            self.rule_code,
         )

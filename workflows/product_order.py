@@ -62,7 +62,12 @@ with workflow.unsafe.imports_passed_through():
         condition_or_timeout,
     )
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
-    from workflows.service_order import ServiceOrderInput, ServiceOrderWorkflow, service_order_workflow_id
+    from workflows.service_order import (
+        ServiceOrderInput,
+        ServiceOrderWorkflow,
+        raise_failed_result,
+        service_order_workflow_id,
+    )
     from workflows.subscription import SubscriptionInput, SubscriptionWorkflow, subscription_workflow_id
 
 
@@ -206,6 +211,8 @@ class ProductOrderWorkflow:
                 CUSTOMER_ID.value_set(inp.customer_id), ORDER_ID.value_set(inp.order_id)
             ),
         )
+        if so.state == "failed":  # it compensated itself: as its failure (ChildWorkflowError) was
+            raise_failed_result(so.reason, so.rule_code)
         workflow.upsert_search_attributes([MSISDN.value_set(so.msisdn)])
         undo.add(lambda: self._cancel_esim(so.iccid))
         if self.v2:

@@ -54,6 +54,11 @@ class ServiceOrderResult:
     msisdn: str
     iccid: str
     activation_code: str
+    # `failed` (patch FAILS_WITH_RESULT): compensated, the reason and its rule code say why. The
+    # parent treats it exactly as it treated the child's failure before.
+    state: str = "completed"
+    reason: str | None = None
+    rule_code: str | None = None
 
 
 @dataclass
@@ -74,6 +79,10 @@ NETWORK_TASKS = ("HLR_PROVISION", "PCRF_POLICY_PUSH", "OCS_BALANCE_INIT")
 # A failed service order undoes its network tasks, waits for its eSIM flow to end (the flow gives
 # its profile back), cancels at the SM-DP+ in a regular activity, and resolves stuck tasks' tickets.
 PATCH = "service-order-undoes-network-and-waits-for-esim"
+# A failed service order completes with a `failed` result after compensating instead of ending
+# Failed (an expected business outcome is not a workflow failure in the Temporal UI); its eSIM
+# flow likewise (workflows/esim_provisioning.py), and `_esim_prepared` reads that result.
+FAILS_WITH_RESULT = "service-order-ends-with-a-failed-result"
 ESIM_START_ATTEMPTS = 10
 
 
@@ -146,9 +155,18 @@ class ServiceOrderWorkflow:
             reason = reason_of(err)
             self.state = "failed"
             await asyncio.shield(asyncio.ensure_future(self._compensate(inp, esim, reason)))
-            raise ApplicationError(
-                reason, type=rule_code(err) or "service_order.failed", non_retryable=True
-            ) from err
+            code = rule_code(err) or "service_order.failed"
+            if workflow.patched(FAILS_WITH_RESULT):
+                return ServiceOrderResult(
+                    inp.service_order_id,
+                    self.msisdn or "",
+                    self.iccid or "",
+                    "",
+                    state="failed",
+                    reason=reason,
+                    rule_code=code,
+                )
+            raise ApplicationError(reason, type=code, non_retryable=True) from err
 
     async def _start_esim_flow(self, esim: EsimInput) -> workflow.ChildWorkflowHandle:
         """Start `esim-<ICCID>`. A profile released by a failed order can be reserved again while
@@ -253,7 +271,9 @@ class ServiceOrderWorkflow:
         done, _ = await workflow.wait([ready, esim], return_when=asyncio.FIRST_COMPLETED)
         if ready not in done:
             ready.cancel()
-            await esim  # re-raises the eSIM workflow's failure
+            ended = await esim  # re-raises the eSIM workflow's failure (before FAILS_WITH_RESULT)
+            if ended is not None and ended.state == "failed":
+                raise_failed_result(ended.reason, ended.rule_code)
             raise ApplicationError(
                 "The eSIM workflow ended before the profile was prepared.",
                 type="esim.prepare.failed",
@@ -300,3 +320,9 @@ async def all_or_nothing(coros: list) -> list:
         await workflow.wait(pending) if pending else None
         raise failed.exception()
     return [t.result() for t in tasks]
+
+
+def raise_failed_result(reason: str | None, code: str | None) -> None:
+    """A child's `failed` result, raised as its failure used to reach the parent: the same reason
+    (the innermost message) and rule code (the innermost type, if any) for the order note."""
+    raise ApplicationError(reason or "The work failed.", type=code, non_retryable=True)
