@@ -186,6 +186,57 @@ async def network_undo_refused(saga) -> str:
     return _of_order(order.id)
 
 
+async def service_order_fails_with_result(saga) -> str:
+    """A network task fails for good: the service order compensates and completes with a failed
+    result, which the order reads as its failure (no workflow ends Failed)."""
+    saga.fault("PCRF_POLICY_PUSH", "fail_always")
+    order = await saga.order(await saga.customer())
+    await _expect(saga, order.id, "failed")
+    return _of_order(order.id)
+
+
+async def esim_fails_with_result(saga) -> str:
+    """The eSIM preparation fails for good: the eSIM flow completes with a failed result, the
+    service order reads it as its failure, compensates and completes failed in turn."""
+    saga.fault("ESIM_PROFILE_PREPARE", "fail_always")
+    order = await saga.order(await saga.customer())
+    await _expect(saga, order.id, "failed")
+    return _of_order(order.id)
+
+
+async def task_lost_with_worker(saga) -> str:
+    """HLR_PROVISION's first three attempts never answer, as if the worker died mid-call each
+    time (the server times them out start-to-close): the task runs again with a fresh budget and
+    the order completes."""
+    LOST_ATTEMPTS["HLR_PROVISION"] = 3
+    try:
+        order = await saga.order(await saga.customer())
+        await _expect(saga, order.id, "completed", seconds=120)
+    finally:
+        LOST_ATTEMPTS.clear()
+    return _of_order(order.id)
+
+
+# Attempts at a task type that hang (a worker lost mid-call); every other call is the real activity.
+LOST_ATTEMPTS: dict[str, int] = {}
+_REAL: dict = {}
+
+
+def _run_task_losing_attempts():
+    from temporalio import activity
+
+    from activities.provisioning import TaskOutcome, TaskRequest
+
+    async def run_task(req: TaskRequest) -> TaskOutcome:
+        if LOST_ATTEMPTS.get(req.task_type, 0) > 0:
+            LOST_ATTEMPTS[req.task_type] -= 1
+            await asyncio.sleep(3600)
+        return await _REAL["run_task"](req)
+
+    run_task.__annotations__ = {"req": TaskRequest, "return": TaskOutcome}
+    return activity.defn(name="run_task")(run_task)
+
+
 def _of_order(order_id: str) -> str:
     return f'BssOrderId = "{order_id}"'
 
@@ -203,11 +254,14 @@ CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
     "refund_waits_out_outage": (refund_waits_out_outage, FULL_SAGA),
     "stuck_esim_cancelled": (stuck_esim_cancelled, {ORDER, SERVICE_ORDER, ESIM}),
     "network_undo_refused": (network_undo_refused, {ORDER, SERVICE_ORDER, ESIM}),
+    "service_order_fails_with_result": (service_order_fails_with_result, {ORDER, SERVICE_ORDER, ESIM}),
+    "esim_fails_with_result": (esim_fails_with_result, {ORDER, SERVICE_ORDER, ESIM}),
+    "task_lost_with_worker": (task_lost_with_worker, FULL_SAGA),
 }
 
 
-async def _expect(saga, order_id: str, state: str) -> None:
-    result = await asyncio.wait_for(saga.handle(order_id).result(), 60)
+async def _expect(saga, order_id: str, state: str, seconds: float = 60) -> None:
+    result = await asyncio.wait_for(saga.handle(order_id).result(), seconds)
     if result.state != state:
         raise RuntimeError(f"order {order_id} ended {result.state} ({result.reason}), expected {state}")
 
@@ -269,7 +323,15 @@ async def play(settings: Settings, temporal_port: int, cases: list[str]) -> None
     client = await Client.connect(f"127.0.0.1:{temporal_port}")
     runtime = Runtime.create(settings, pool_size=5)
     try:
-        async for saga in running_saga(SimpleNamespace(client=client), runtime, settings):
+        async for saga in running_saga(
+            SimpleNamespace(client=client),
+            runtime,
+            settings,
+            replace_activities={"run_task": _run_task_losing_attempts()},
+        ):
+            from activities.provisioning import ProvisioningActivities
+
+            _REAL["run_task"] = ProvisioningActivities(saga.runtime, saga.network).run_task
             for case in cases:
                 scenario, types = CASES[case]
                 saga.faults.faults.clear()
