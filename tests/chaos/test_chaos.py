@@ -194,11 +194,6 @@ INVARIANTS = {
 # what is missing; remove it when that lands.
 KNOWN_OPEN: dict[str, str] = {}
 
-# A service order whose network task fails compensates, then raises to its order (which fails the
-# order cleanly): the workflow ends Failed by design of workflows/service_order.py today. Only that is
-# tolerated here, and only while it is the saga's design; any other failed workflow fails the test.
-DESIGNED_FAILURES = {"ServiceOrderWorkflow"}
-
 
 @pytest.fixture(scope="module")
 def chaos() -> dict[str, Any]:
@@ -239,10 +234,6 @@ def test_the_invariant_holds_after_the_chaos(chaos: dict[str, Any], invariant: s
     broken = {k: found[k] for k in INVARIANTS[invariant] if k in found}
     if broken and invariant in KNOWN_OPEN:
         pytest.skip(f"{KNOWN_OPEN[invariant]} (seen: {broken})")
-    failed_types = set(chaos["invariants"]["counts"].get("workflows_failed_by_type", {}))
-    if list(broken) == ["workflow_failed"] and failed_types <= DESIGNED_FAILURES:
-        pytest.skip(
-            "ServiceOrderWorkflow raises after compensating, so a failed service order ends Failed "
-            f"(workflows/service_order.py, saga helper); seen: {broken}"
-        )
+    # Strict: a failed service order or eSIM flow completes with a `failed` result (no workflow
+    # of ours ends Failed, the failed service order's included).
     assert not broken, f"{invariant}: {broken}\nnotes: {chaos['notes']}\nevents: {chaos['events']}"
