@@ -20,29 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import context, runtime
 from core.context import RequestContext
-from domains.provisioning.models import FaultRule
+from domains.provisioning.models import FAULT_TYPES, TASK_TYPES, FaultRule
 from ops import provisioning as provisioning_ops
 from ops.runtime import Runtime
 
 BASE = "/bss-api/v1/provisioning/fault-injection"
 router = APIRouter(prefix=BASE, tags=["Provisioning fault injection"])
 
-TaskType = Literal[
-    "HLR_PROVISION",
-    "PCRF_POLICY_PUSH",
-    "OCS_BALANCE_INIT",
-    "ESIM_PROFILE_PREPARE",
-    "HLR_DEPROVISION",
-    "PCRF_POLICY_REMOVE",
-    "OCS_BALANCE_REMOVE",
-    "PCRF_BAR",
-    "PCRF_UNBAR",
-    "PAYMENT_CHARGE",
-    "PAYMENT_REFUND",
-]
-FaultType = Literal[
-    "fail_first_attempt", "fail_always", "stuck", "slow", "decline", "timeout", "unavailable", "lost_response"
-]
+# The OpenAPI enumerates them; the domain's tuples are the one list.
+TaskType = Literal[TASK_TYPES]  # type: ignore[valid-type]
+FaultType = Literal[FAULT_TYPES]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
