@@ -16,6 +16,9 @@ TICKETS = f"{BSS}/ticket"
 
 
 def _render_list(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        ok("No workflow is waiting on an operator.")
+        return
     table(
         "Tickets waited on by workflows",
         ("Ticket", "State", "Type", "Subject", "Workflow", "Opened"),
