@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.stack import isolated_env
 from stack import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,18 +100,7 @@ class ChaosStack:
 
     def __init__(self, latency_factor: str) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="bss-chaos-"))
-        pg, temporal, ui, api = _free_ports(4)
-        # Only our settings: an outer BSS_DB_URL would point the run at someone else's database.
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
-        self.env.update(
-            BSS_DATA_DIR=str(self.data_dir),
-            BSS_PG_PORT=str(pg),
-            BSS_TEMPORAL_PORT=str(temporal),
-            BSS_TEMPORAL_UI_PORT=str(ui),
-            BSS_API_PORT=str(api),
-            BSS_SIM_LATENCY_FACTOR=latency_factor,
-            PYTHONUNBUFFERED="1",
-        )
+        self.env, (pg, temporal, ui, api) = isolated_env(self.data_dir, latency_factor)
         self.pg_port, self.temporal_port, self.ui_port = pg, temporal, ui
         self.api_url = f"http://127.0.0.1:{api}"
         self.temporal_target = f"127.0.0.1:{temporal}"
@@ -214,13 +204,6 @@ class ChaosStack:
             except psutil.Error:
                 continue
         return None
-
-
-def _free_ports(n: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < n:
-        ports.add(postgres.free_port())
-    return sorted(ports)
 
 
 def _kill(proc: psutil.Process) -> None:

@@ -29,6 +29,24 @@ def _free_ports(n: int) -> list[int]:
     return sorted(ports)
 
 
+def isolated_env(data_dir: Path, latency_factor: str) -> tuple[dict[str, str], list[int]]:
+    """The environment of a stack of our own in `data_dir` on free ports (Postgres, Temporal,
+    its UI, the API, in that order). Only our settings: an outer BSS_DB_URL would point the run at
+    someone else's database."""
+    pg, temporal, ui, api = ports = _free_ports(4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
+    env.update(
+        BSS_DATA_DIR=str(data_dir),
+        BSS_PG_PORT=str(pg),
+        BSS_TEMPORAL_PORT=str(temporal),
+        BSS_TEMPORAL_UI_PORT=str(ui),
+        BSS_API_PORT=str(api),
+        BSS_SIM_LATENCY_FACTOR=latency_factor,
+        PYTHONUNBUFFERED="1",
+    )
+    return env, ports
+
+
 @dataclass
 class BenchStack:
     data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bss-bench-")))
@@ -36,18 +54,7 @@ class BenchStack:
     supervisor: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
-        pg, temporal, ui, api = _free_ports(4)
-        # Only our settings: an outer BSS_DB_URL would point the benchmark at someone else's database.
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
-        self.env.update(
-            BSS_DATA_DIR=str(self.data_dir),
-            BSS_PG_PORT=str(pg),
-            BSS_TEMPORAL_PORT=str(temporal),
-            BSS_TEMPORAL_UI_PORT=str(ui),
-            BSS_API_PORT=str(api),
-            BSS_SIM_LATENCY_FACTOR="0",
-            PYTHONUNBUFFERED="1",
-        )
+        self.env, _ = isolated_env(self.data_dir, "0")
 
     @property
     def api_url(self) -> str:
