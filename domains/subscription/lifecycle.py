@@ -104,17 +104,7 @@ async def renew(
 
     In one transaction, the line locked throughout; the workflow's activity uses
     `renew_in_steps`, which does not hold the line across the gateway call."""
-    step = await prepare_renewal(
-        session,
-        ctx,
-        subscription_id=subscription_id,
-        period_start=period_start,
-        idempotency_key=idempotency_key,
-    )
-    if isinstance(step, RenewalOutcome):
-        return step
-    payment = await _charge_plan(session, ctx, step, gateway)
-    return await apply_renewal(session, ctx, step, payment.id, gateway)
+    return await _renew_in_one(session, ctx, subscription_id, idempotency_key, gateway, period_start)
 
 
 async def renew_now(
@@ -129,8 +119,24 @@ async def renew_now(
 
     Everything is checked before the card is touched (the reference charged, then failed).
     """
+    return await _renew_in_one(session, ctx, subscription_id, idempotency_key, gateway, None)
+
+
+async def _renew_in_one(
+    session: AsyncSession,
+    ctx: RequestContext,
+    subscription_id: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+    period_start: datetime | None,
+) -> RenewalOutcome:
+    """Check, charge and apply in the caller's one transaction (the line locked throughout)."""
     step = await prepare_renewal(
-        session, ctx, subscription_id=subscription_id, idempotency_key=idempotency_key
+        session,
+        ctx,
+        subscription_id=subscription_id,
+        period_start=period_start,
+        idempotency_key=idempotency_key,
     )
     if isinstance(step, RenewalOutcome):
         return step
