@@ -45,6 +45,7 @@ TICKET_TYPES = (
     "configuration",
     "provisioning_exception",
     "payment_exception",
+    "inventory_low",  # a pool under its low watermark (domains/inventory check_low_watermark)
 )
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 OPEN_TICKET_STATES = ("open", "acknowledged", "in_progress", "pending")
@@ -71,6 +72,7 @@ SLA_POLICY_FOR = {
     "provisioning_exception": "service_outage",
     "payment_exception": "billing_dispute",
     "information_request": "configuration",
+    "inventory_low": "configuration",
 }
 
 
