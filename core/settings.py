@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     # Scales every simulated network latency; 0 makes the simulators instant (benchmarks, tests).
     sim_latency_factor: float = 1.0
+    # Inventory: under these many available numbers / eSIM profiles after a reservation, an
+    # `inventory.low_watermark` event and an operator ticket (once per crossing); 0 turns it off.
+    low_watermark_msisdn: int = 50
+    low_watermark_esim: int = 50
+    # KYC (domains/crm/kyc.py): the provider's Ed25519 public key (PEM, or the raw 32 bytes in
+    # base64) that signs attestations. Unset: the development provider's key, generated into
+    # <data dir>/kyc-dev-provider.pem on first use.
+    kyc_public_key: str | None = None
+    # The server secret of the document numbers' keyed hash (HMAC-SHA256). Unset: generated into
+    # <data dir>/kyc-hmac-secret on first use (development). Changing it orphans the stored hashes.
+    kyc_hmac_secret: SecretStr | None = None
+    # An order for a customer without a verified (signed) KYC attestation is refused (422).
+    require_kyc: bool = False
     # A provisioning task that has not answered after this long is stuck and waits for an operator.
     task_deadline_seconds: float = 10.0
     # An order's undo step (refund, network undo) retries alone this long before it also opens a
