@@ -22,6 +22,7 @@ SCHEMAS = (
     "provisioning",
     "audit",
     "access",
+    "notify",
     "cardgw",  # the mock card acquirer's own books (domains/payment/mock_gateway.py), not the BSS's
 )
 

@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     renewal_attention_days: float = 7.0
     # The longest wait between two attempts of a failing renewal charge.
     renewal_retry_max_seconds: float = 300.0
+    # Notifications (ops/notify.py): each message goes to <data dir>/mailbox/ as an .eml file, and
+    # handed to an SMTP server first when smtp_url is set (smtp://user:password@host:587, STARTTLS when
+    # offered; smtps://… for implicit TLS). Failed sends stay queued and are retried with a backoff.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "BSS Mobile <no-reply@bss.local>"
+    operators_email: str = "operators@bss.local"
+    notify_dispatch_seconds: float = 5.0
+    # Audit events older than this (business time) are no longer turned into messages.
+    notify_event_window_hours: float = 48.0
 
     @property
     def embedded_db(self) -> bool:
@@ -119,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def clock_file(self) -> Path:
         return self.data_dir / "clock.json"
+
+    @property
+    def mailbox_dir(self) -> Path:
+        return self.data_dir / "mailbox"
 
 
 @lru_cache

@@ -25,7 +25,9 @@ NETWORK_TASK_TYPES = (
 )
 # Calls to the card gateway (simulators/card_gateway.py): an authorisation and a refund.
 PAYMENT_TASK_TYPES = ("PAYMENT_CHARGE", "PAYMENT_REFUND")
-TASK_TYPES = NETWORK_TASK_TYPES + PAYMENT_TASK_TYPES
+# The notification sender (domains/notify/sender.py) takes the network faults: a failed send stays queued.
+EMAIL_TASK_TYPES = ("EMAIL_SEND",)
+TASK_TYPES = NETWORK_TASK_TYPES + PAYMENT_TASK_TYPES + EMAIL_TASK_TYPES
 
 NETWORK_FAULT_TYPES = ("fail_first_attempt", "fail_always", "stuck", "slow")
 # decline: a normal decline answer; timeout: no answer within the gateway timeout, then an error;

@@ -23,10 +23,12 @@ from core.errors import DomainError, NotFound
 from core.ids import random_id
 from domains.audit.models import DomainEvent
 from domains.audit.services import record
+from domains.notify.rules import crossed
 from domains.subscription.models import BundleBalance, Subscription, SubscriptionStateHistory
 from domains.subscription.rules import (
     ACTIVE,
     ALLOWANCE_ORDER,
+    PRIMARY_ALLOWANCE,
     UNLIMITED,
     allowance_rank,
     subscription_lifecycle,
@@ -36,6 +38,8 @@ from domains.usage.models import BalanceFraction, UsageEvent
 from domains.usage.rating import (
     BALANCE_UNIT_FACTORS,
     EXHAUSTED_REASON,
+    Bucket,
+    Line,
     Rejection,
     rate_in_order,
 )
@@ -76,6 +80,7 @@ async def rate_usage(
 
     ids = [m.id for m in mediated if m.id is not None]
     lines, stored = await store.lock_lines(session, {m.msisdn for m in mediated}, ids)
+    used_before = _primary_used(lines)
     run = rate_in_order(mediated, lines, stored)
     result.duplicates = run.duplicates
     result.rejections = sorted(result.rejections + run.rejections, key=lambda r: r.index)
@@ -92,7 +97,58 @@ async def rate_usage(
     if run.exhausted:
         await _block(session, ctx, run.exhausted, now)
         result.blocked = run.exhausted
+    await _thresholds(session, ctx, lines, used_before)
     return result
+
+
+def _primary_used(lines: dict[str, Line]) -> dict[int, int]:
+    """Fine units used of each line's limited primary allowance, by balance id."""
+    return {
+        b.balance_id: b.consumed * (b.factor or 1) + b.fine
+        for line in lines.values()
+        if (b := line.buckets.get(PRIMARY_ALLOWANCE)) is not None and not b.unlimited
+    }
+
+
+async def _thresholds(
+    session: AsyncSession, ctx: RequestContext, lines: dict[str, Line], used_before: dict[int, int]
+) -> None:
+    """`balance.threshold_reached` (80 / 100 %) for each primary allowance this rating moved across
+    a threshold: once per crossing, in the rating's transaction (notifications read it)."""
+    crossings: list[tuple[str, Bucket, int]] = []
+    for line in lines.values():
+        b = line.buckets.get(PRIMARY_ALLOWANCE)
+        if b is None or not b.touched or b.balance_id not in used_before:
+            continue
+        factor = b.factor or 1
+        percent = crossed(used_before[b.balance_id], b.consumed * factor + b.fine, b.total * factor)
+        if percent is not None:
+            crossings.append((line.subscription_id, b, percent))
+    if not crossings:
+        return
+    owners = dict(
+        (
+            await session.execute(
+                select(Subscription.id, Subscription.customer_id).where(
+                    col(Subscription.id).in_([sub_id for sub_id, _, _ in crossings])
+                )
+            )
+        ).all()
+    )
+    for sub_id, bucket, percent in crossings:
+        record(
+            session,
+            ctx,
+            "balance.threshold_reached",
+            "Subscription",
+            sub_id,
+            {
+                "customer_id": owners.get(sub_id),
+                "subscription_id": sub_id,
+                "allowance_type": bucket.allowance_type,
+                "percent": percent,
+            },
+        )
 
 
 async def _block(
