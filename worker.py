@@ -95,6 +95,9 @@ async def main() -> None:
 
     # Orders stored while Temporal was down start here (ops/orders.py): at start, then every minute.
     sweeper = asyncio.create_task(run_order_sweeper(runtime, stop))
+    from ops.notify import run_notifier
+
+    notifier = asyncio.create_task(run_notifier(runtime, stop))  # audit events → messages → mailbox / SMTP
     if worker is None:
         logging.warning("no workflows or activities registered; the worker idles")
         await stop.wait()
@@ -103,6 +106,7 @@ async def main() -> None:
             logging.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     await sweeper
+    await notifier
     await runtime.close()
     telemetry.shutdown()
 
