@@ -65,7 +65,15 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
 
 def _attention(runtime: Any) -> list[Callable[..., Any]]:
     attention = AttentionActivities(runtime)
-    return [attention.open_attention_ticket, attention.close_attention_ticket]
+    from activities.crm import CrmActivities
+
+    crm = CrmActivities(runtime)
+    return [
+        attention.open_attention_ticket,
+        attention.close_attention_ticket,
+        crm.ticket_sla_state,
+        crm.escalate_ticket,
+    ]
 
 
 def build_gateway(settings: Any) -> Any:

@@ -62,6 +62,9 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "eSIM (BSS)": area(ANY, network=POST),  # device events
     "Provisioning tasks (BSS)": area(ANY),  # resolve and retry stuck tasks
     "Tickets waited on by workflows (BSS)": area(ANY),
+    "TMF621 Trouble Ticket": area(ANY),
+    "Cases (BSS)": area(ANY),  # cases and the agents list
+    "TMF683 Party Interaction": area(ANY),
     "Provisioning fault injection": area(),  # switching faults is admin's
     "TMF639 Resource Inventory": area(),
     "Inventory (BSS)": area(),  # adding numbers to the pool is admin's

@@ -47,6 +47,8 @@ GROUPS = [
     ("prov", "prov", "Provisioning tasks and fault injection."),
     ("esim", "esim", "eSIM activation codes and device events."),
     ("trace", "trace", "Follow a saga through its workflow histories."),
+    ("mail", "mail", "Messages sent to customers and operators (the outbox, TMF681)."),
+    ("audit", "audit", "The audit log: every write, by customer, order or time (TMF688)."),
     ("usage", "usage", "Usage events: simulate, history (TMF635)."),
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
     ("ticket", "ticket", "Tickets a workflow waits on: list, retry the step, resolve it by hand."),

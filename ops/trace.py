@@ -114,6 +114,58 @@ async def order_trace(rt: Runtime, order_id: str) -> dict[str, Any]:
     return timeline(order_id, lanes, temporal_ui_url(rt.settings, f"/{order_workflow_id(order_id)}"))
 
 
+async def subscription_trace(rt: Runtime, subscription_id: str) -> dict[str, Any]:
+    """The life of a line (GET /bss-api/v1/trace/subscription/{id}): the saga of the order that
+    sold it, then every run of `subscription-<SUB>` (renewals, blocks, top-ups; continue-as-new
+    runs each a lane of their own)."""
+    from temporalio.service import RPCError
+
+    from domains.subscription.services import get_subscription
+    from ops.orders import TemporalUnavailable
+    from workflows.product_order import order_workflow_id
+
+    if not _ORDER_ID.fullmatch(subscription_id):
+        raise NotFound(
+            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
+        )
+    async with rt.db() as s:
+        sub = await get_subscription(s, subscription_id)
+    root = f"subscription-{subscription_id}"
+    try:
+        client = await rt.temporal()
+        try:
+            lanes = await _read_lanes(client, order_workflow_id(sub.order_id), sub.order_id)
+        except RPCError:
+            lanes = []  # an order whose history is gone (retention): the line's own runs still tell
+        known = {(lane.workflow_id, lane.run_id) for lane in lanes}
+        runs = [wf.run_id async for wf in client.list_workflows(f'WorkflowId = "{root}"')]
+        histories = await asyncio.gather(
+            *(client.get_workflow_handle(root, run_id=r).fetch_history() for r in runs),
+            return_exceptions=True,
+        )
+        for run_id, history in zip(runs, histories, strict=True):
+            if not isinstance(history, BaseException) and (root, run_id) not in known:
+                lanes.append(read_history(root, run_id, history.events))
+    except RPCError as exc:
+        raise TemporalUnavailable(
+            "trace.temporal.unavailable", f"Temporal did not answer: {exc.message}"
+        ) from None
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise TemporalUnavailable(
+            "trace.temporal.unavailable", f"Temporal is not reachable ({exc})."
+        ) from None
+    if not any(lane.workflow_id == root for lane in lanes):
+        raise NotFound(
+            "subscription.workflow.not_found",
+            f"Temporal holds no workflow for subscription {subscription_id}.",
+            subscription_id=subscription_id,
+        )
+    trace = timeline(sub.order_id, lanes, temporal_ui_url(rt.settings, f"/{root}"))
+    trace["subscriptionId"] = subscription_id
+    trace["title"] = f"Life of {subscription_id} (sold by {sub.order_id})"
+    return trace
+
+
 async def _read_lanes(client: Any, root_id: str, order_id: str) -> list[Lane]:
     from temporalio.service import RPCError
 

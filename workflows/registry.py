@@ -5,6 +5,7 @@ from workflows.product_order import ProductOrderWorkflow
 from workflows.quarantine import QuarantineReleaseWorkflow
 from workflows.service_order import ServiceOrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.ticket_sla import TicketSlaWorkflow
 
 WORKFLOWS: list[type] = [
     ProductOrderWorkflow,
@@ -12,4 +13,5 @@ WORKFLOWS: list[type] = [
     EsimProvisioningWorkflow,
     SubscriptionWorkflow,
     QuarantineReleaseWorkflow,
+    TicketSlaWorkflow,
 ]

@@ -19,3 +19,14 @@ async def order_trace(
     rt: Runtime = Depends(runtime),
 ) -> dict[str, Any]:
     return await trace_ops.order_trace(rt, order_id)
+
+
+@router.get(
+    "/subscription/{id}",
+    summary="The life of a line: its order's saga and every run of its own workflow",
+)
+async def subscription_trace(
+    subscription_id: str = Path(alias="id", max_length=40, description="e.g. SUB-000001"),
+    rt: Runtime = Depends(runtime),
+) -> dict[str, Any]:
+    return await trace_ops.subscription_trace(rt, subscription_id)

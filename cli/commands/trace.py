@@ -115,7 +115,7 @@ def render(trace: dict[str, Any], width: int | None = None) -> None:
     lanes = Swimlane(trace, width or out.width)
     out.print(
         Text(
-            f"Saga of {trace['orderId']} · {len(trace['workflows'])} workflows · "
+            f"{trace.get('title') or 'Saga of ' + trace['orderId']} · {len(trace['workflows'])} workflows · "
             f"{duration(trace['durationMs'])} · from {trace['startedAt']}",
             style="bold",
         )
@@ -154,3 +154,17 @@ def for_order(
     from cli.client import api
 
     emit(api().get(f"{BSS}/order/{order_id}"), as_json, lambda t: render(t, width))
+
+
+@app.command("for-subscription")
+def for_subscription(
+    subscription_id: str = typer.Argument(..., metavar="SUB"),
+    width: int | None = typer.Option(
+        None, "--width", min=60, help="Columns to draw in (default: the terminal's)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The life of a line: the saga of the order that sold it, then every run of its own workflow."""
+    from cli.client import api
+
+    emit(api().get(f"{BSS}/subscription/{subscription_id}"), as_json, lambda t: render(t, width))

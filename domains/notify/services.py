@@ -146,10 +146,11 @@ async def list_messages(
     recipient: str | None = None,
     state: str | None = None,
     template: str | None = None,
+    attempted: bool | None = None,
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[OutboxMessage]]:
-    """Newest first."""
+    """Newest first. `attempted`: only messages tried at least once (True) or never (False)."""
     stmt = select(OutboxMessage)
     if customer_id is not None:
         stmt = stmt.where(OutboxMessage.customer_id == customer_id)
@@ -159,6 +160,8 @@ async def list_messages(
         stmt = stmt.where(OutboxMessage.state == state)
     if template is not None:
         stmt = stmt.where(OutboxMessage.template == template)
+    if attempted is not None:
+        stmt = stmt.where(col(OutboxMessage.attempts) > 0 if attempted else col(OutboxMessage.attempts) == 0)
     total = (await session.exec(select(func.count()).select_from(stmt.subquery()))).one()
     rows = await session.exec(
         stmt.order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
