@@ -11,7 +11,16 @@ from core.errors import InvalidInput
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 PORT_STATES = ("acknowledged", "validated", "approved", "completed", "rejected", "failed")
-TICKET_STATES = ("opened", "assigned", "acknowledged", "escalated", "resolved", "closed", "cancelled")
+TICKET_STATES = (
+    "opened",
+    "assigned",
+    "acknowledged",
+    "escalated",
+    "resolved",
+    "reopened",
+    "closed",
+    "cancelled",
+)
 
 # audit event type -> template; the recipient is the customer's email unless the template is an
 # operator's (OPERATOR_TEMPLATES), which goes to the configured operators' address.

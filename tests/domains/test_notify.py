@@ -220,3 +220,24 @@ async def test_recorded_port_ticket_promo_and_inventory_events_reach_their_recip
     # A second pass finds every event handled.
     second = await notify.dispatch_pending(runtime)
     assert second.queued == second.skipped == second.sent == []
+
+
+async def test_a_price_migration_tells_each_line_once_thirty_days_ahead(runtime):
+    from decimal import Decimal
+
+    from domains.catalog.services import add_price
+    from domains.subscription import lifecycle
+    from tests.domains.test_subscription_lifecycle import OPERATOR, run
+
+    sub_id = await new_line(runtime, "PLAN_M")
+    await run(runtime, add_price, OPERATOR, "PLAN_M", "PRICE_PLAN_M_N", Decimal("29.00"), T0, None)
+    args = {"offering_id": "PLAN_M", "new_price_id": "PRICE_PLAN_M_N"}
+    assert await run(runtime, lifecycle.schedule_price_migration, OPERATOR, **args) == 1
+    await notify.dispatch_pending(runtime)
+    await run(runtime, lifecycle.schedule_price_migration, OPERATOR, **args)  # a rerun: no second notice
+    await notify.dispatch_pending(runtime)
+    (notice,) = await outbox(runtime, template="price_migration")
+    sub = await line(runtime, sub_id)
+    assert notice.customer_id == sub.customer_id and notice.state == "sent"
+    assert sub.msisdn in notice.subject
+    assert "SGD 29.00" in notice.body and (T0 + timedelta(days=30)).date().isoformat() in notice.body
