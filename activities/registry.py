@@ -8,6 +8,7 @@ from typing import Any
 from activities.attention import AttentionActivities
 from activities.inventory import InventoryActivities
 from activities.ordering import OrderActivities
+from activities.promotion import PromotionActivities
 from activities.provisioning import Network, ProvisioningActivities
 from activities.service_ordering import ServiceOrderActivities
 from activities.subscription import SubscriptionActivities
@@ -60,7 +61,13 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         lines.end_line,
         InventoryActivities(runtime).release_expired_quarantine,
         *_attention(runtime),
+        *_promotion(runtime),
     ]
+
+
+def _promotion(runtime: Any) -> list[Callable[..., Any]]:
+    promo = PromotionActivities(runtime)
+    return [promo.claim_promotion, promo.redeem_promotion, promo.revoke_promotion, promo.order_outcome]
 
 
 def _attention(runtime: Any) -> list[Callable[..., Any]]:

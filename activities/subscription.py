@@ -23,6 +23,8 @@ class RenewRequest:
     subscription_id: str
     period_start: str
     idempotency_key: str
+    # The line's promotion discounts the renewal and counts down (patch `line-promo-periods`).
+    promo: bool = False
 
 
 @dataclass
@@ -30,6 +32,7 @@ class RenewNowRequest:
     subscription_id: str
     idempotency_key: str
     requested_by: RequestContext | None = None
+    promo: bool = False
 
 
 @dataclass
@@ -166,6 +169,7 @@ class SubscriptionActivities:
             period_start=datetime.fromisoformat(req.period_start),
             idempotency_key=req.idempotency_key,
             gateway=self.gateway,
+            promo=req.promo,
         )
         return _renewal(out)
 
@@ -180,6 +184,7 @@ class SubscriptionActivities:
             subscription_id=req.subscription_id,
             idempotency_key=req.idempotency_key,
             gateway=self.gateway,
+            promo=req.promo,
         )
         return _renewal(out)
 

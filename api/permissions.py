@@ -71,6 +71,7 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "TMF638 Service Inventory": area(),
     "TMF641 Service Ordering": area(),
     "Trace": area(),
+    "Promotions (BSS)": area(),  # reading codes; creating, assigning and exhausting is admin's
     # "Access tokens" (/bss-api/v1/admin/token): not listed, so admin only.
 }
 

@@ -53,6 +53,7 @@ GROUPS = [
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
     ("ticket", "ticket", "Tickets a workflow waits on: list, retry the step, resolve it by hand."),
     ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),
+    ("promo", "promo", "Promotions: promo codes, discounts, eligibility lists, exhaust."),
 ]
 
 

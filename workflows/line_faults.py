@@ -81,7 +81,9 @@ class LineFaults:
         while True:
             charging = workflow.start_activity_method(
                 SubscriptionActivities.renew,
-                RenewRequest(self.inp.subscription_id, r.period_start, r.idempotency_key),
+                RenewRequest(
+                    self.inp.subscription_id, r.period_start, r.idempotency_key, self._promo_renewals()
+                ),
                 **self._renewal_options(),
             )
             asking: asyncio.Task | None = None

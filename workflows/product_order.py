@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         OrderRef,
         RefundRequest,
     )
+    from activities.promotion import ClaimResult
     from activities.provisioning import DeprovisionOrder, ProvisioningActivities
     from activities.service_ordering import (
         OrderHoldingsRequest,
@@ -62,6 +63,12 @@ with workflow.unsafe.imports_passed_through():
         condition_or_timeout,
     )
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
+    from workflows.promo_claim import (
+        PromoClaimInput,
+        PromoClaimWorkflow,
+        SettleClaim,
+        promo_claim_workflow_id,
+    )
     from workflows.service_order import (
         ServiceOrderInput,
         ServiceOrderWorkflow,
@@ -117,6 +124,10 @@ class OrderStatus:
 
 
 PATCH = "order-undoes-every-step"
+# An order with a promo code claims it through its own PromoClaimWorkflow when it starts, charges
+# the discounted price while the claim holds (full price when it is refused), redeems the claim
+# once the order is complete and revokes it when the order fails.
+PROMO_PATCH = "order-claims-promotion"
 
 
 def order_workflow_id(order_id: str) -> str:
@@ -153,6 +164,8 @@ class ProductOrderWorkflow:
         self.v2 = False
         self.esim_signalled = False
         self.inp: OrderInput | None = None
+        self.promo_claim: ClaimResult | None = None
+        self.promo_started = False
 
     @workflow.run
     async def run(self, inp: OrderInput) -> OrderResult:
@@ -189,6 +202,9 @@ class ProductOrderWorkflow:
 
     async def _fulfil(self, inp: OrderInput, undo: Compensations) -> OrderResult:
         self.som_started = True
+        amount = inp.price_amount
+        if inp.promo_code and workflow.patched(PROMO_PATCH):
+            amount = await self._claim_promotion(inp, undo)
         so_id = await workflow.execute_local_activity_method(
             OrderActivities.create_service_order,
             NewServiceOrder(inp.order_id, inp.customer_id, inp.offering_id),
@@ -222,7 +238,7 @@ class ProductOrderWorkflow:
         undo.add(lambda: self._refund(charge_key))
         charge = await workflow.execute_activity_method(
             OrderActivities.charge_activation,
-            ChargeRequest(inp.order_id, inp.customer_id, inp.price_amount, inp.price_currency, charge_key),
+            ChargeRequest(inp.order_id, inp.customer_id, amount, inp.price_currency, charge_key),
             **EXTERNAL_CALL,
         )
         if not charge.approved:
@@ -268,7 +284,39 @@ class ProductOrderWorkflow:
             OrderActivities.complete_order, OrderCompleted(inp.order_id, sub_id), **DB_STEP
         )
         self.state = "completed"
+        if self.promo_claim is not None and self.promo_claim.state == "claimed":
+            await self._settle_claim(SettleClaim("redeem", sub_id))
         return OrderResult(inp.order_id, "completed", sub_id, so.msisdn, so.iccid)
+
+    async def _claim_promotion(self, inp: OrderInput, undo: Compensations) -> str:
+        """Start the code's claim and wait for its answer: the price to charge."""
+        undo.add(self._revoke_promotion)
+        self.promo_started = True
+        await workflow.start_child_workflow(
+            PromoClaimWorkflow.run,
+            PromoClaimInput(inp.order_id, inp.customer_id, inp.promo_code, workflow.info().workflow_id),
+            id=promo_claim_workflow_id(inp.order_id),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            search_attributes=attributes(
+                CUSTOMER_ID.value_set(inp.customer_id), ORDER_ID.value_set(inp.order_id)
+            ),
+        )
+        await workflow.wait_condition(lambda: self.promo_claim is not None)
+        if self.promo_claim.state == "claimed" and self.promo_claim.amount is not None:
+            return self.promo_claim.amount
+        return inp.price_amount
+
+    async def _revoke_promotion(self) -> None:
+        if self.promo_started and (self.promo_claim is None or self.promo_claim.state == "claimed"):
+            await self._settle_claim(SettleClaim("revoke", reason=self.reason or "order failed"))
+
+    async def _settle_claim(self, msg: SettleClaim) -> None:
+        try:
+            await workflow.get_external_workflow_handle(promo_claim_workflow_id(self.inp.order_id)).signal(
+                PromoClaimWorkflow.settle, msg
+            )
+        except Exception:  # noqa: BLE001 - the claim already ended (refused): nothing to settle
+            workflow.logger.info("promo claim of %s already closed", self.inp.order_id)
 
     async def _undo_abandoned(self, inp: OrderInput) -> OrderResult:
         """The earlier run was terminated mid-way: every undo step is keyed by what the database
@@ -421,6 +469,10 @@ class ProductOrderWorkflow:
     @workflow.signal
     def operator_decision(self, msg: OperatorDecision) -> None:
         self.attention.decide(msg)
+
+    @workflow.signal
+    def promotion_claimed(self, msg: ClaimResult) -> None:
+        self.promo_claim = msg
 
     @workflow.update
     async def cancel(self, msg: CancelOrder) -> OrderStatus:

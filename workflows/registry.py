@@ -2,6 +2,7 @@
 
 from workflows.esim_provisioning import EsimProvisioningWorkflow
 from workflows.product_order import ProductOrderWorkflow
+from workflows.promo_claim import PromoClaimWorkflow
 from workflows.quarantine import QuarantineReleaseWorkflow
 from workflows.service_order import ServiceOrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -13,5 +14,6 @@ WORKFLOWS: list[type] = [
     EsimProvisioningWorkflow,
     SubscriptionWorkflow,
     QuarantineReleaseWorkflow,
+    PromoClaimWorkflow,
     TicketSlaWorkflow,
 ]

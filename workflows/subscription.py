@@ -48,6 +48,9 @@ with workflow.unsafe.imports_passed_through():
 # Temporal suggests it; a blocked line is barred at the PCRF; terminate stops the eSIM flow,
 # cancels the profile's order at the SM-DP+ in a regular activity and deprovisions the network.
 LINE_SURVIVES_FAULTS = "line-survives-faults"
+# Behind this patch, a renewal (scheduled or renew_now) is charged at the line's promotion price
+# while its discount periods last, and counts one down; a plan change ends the promotion.
+LINE_PROMO_PERIODS = "line-promo-periods"
 
 
 @dataclass
@@ -204,6 +207,9 @@ class SubscriptionWorkflow(LineFaults):
             await self._deprovision()
             return self.status()
         workflow.continue_as_new(self._carry_over())
+
+    def _promo_renewals(self) -> bool:
+        return workflow.patched(LINE_PROMO_PERIODS)
 
     def _continue_suggested(self) -> bool:
         """Temporal's hint that the history grew long (a blocked line's signals add up too); not
@@ -363,7 +369,9 @@ class SubscriptionWorkflow(LineFaults):
         async with self.lock:
             outcome = await workflow.execute_activity_method(
                 SubscriptionActivities.renew_now,
-                RenewNowRequest(self.inp.subscription_id, self._key("renew-now"), msg.requested_by),
+                RenewNowRequest(
+                    self.inp.subscription_id, self._key("renew-now"), msg.requested_by, self._promo_renewals()
+                ),
                 **EXTERNAL_CALL,
             )
             if outcome.status == "renewed":

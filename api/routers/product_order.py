@@ -291,16 +291,33 @@ def order_json(
         body["msisdnPreference"] = o.msisdn_preference
     if o.promo_code:
         body["promoCode"] = o.promo_code
+    if o.note:  # e.g. why the promo code did not apply
+        body.setdefault("note", []).insert(
+            0, {"text": o.note, "date": time_json(o.created_at), "author": "bss"}
+        )
     return body
 
 
 def _price(o: ProductOrder) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "priceType": "recurring",
         "recurringChargePeriod": "30 days",
         "price": {"taxIncludedAmount": {"unit": o.price_currency, "value": float(o.price_amount)}},
         "productOfferingPrice": {"id": o.price_id, "href": f"{CATALOG}/productOfferingPrice/{o.price_id}"},
     }
+    if o.promo_amount is not None:
+        # The promotion snapshotted with the price: the discounted price, for how many periods
+        # (the activation the first; absent: every period).
+        alteration: dict[str, Any] = {
+            "priceType": "discount",
+            "name": o.promo_code,
+            "description": f"{o.promo_discount_type} {o.promo_discount_value}",
+            "price": {"taxIncludedAmount": {"unit": o.price_currency, "value": float(o.promo_amount)}},
+        }
+        if o.promo_periods is not None and o.promo_periods > 0:
+            alteration["applicationDuration"] = o.promo_periods
+        body["priceAlteration"] = [alteration]
+    return body
 
 
 def item_json(o: ProductOrder, item: ProductOrderItem, offering_name: str | None) -> dict[str, Any]:

@@ -34,6 +34,16 @@ class ProductOrder(SQLModel, table=True):
     price_currency: str = Field(max_length=3)
     msisdn_preference: str | None = Field(default=None, max_length=8)
     promo_code: str | None = Field(default=None, max_length=64)
+    # The promotion snapshotted with the price (domains/catalog/promotions.py): the activation price
+    # after the discount, and its terms. None when there is no code or it did not apply.
+    promo_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
+    promo_discount_type: str | None = Field(default=None, max_length=10)
+    promo_discount_value: Decimal | None = Field(
+        default=None, sa_column=Column(Numeric(12, 2), nullable=True)
+    )
+    promo_periods: int | None = Field(default=None)  # -1: perpetual
+    # Said to the customer about the order while it goes on (e.g. why a promo code did not apply).
+    note: str | None = Field(default=None, max_length=1000)
     service_order_id: str | None = Field(default=None, max_length=20)
     subscription_id: str | None = Field(default=None, max_length=20)
     som_started_at: datetime | None = _when(nullable=True)

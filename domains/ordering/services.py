@@ -163,6 +163,7 @@ async def create_order(
         created_at=now,
         updated_at=now,
     )
+    promo_rejection = await _apply_promo(session, order, now) if promo_code else None
     await session.flush()
     try:
         async with session.begin_nested():
@@ -205,12 +206,33 @@ async def create_order(
             "priceCurrency": price.currency,
             "msisdnPreference": msisdn_preference,
             "promoCode": promo_code,
+            "promoAmount": str(order.promo_amount) if order.promo_amount is not None else None,
             # Kept for a workflow started later (ops/orders.py sweeper): not a column of the order.
             "requestedStart": requested_start.isoformat() if requested_start else None,
         },
     )
+    if promo_rejection is not None:
+        from domains.catalog.promotions import reject_on_order
+
+        reject_on_order(session, ctx, order, promo_rejection)
     await session.flush()
     return order
+
+
+async def _apply_promo(session: AsyncSession, order: ProductOrder, at: datetime) -> str | None:
+    """Snapshot the discount of a code valid now (lowest active price, then the discount); the
+    reason when it does not apply (the order then goes at full price, never refused for it)."""
+    from domains.catalog import promotions
+
+    check = await promotions.check_code(session, order.promo_code, order.customer_id, at)
+    if not check.ok:
+        return check.reason
+    promo = check.promotion
+    order.promo_code = promo.code
+    order.promo_discount_type, order.promo_discount_value = promo.discount_type, promo.discount_value
+    order.promo_periods = promotions.PERPETUAL if promo.periods is None else promo.periods
+    order.promo_amount = promotions.discounted(order.price_amount, promo.discount_type, promo.discount_value)
+    return None
 
 
 async def unstarted_orders(

@@ -152,6 +152,7 @@ async def renew_in_steps(
     idempotency_key: str,
     gateway: PaymentGateway,
     period_start: datetime | None = None,
+    promo: bool = False,
 ) -> RenewalOutcome:
     """`renew` (a `period_start`) or `renew_now` (none) in three transactions, so the line's row
     is never locked while the gateway answers: (1) read and check under the lock, (2) charge with
@@ -167,6 +168,7 @@ async def renew_in_steps(
             subscription_id=subscription_id,
             period_start=period_start,
             idempotency_key=idempotency_key,
+            promo=promo,
         )
     if isinstance(step, RenewalOutcome):
         return step
@@ -191,6 +193,10 @@ class RenewalPlan:
     amount: Decimal
     currency: str
     migrates: bool
+    # The line's promotion (domains/catalog/promotions.py): what is charged instead of `amount`,
+    # and the claim whose period this uses.
+    charge_amount: Decimal | None = None
+    promo_claim_id: int | None = None
 
 
 async def prepare_renewal(
@@ -200,6 +206,7 @@ async def prepare_renewal(
     subscription_id: str,
     idempotency_key: str,
     period_start: datetime | None = None,
+    promo: bool = False,
 ) -> RenewalPlan | RenewalOutcome:
     """Step 1, under the line's lock: an answer already given, a skip, a decline for want of a
     card (scheduled), a refusal (manual), or the plan to charge."""
@@ -242,6 +249,14 @@ async def prepare_renewal(
         )
     start = clock.now() if manual else period_start
     terms = await _renewal_terms(session, sub, start)
+    charge_amount, claim_id = None, None
+    if promo and terms.offering_id == sub.offering_id and not terms.migrates:
+        from domains.catalog import promotions
+
+        claim = await promotions.line_discount(session, sub.id)
+        if claim is not None:
+            claim_id = claim.id
+            charge_amount = promotions.discounted(terms.amount, claim.discount_type, claim.discount_value)
     return RenewalPlan(
         sub.id,
         sub.customer_id,
@@ -254,6 +269,8 @@ async def prepare_renewal(
         terms.amount,
         terms.currency,
         terms.migrates,
+        charge_amount,
+        claim_id,
     )
 
 
@@ -265,7 +282,7 @@ async def _charge_plan(
         session,
         ctx,
         customer_id=plan.customer_id,
-        amount=plan.amount,
+        amount=plan.amount if plan.charge_amount is None else plan.charge_amount,
         currency=plan.currency,
         purpose="renewal",
         idempotency_key=plan.idempotency_key,
@@ -309,7 +326,7 @@ async def apply_renewal(
             "skipped", sub.id, offering_id=sub.offering_id, payment_id=payment.id, reason="line_changed"
         )
     return await _renew_with(
-        session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, payment.id
+        session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, payment.id, plan
     )
 
 
@@ -380,8 +397,10 @@ async def _renew_with(
     start: datetime,
     key: str,
     payment_id: str,
+    plan: RenewalPlan | None = None,
 ) -> RenewalOutcome:
     due_at, end = sub.current_period_end, start + rules.PERIOD
+    charged = terms.amount if plan is None or plan.charge_amount is None else plan.charge_amount
     previous_offering, previous_price = sub.offering_id, sub.price_id
     if terms.migration is not None and (terms.migrates or terms.offering_id != previous_offering):
         migrations.resolve(terms.migration, migrations.APPLIED if terms.migrates else migrations.SUPERSEDED)
@@ -401,7 +420,7 @@ async def _renew_with(
         attempted_at=clock.now(),
         offering_id=terms.offering_id,
         price_id=terms.price_id,
-        amount=terms.amount,
+        amount=charged,
         currency=terms.currency,
         payment_id=payment_id,
         period_start=start,
@@ -411,13 +430,14 @@ async def _renew_with(
     payload: dict[str, Any] = {
         "kind": kind,
         "paymentId": payment_id,
-        "amount": str(terms.amount),
+        "amount": str(charged),
         "priceId": terms.price_id,
         "offeringId": terms.offering_id,
         "periodStart": start.isoformat(),
         "periodEnd": end.isoformat(),
     }
     record(session, ctx, "subscription.renewed", AGGREGATE, sub.id, payload)
+    await _promotion_after_renewal(session, ctx, sub.id, terms, previous_offering, plan)
     if terms.offering_id != previous_offering:
         change = {"from": previous_offering, "to": terms.offering_id, "priceId": terms.price_id}
         record(session, ctx, "subscription.plan_changed", AGGREGATE, sub.id, change)
@@ -426,6 +446,25 @@ async def _renew_with(
         record(session, ctx, "subscription.price_migrated", AGGREGATE, sub.id, change)
     await session.flush()
     return _renewal_outcome(renewal)
+
+
+async def _promotion_after_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    subscription_id: str,
+    terms: _Terms,
+    previous_offering: str,
+    plan: RenewalPlan | None,
+) -> None:
+    """A discounted renewal uses one of the promotion's periods; a plan change or a price
+    migration ends the promotion."""
+    from domains.catalog import promotions
+
+    if terms.offering_id != previous_offering or terms.migrates:
+        why = "plan_change" if terms.offering_id != previous_offering else "price_migration"
+        await promotions.end_line_discount(session, ctx, subscription_id, why)
+    elif plan is not None and plan.promo_claim_id is not None:
+        await promotions.use_period(session, ctx, plan.promo_claim_id, subscription_id)
 
 
 async def _decline(
