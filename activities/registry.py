@@ -59,7 +59,7 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         lines.terminate,
         lines.hold_line,
         lines.end_line,
-        InventoryActivities(runtime).release_expired_quarantine,
+        *_inventory(runtime, net.smdp),
         *_attention(runtime),
         *_promotion(runtime),
     ]
@@ -68,6 +68,11 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
 def _promotion(runtime: Any) -> list[Callable[..., Any]]:
     promo = PromotionActivities(runtime)
     return [promo.claim_promotion, promo.redeem_promotion, promo.revoke_promotion, promo.order_outcome]
+
+
+def _inventory(runtime: Any, smdp: Any) -> list[Callable[..., Any]]:
+    inventory = InventoryActivities(runtime, smdp)
+    return [inventory.release_expired_quarantine, inventory.release_hold, inventory.rearm_at_smdp]
 
 
 def _attention(runtime: Any) -> list[Callable[..., Any]]:

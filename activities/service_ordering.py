@@ -133,10 +133,13 @@ class ServiceOrderActivities:
 
         async with transaction(self.rt.db) as s:
             ctx = _ctx()
+            # A held number (a signup's pick) goes to the order naming it; its hold then ends.
+            held = req.preferred_msisdn and await inventory.hold_of(s, req.preferred_msisdn)
             msisdn = await inventory.reserve_msisdn(
                 s, ctx, reserved_for=req.service_order_id, preferred=req.preferred_msisdn
             )
             esim = await inventory.reserve_esim(s, ctx, reserved_for=req.service_order_id)
+            await _check_low_watermarks(s, ctx, self.rt.settings)
             await som.record_reservation(
                 s,
                 ctx,
@@ -146,7 +149,12 @@ class ServiceOrderActivities:
                 imsi=esim.imsi,
                 activation_code=esim.activation_code,
             )
-            return Reservation(msisdn, esim.iccid, esim.imsi, esim.matching_id, esim.activation_code)
+            reservation = Reservation(msisdn, esim.iccid, esim.imsi, esim.matching_id, esim.activation_code)
+        if held:
+            from activities.inventory import complete_signup_hold
+
+            await complete_signup_hold(self.rt, msisdn, req.service_order_id)
+        return reservation
 
     @activity.defn
     @domain_errors
@@ -352,6 +360,13 @@ class ServiceOrderActivities:
         mark = inventory.mark_esim_downloaded if req.event == "downloaded" else inventory.mark_esim_installed
         async with transaction(self.rt.db) as s:
             await mark(s, _ctx(req.requested_by), iccid=req.iccid)
+
+
+async def _check_low_watermarks(s, ctx, settings) -> None:
+    from domains.inventory import services as inventory
+
+    await inventory.check_low_watermark(s, ctx, resource="msisdn", threshold=settings.low_watermark_msisdn)
+    await inventory.check_low_watermark(s, ctx, resource="esim", threshold=settings.low_watermark_esim)
 
 
 async def _release_unless_on_a_line(s, ctx, iccid: str, key: str) -> bool:

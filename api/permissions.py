@@ -60,6 +60,8 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "TMF677 Usage Consumption": area(ANY),  # POST asks a question, changes nothing
     "TMF635 Usage": area(network=POST),  # ingestion (single and bulk) is the network's
     "eSIM (BSS)": area(ANY, network=POST),  # device events
+    "eSIM re-download (BSS)": area(ANY),  # re-arm a line's profile (never the network's)
+    "Number holds (BSS)": area(ANY),  # a signup holds and gives back its number pick
     "Provisioning tasks (BSS)": area(ANY),  # resolve and retry stuck tasks
     "Tickets waited on by workflows (BSS)": area(ANY),
     "TMF621 Trouble Ticket": area(ANY),

@@ -62,6 +62,10 @@ async def create_order(rt: Runtime, ctx: RequestContext, req: OrderRequest):
             idempotency_key=req.idempotency_key,
             requested_start=req.requested_start,
         )
+        if rt.settings.require_kyc:  # after the order's own checks (an unknown customer stays a 404)
+            from ops.kyc import require_verified
+
+            await require_verified(s, req.customer_id)
     if order.state != "acknowledged":
         return order  # a resent request (same Idempotency-Key) for an order already under way
     try:
@@ -316,10 +320,16 @@ async def device_event(rt: Runtime, ctx: RequestContext, iccid: str, event: str)
 
     if event not in {"downloaded", "installed"}:
         raise PolicyViolation("esim.device_event.unknown", "The event must be downloaded or installed.")
+    from workflows.esim_rearm import rearm_workflow_id
+
     client = await rt.temporal()
-    try:
-        await client.get_workflow_handle(esim_workflow_id(iccid)).signal(
-            "device_event", DeviceEvent(event, requested_by=ctx)
-        )
-    except RPCError:
-        raise NotFound("esim.not_found", f"No eSIM provisioning in progress for {iccid}.") from None
+    # A re-download in progress (`bss esim rearm`) is newer than the order's own eSIM flow.
+    for workflow_id in (rearm_workflow_id(iccid), esim_workflow_id(iccid)):
+        try:
+            await client.get_workflow_handle(workflow_id).signal(
+                "device_event", DeviceEvent(event, requested_by=ctx)
+            )
+            return
+        except RPCError:
+            continue
+    raise NotFound("esim.not_found", f"No eSIM provisioning in progress for {iccid}.")

@@ -36,6 +36,7 @@ STATUSES = tuple(dict.fromkeys(MSISDN_STATUSES + ESIM_STATES))
 # pool status -> (resourceStatus, operationalState, administrativeState, usageState)
 MSISDN_TMF_STATE = {
     "available": ("available", "enable", "unlocked", "idle"),
+    "held": ("reserved", "enable", "unlocked", "idle"),  # a signup's pick or a port-in's number
     "reserved": ("reserved", "enable", "unlocked", "idle"),
     "assigned": ("reserved", "enable", "unlocked", "busy"),
     "quarantine": ("suspended", "disable", "locked", "idle"),

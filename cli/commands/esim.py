@@ -85,3 +85,18 @@ def status(iccid: str = typer.Argument(..., metavar="ICCID"), as_json: bool = Js
     from cli.client import api
 
     emit(api().get(f"{BSS}/esim/{iccid}/status"), as_json, _render_status)
+
+
+@app.command("rearm")
+def rearm(iccid: str = typer.Argument(..., metavar="ICCID"), as_json: bool = JsonOpt) -> None:
+    """Re-arm a line's profile for a new device: a new activation code (the old one stops working)."""
+    from cli.client import api
+
+    data = api().post(f"{BSS}/esim/{iccid}/rearm")
+    emit(
+        data,
+        as_json,
+        lambda a: _render_activation(
+            {**a, "smdpServer": a["activationCode"].split("$")[1] if "$" in a["activationCode"] else None}
+        ),
+    )

@@ -82,3 +82,18 @@ class EsimProfile(SQLModel, table=True):
     recycled_at: datetime | None = _when()
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
+
+
+class PoolWatermark(SQLModel, table=True):
+    """Whether a pool is under its low watermark: the event and the ticket come once per crossing
+    (set when the count falls under the threshold, cleared when a reservation finds it back above)."""
+
+    __tablename__ = "pool_watermark"
+    __table_args__ = {"schema": "inventory"}
+
+    resource: str = Field(primary_key=True, max_length=16)  # msisdn | esim
+    low: bool = False
+    available: int = 0
+    threshold: int = 0
+    ticket_id: str | None = Field(default=None, max_length=32)
+    changed_at: datetime | None = _when()

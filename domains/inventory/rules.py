@@ -18,7 +18,7 @@ import secrets
 from core.errors import PolicyViolation
 from core.statemachine import StateMachine
 
-MSISDN_STATUSES = ("available", "reserved", "assigned", "quarantine", "ported_out")
+MSISDN_STATUSES = ("available", "held", "reserved", "assigned", "quarantine", "ported_out")
 ESIM_STATES = ("available", "reserved", "prepared", "downloaded", "installed")
 
 MSISDN = StateMachine(
@@ -26,12 +26,17 @@ MSISDN = StateMachine(
     [
         ("reserve", "available", "reserved"),
         ("release", "reserved", "available"),
+        # A hold (a signup's 24 h pick, a ported-in number waiting for its order) keeps the number
+        # off sale for `reserved_for` (the hold's reference) until an order naming it takes it.
+        ("hold", "available", "held"),
+        ("release_hold", "held", "available"),
+        ("take_hold", "held", "reserved"),
         ("assign", "reserved", "assigned"),
         ("quarantine", "assigned", "quarantine"),
         ("end_quarantine", "quarantine", "available"),
         # The line of a failed order never went live: its number goes straight back on sale.
         ("unassign", "assigned", "available"),
-        ("port_out", ("available", "reserved", "assigned", "quarantine"), "ported_out"),
+        ("port_out", ("available", "held", "reserved", "assigned", "quarantine"), "ported_out"),
     ],
 )
 
@@ -67,6 +72,20 @@ ICCID_RE = re.compile(r"^89[0-9]{17}$")
 PREFIX_RE = re.compile(r"^[0-9]{4,7}$")
 MAX_RANGE = 10_000
 DEFAULT_QUARANTINE_DAYS = 90
+# A signup's number pick is held this long for its order (CONTRACT.md "Number hold").
+SIGNUP_HOLD_HOURS = 24
+# Pools watched for their low watermark (inventory.low_watermark).
+WATCHED_POOLS = ("msisdn", "esim")
+
+
+def signup_hold_ref(msisdn: str) -> str:
+    """The hold reference of a signup's number pick; also its workflow id."""
+    return f"signup-hold-{msisdn}"
+
+
+def crossed_low_watermark(available: int, threshold: int) -> bool:
+    """Under the threshold (a threshold of 0 watches nothing)."""
+    return threshold > 0 and available < threshold
 
 
 def is_msisdn(value: str) -> bool:

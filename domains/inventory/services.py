@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
 from core.context import RequestContext
-from core.errors import InvalidInput, NotFound, PolicyViolation
+from core.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from domains.audit.services import record
 from domains.inventory.models import EsimProfile, Msisdn
 from domains.inventory.rules import (
@@ -27,10 +27,13 @@ from domains.inventory.rules import (
     ESIM_STATES,
     MSISDN,
     MSISDN_STATUSES,
+    WATCHED_POOLS,
     activation_code,
     check_range,
+    crossed_low_watermark,
     is_msisdn,
     new_matching_id,
+    signup_hold_ref,
 )
 
 MAX_KEY = 64
@@ -103,6 +106,10 @@ async def reserve_msisdn(
         row = await _lock_msisdn(session, preferred)
         if row is None:
             raise NotFound("msisdn.reserve.not_found", f"Number {preferred} is not in the pool.")
+        if row.status == "held":
+            # A held number goes to the order that names it: the hold is its pick (a signup's, a
+            # port-in's); the picker below never sees it.
+            return await _take_hold(session, ctx, row, reserved_for)
         if row.status != "available":
             raise PolicyViolation(
                 "msisdn.reserve.status_must_be_available",
@@ -138,6 +145,206 @@ async def reserve_msisdn(
         return held.msisdn
     _audit(session, ctx, "reserved", "msisdn", row.msisdn, reserved_for=reserved_for)
     return row.msisdn
+
+
+async def _take_hold(session: AsyncSession, ctx: RequestContext, row: Msisdn, reserved_for: str) -> str:
+    hold_ref = row.reserved_for
+    now = clock.now()
+    try:
+        async with session.begin_nested():
+            row.status = MSISDN.next("take_hold", row.status)
+            row.reserved_for, row.reserved_at, row.reserved_until = reserved_for, now, None
+            row.updated_at = now
+            session.add(row)
+    except IntegrityError:
+        held = await _msisdn_held_by(session, reserved_for)
+        if held is None:
+            raise
+        return held.msisdn
+    _audit(session, ctx, "hold_taken", "msisdn", row.msisdn, hold_ref=hold_ref, reserved_for=reserved_for)
+    return row.msisdn
+
+
+# ---------------------------------------------------------------- holds
+
+
+async def hold_msisdn(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    msisdn: str | None = None,
+    until: datetime | None = None,
+    hold_ref: str | None = None,
+    customer_id: str | None = None,
+    exclusive: bool = True,
+) -> Msisdn:
+    """Keep a number off sale for `hold_ref` (default `signup-hold-<MSISDN>`) until `until`, or until
+    an order naming it takes it. No `msisdn`: a random available one. A number already held is
+    refused (409), unless `exclusive=False` and the same reference holds it (a retried step):
+    then the hold is returned as it is."""
+    if msisdn is not None:
+        if not is_msisdn(msisdn):
+            raise InvalidInput("msisdn.invalid", f"{msisdn!r} is not a number of 8 to 15 digits.")
+        row = await _lock_msisdn(session, msisdn)
+        if row is None:
+            raise NotFound("msisdn.hold.not_found", f"Number {msisdn} is not in the pool.", msisdn=msisdn)
+        ref = hold_ref or signup_hold_ref(msisdn)
+        if row.status == "held":
+            if not exclusive and row.reserved_for == ref:
+                return row
+            raise Conflict(
+                "msisdn.hold.already_held",
+                f"Number {msisdn} is already held"
+                + (f" until {row.reserved_until.isoformat()}." if row.reserved_until else "."),
+                msisdn=msisdn,
+            )
+        if row.status != "available":
+            raise PolicyViolation(
+                "msisdn.hold.unavailable",
+                f"Number {msisdn} is {row.status.replace('_', ' ')}, not available.",
+                msisdn=msisdn,
+                status=row.status,
+            )
+    else:
+        query = (
+            select(Msisdn)
+            .where(Msisdn.status == "available")
+            .order_by(func.random())
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        row = (await session.exec(query)).first()
+        if row is None:
+            raise PolicyViolation("msisdn.reserve.no_available", "No number is left in the pool.")
+        ref = hold_ref or signup_hold_ref(row.msisdn)
+    _check_key(ref)
+    now = clock.now()
+    try:
+        async with session.begin_nested():
+            row.status = MSISDN.next("hold", row.status)
+            row.reserved_for, row.reserved_at, row.reserved_until = ref, now, until
+            row.updated_at = now
+            session.add(row)
+    except IntegrityError:
+        raise PolicyViolation(
+            "msisdn.hold.already_holding", f"{ref} already holds another number.", hold_ref=ref
+        ) from None
+    _audit(
+        session,
+        ctx,
+        "held",
+        "msisdn",
+        row.msisdn,
+        hold_ref=ref,
+        until=until.isoformat() if until else None,
+        customer_id=customer_id,
+    )
+    return row
+
+
+async def release_hold(
+    session: AsyncSession, ctx: RequestContext, *, msisdn: str, hold_ref: str, reason: str
+) -> bool:
+    """The hold ends without an order (expired, cancelled): the number goes back on sale. False
+    (nothing done) when `hold_ref` no longer holds it: an order took it, or it was released."""
+    row = await _lock_msisdn(session, msisdn)
+    if row is None or row.status != "held" or row.reserved_for != hold_ref:
+        return False
+    row.status = MSISDN.next("release_hold", row.status)
+    row.reserved_for = row.reserved_at = row.reserved_until = None
+    row.updated_at = clock.now()
+    session.add(row)
+    _audit(session, ctx, "hold_released", "msisdn", msisdn, hold_ref=hold_ref, reason=reason)
+    return True
+
+
+async def hold_of(session: AsyncSession, msisdn: str) -> Msisdn | None:
+    """The number if it is held, else None."""
+    row = await session.get(Msisdn, msisdn, populate_existing=True)
+    return row if row is not None and row.status == "held" else None
+
+
+# ---------------------------------------------------------------- low watermark
+
+
+async def _available(session: AsyncSession, resource: str, cap: int) -> int:
+    """How many are available, counted up to `cap` (enough to compare with a threshold, cheaply)."""
+    table, column = (
+        ("inventory.msisdn", "status")
+        if resource == "msisdn"
+        else ("inventory.esim_profile", "profile_state")
+    )
+    conn = await session.connection()
+    result = await conn.execute(
+        text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} = 'available' LIMIT :cap) t"),
+        {"cap": cap},
+    )
+    return int(result.scalar_one())
+
+
+async def check_low_watermark(
+    session: AsyncSession, ctx: RequestContext, *, resource: str, threshold: int
+) -> bool:
+    """After a reservation: when the pool is under `threshold` and was not already, write
+    `inventory.low_watermark` and open an operator ticket (once per crossing); when it is back at
+    or above it, arm the watermark again. True when this call reported a crossing."""
+    if resource not in WATCHED_POOLS:
+        raise InvalidInput("inventory.resource.invalid", f"Unknown pool {resource!r}.")
+    if threshold <= 0:
+        return False
+    await session.flush()  # raw SQL below bypasses the ORM's autoflush
+    available = await _available(session, resource, threshold)
+    conn = await session.connection()
+    now = clock.now()
+    if not crossed_low_watermark(available, threshold):
+        await conn.execute(
+            text(
+                "UPDATE inventory.pool_watermark SET low = false, available = :n, changed_at = :now "
+                "WHERE resource = :r AND low"
+            ),
+            {"r": resource, "n": available, "now": now},
+        )
+        return False
+    flipped = await conn.execute(
+        text(
+            "INSERT INTO inventory.pool_watermark (resource, low, available, threshold, changed_at) "
+            "VALUES (:r, true, :n, :t, :now) "
+            "ON CONFLICT (resource) DO UPDATE SET low = true, available = :n, threshold = :t, "
+            "changed_at = :now WHERE NOT inventory.pool_watermark.low RETURNING resource"
+        ),
+        {"r": resource, "n": available, "t": threshold, "now": now},
+    )
+    if flipped.first() is None:
+        return False  # already reported for this crossing
+    from domains.crm.tickets import open_ticket
+
+    label = "Number (MSISDN)" if resource == "msisdn" else "eSIM profile"
+    ticket = await open_ticket(
+        session,
+        ctx,
+        ticket_type="inventory_low",
+        subject=f"{label} pool low: {available} available (threshold {threshold})",
+        description=(
+            f"The {label.lower()} pool fell under its low watermark: {available} left available, "
+            f"threshold {threshold}. Add stock (bss inventory add-range for numbers, new profiles "
+            "from the SM-DP+ vendor for eSIMs)."
+        ),
+        priority="high",
+    )
+    await conn.execute(
+        text("UPDATE inventory.pool_watermark SET ticket_id = :tkt WHERE resource = :r"),
+        {"tkt": ticket.id, "r": resource},
+    )
+    record(
+        session,
+        ctx,
+        "inventory.low_watermark",
+        "inventory",
+        resource,
+        {"resource": resource, "available": available, "threshold": threshold, "ticket_id": ticket.id},
+    )
+    return True
 
 
 async def release_msisdn(
@@ -468,7 +675,9 @@ async def assign_esim(
     return profile
 
 
-async def unassign_esim(session: AsyncSession, ctx: RequestContext, *, iccid: str, subscription_id: str) -> bool:
+async def unassign_esim(
+    session: AsyncSession, ctx: RequestContext, *, iccid: str, subscription_id: str
+) -> bool:
     """The line of a failed order lets go of its profile, which stays held by its service order
     (`reserved_for`) until that order's eSIM flow has ended and gives it back (release_esim): never
     back on sale while a flow for it still runs. False (nothing done) unless the line holds it."""

@@ -62,6 +62,10 @@ EXPECTED_MSISDN = {
     ("port_out", "reserved"): "ported_out",
     ("port_out", "assigned"): "ported_out",
     ("port_out", "quarantine"): "ported_out",
+    ("hold", "available"): "held",
+    ("release_hold", "held"): "available",
+    ("take_hold", "held"): "reserved",
+    ("port_out", "held"): "ported_out",
 }
 HELD = ("reserved", "prepared", "downloaded", "installed")
 EXPECTED_ESIM = {
@@ -567,6 +571,7 @@ async def test_seed_is_idempotent_and_fills_both_pools_with_1000(db) -> None:
         counts = await inv.pool_counts(s)
     assert counts["msisdn"] == {
         "available": 1000,
+        "held": 0,
         "reserved": 0,
         "assigned": 0,
         "quarantine": 0,
@@ -636,6 +641,7 @@ async def test_pool_counts_follow_every_move(db) -> None:
         counts = await inv.pool_counts(s)
     assert counts["msisdn"] == {
         "available": 998,
+        "held": 0,
         "reserved": 0,
         "assigned": 0,
         "quarantine": 1,
