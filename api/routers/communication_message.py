@@ -94,7 +94,7 @@ async def list_messages(
     receiver_id: str | None = Query(
         None, alias="receiver.id", max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="CUST-…"
     ),
-    receiver_email: str | None = Query(None, alias="receiver.email", max_length=254),
+    receiver_email: str | None = Query(None, alias="receiver.email", max_length=254, pattern=r"^[^\s]+$"),
     state: str | None = Query(
         None, max_length=20, description="initial, inProgress, completed, failed, cancelled"
     ),
@@ -125,7 +125,7 @@ async def list_messages(
 
 @router.get("/communicationMessage/{id}", summary="One message, with its content and delivery state")
 async def get_message(
-    message_id: str = Path(alias="id", max_length=16, description="MSG-…"),
+    message_id: str = Path(alias="id", max_length=16, pattern=r"^[A-Za-z0-9_-]+$", description="MSG-…"),
     fields: str | None = Query(None, max_length=500),
     rt: Runtime = Depends(runtime),
 ) -> dict[str, Any]:

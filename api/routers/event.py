@@ -81,7 +81,10 @@ def _topic(topic_id: str) -> None:
 def _when(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise InvalidInput(f"{name}.timezone_required", f"{name} needs a time zone (e.g. Z or +08:00).")
-    return value.astimezone(UTC) if value is not None else None
+    try:
+        return value.astimezone(UTC) if value is not None else None
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{name}.invalid", f"{name} is out of range.") from None
 
 
 @router.get("/topic", summary="The topics: one, `audit`", response_model=list[dict[str, Any]])
