@@ -95,6 +95,9 @@ async def main() -> None:
 
     # Orders stored while Temporal was down start here (ops/orders.py): at start, then every minute.
     sweeper = asyncio.create_task(run_order_sweeper(runtime, stop))
+    from ops.crm import run_ticket_sla_sweeper
+
+    ticket_sweeper = asyncio.create_task(run_ticket_sla_sweeper(runtime, stop))  # missed SLA timers
     from ops.notify import run_notifier
 
     notifier = asyncio.create_task(run_notifier(runtime, stop))  # audit events → messages → mailbox / SMTP
@@ -106,6 +109,7 @@ async def main() -> None:
             logging.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     await sweeper
+    await ticket_sweeper
     await notifier
     await runtime.close()
     telemetry.shutdown()

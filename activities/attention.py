@@ -53,7 +53,11 @@ class AttentionActivities:
                 waiting_workflow_id=activity.info().workflow_id,
                 waiting_topic=req.topic,
             )
-            return ticket.id
+        from ops.crm import start_sla_timer
+
+        # Its SLA timer (idempotent by workflow id; the worker's sweep catches a start that fails).
+        await start_sla_timer(self.rt, ticket.id, ticket.customer_id)
+        return ticket.id
 
     @activity.defn
     @domain_errors
@@ -69,3 +73,6 @@ class AttentionActivities:
                 return
             note = req.note.strip() or f"{req.action} by {ctx.actor}"
             await tickets.resolve_ticket(s, ctx, req.ticket_id, f"[{req.action}] {note}")
+        from ops.crm import tell_sla_timer
+
+        await tell_sla_timer(self.rt, req.ticket_id)

@@ -2,8 +2,9 @@
 
 Only a test stack lets anyone move time. There every process reads business time from one file
 (core.clock), so the API, the worker's activities and these operations agree; after each change
-every running SubscriptionWorkflow is told the new time (`ClockChanged`) and acts on what has
-fallen due (a renewal, a day pass's end) at once instead of at the old wall-clock moment.
+every running SubscriptionWorkflow and ticket SLA timer (CLOCK_FOLLOWERS) is told the new time
+(`ClockChanged`) and acts on what has fallen due (a renewal, a day pass's end, a ticket's due time)
+at once instead of at the old wall-clock moment.
 
 The lines to tell are listed before the clock moves, so an unreachable Temporal changes nothing:
 the running SubscriptionWorkflows in Temporal's visibility, plus the workflow of every line the
@@ -32,6 +33,9 @@ AGGREGATE = "clock"
 CLOCK_ID = "business-clock"
 # Signals in flight at once while telling the lines; each is one small RPC.
 FAN_OUT = 32
+# Workflow types whose timers follow business time: each has a `clock_changed` signal taking
+# {"business_now": iso} (the line's ClockChanged).
+CLOCK_FOLLOWERS = ("SubscriptionWorkflow", "TicketSlaWorkflow")
 
 
 @dataclass
@@ -135,18 +139,16 @@ def _reading(rt: Runtime, state: ClockState) -> ClockReading:
 
 
 async def _running_lines(rt: Runtime) -> list[str]:
-    """Workflow ids of this stack's lines: running SubscriptionWorkflows on its task queue, and
-    those of the live lines in the database."""
+    """Workflow ids of this stack's clock followers: the running CLOCK_FOLLOWERS on its task queue,
+    and those of the live lines and open tickets in the database."""
     from sqlmodel import col, select
 
     from domains.subscription import rules
     from domains.subscription.models import Subscription
     from workflows.subscription import subscription_workflow_id
 
-    query = (
-        "WorkflowType = 'SubscriptionWorkflow' AND ExecutionStatus = 'Running' "
-        f"AND TaskQueue = '{rt.settings.task_queue}'"
-    )
+    types = ", ".join(f"'{t}'" for t in CLOCK_FOLLOWERS)
+    query = f"WorkflowType IN ({types}) AND ExecutionStatus = 'Running' AND TaskQueue = '{rt.settings.task_queue}'"
 
     async def listing() -> list[str]:
         client = await rt.temporal()
@@ -157,7 +159,24 @@ async def _running_lines(rt: Runtime) -> list[str]:
     async with rt.db() as s:
         live = await s.exec(select(Subscription.id).where(col(Subscription.state) != rules.TERMINATED))
         known = [subscription_workflow_id(sub_id) for sub_id in live]
+        known += await _open_ticket_timers(s)
     return sorted(set(running) | set(known))
+
+
+async def _open_ticket_timers(s) -> list[str]:
+    """The SLA timers of the open tickets with a due time (workflows/ticket_sla.py)."""
+    from sqlmodel import col, select
+
+    from domains.crm import rules
+    from domains.crm.models import Ticket
+    from workflows.ticket_sla import ticket_sla_workflow_id
+
+    rows = await s.exec(
+        select(Ticket.id).where(
+            col(Ticket.state).in_(rules.OPEN_TICKET_STATES), col(Ticket.sla_due_at).is_not(None)
+        )
+    )
+    return [ticket_sla_workflow_id(t) for t in rows]
 
 
 async def _tell(rt: Runtime, workflow_ids: list[str]) -> int:

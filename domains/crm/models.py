@@ -132,8 +132,47 @@ class SlaPolicy(SQLModel, table=True):
     resolution_minutes: int
 
 
+class SupportCase(SQLModel, table=True):
+    """A case (`CASE-xxxxxxxx`): one customer's matter, the parent of its tickets (inventory §4.6)."""
+
+    __tablename__ = "support_case"
+    __table_args__ = (Index("ix_support_case_customer", "customer_id", "opened_at"), {"schema": "crm"})
+
+    id: str = Field(primary_key=True, max_length=16)  # CASE-xxxxxxxx
+    customer_id: str = Field(sa_column=Column(String(16), ForeignKey("crm.customer.id"), nullable=False))
+    subject: str = Field(max_length=200)
+    description: str = Field(default="", max_length=4000)
+    state: str = Field(default="open", max_length=20, index=True)
+    priority: str = Field(default="normal", max_length=20)
+    category: str = Field(default="other", max_length=30)
+    resolution_code: str | None = Field(default=None, max_length=50)
+    opened_by: str = Field(default="system", max_length=200)  # the actor who opened it
+    opened_by_agent_id: str | None = Field(
+        default=None, sa_column=Column(String(16), ForeignKey("crm.agent.id"), nullable=True)
+    )
+    opened_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    closed_at: datetime | None = _ts(nullable=True)
+
+
+class CaseNote(SQLModel, table=True):
+    __tablename__ = "case_note"
+    __table_args__ = {"schema": "crm"}
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(
+        sa_column=Column(String(16), ForeignKey("crm.support_case.id"), nullable=False, index=True)
+    )
+    author: str = Field(max_length=200)  # the actor, or an agent id
+    body: str = Field(max_length=4000)
+    created_at: datetime = _ts()
+
+
 class Ticket(SQLModel, table=True):
-    """A trouble ticket (TMF621-shaped); here in its minimal form for provisioning exceptions."""
+    """A trouble ticket (TMF621): opened by a person for a customer (often inside a case), or by a
+    workflow that needs an operator (waiting_workflow_id). An SLA timer (workflows/ticket_sla.py)
+    watches every open ticket with a due time."""
 
     __tablename__ = "ticket"
     __table_args__ = (
@@ -145,6 +184,10 @@ class Ticket(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=16)  # TKT-xxxxxxxx
     customer_id: str | None = Field(
         default=None, sa_column=Column(String(16), ForeignKey("crm.customer.id"), nullable=True, index=True)
+    )
+    case_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(16), ForeignKey("crm.support_case.id"), nullable=True, index=True),
     )
     ticket_type: str = Field(max_length=40)
     subject: str = Field(max_length=200)
@@ -161,10 +204,70 @@ class Ticket(SQLModel, table=True):
     waiting_workflow_id: str | None = Field(default=None, max_length=200)
     waiting_topic: str | None = Field(default=None, max_length=40)
     sla_due_at: datetime | None = _ts(nullable=True)
+    # Set by the SLA timer's first step: a ticket without it after a grace period gets its timer
+    # from the worker's sweep (ops/crm.sweep_ticket_timers).
+    sla_timer_started_at: datetime | None = _ts(nullable=True)
+    escalations: int = Field(default=0)
+    opened_by: str = Field(default="system", max_length=200)
     opened_at: datetime = _ts()
+    updated_at: datetime | None = _ts(nullable=True)
     resolved_at: datetime | None = _ts(nullable=True)
     closed_at: datetime | None = _ts(nullable=True)
     resolution_notes: str | None = Field(default=None, max_length=4000)
+
+
+class TicketNote(SQLModel, table=True):
+    __tablename__ = "ticket_note"
+    __table_args__ = {"schema": "crm"}
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(
+        sa_column=Column(String(16), ForeignKey("crm.ticket.id"), nullable=False, index=True)
+    )
+    author: str = Field(max_length=200)
+    body: str = Field(max_length=4000)
+    created_at: datetime = _ts()
+
+
+class TicketStatusChange(SQLModel, table=True):
+    """The ticket's state history (TMF621 statusChange)."""
+
+    __tablename__ = "ticket_state_history"
+    __table_args__ = {"schema": "crm"}
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(
+        sa_column=Column(String(16), ForeignKey("crm.ticket.id"), nullable=False, index=True)
+    )
+    trigger: str = Field(max_length=20)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=500)
+    actor: str = Field(max_length=200)
+    changed_at: datetime = _ts()
+
+
+class Interaction(SQLModel, table=True):
+    """One contact or change on a customer's file (TMF683 partyInteraction), written by every CRM
+    write in the same transaction."""
+
+    __tablename__ = "interaction"
+    __table_args__ = (Index("ix_interaction_customer", "customer_id", "occurred_at"), {"schema": "crm"})
+
+    id: str = Field(primary_key=True, max_length=16)  # INT-xxxxxxxx
+    customer_id: str | None = Field(
+        default=None, sa_column=Column(String(16), ForeignKey("crm.customer.id"), nullable=True)
+    )
+    channel: str = Field(max_length=40)
+    direction: str = Field(max_length=10)  # inbound | outbound
+    reason: str = Field(max_length=60)  # what happened, e.g. ticket.opened
+    summary: str = Field(max_length=500)
+    body: str = Field(default="", max_length=4000)
+    actor: str = Field(max_length=200)
+    agent_id: str | None = Field(default=None, max_length=16)
+    related_case_id: str | None = Field(default=None, max_length=16)
+    related_ticket_id: str | None = Field(default=None, max_length=16)
+    occurred_at: datetime = _ts()
 
 
 class CrmIdempotencyKey(SQLModel, table=True):

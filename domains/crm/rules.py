@@ -47,8 +47,10 @@ TICKET_TYPES = (
     "payment_exception",
     "inventory_low",  # a pool under its low watermark (domains/inventory check_low_watermark)
 )
+# In rising order: an SLA breach moves a ticket one step up (workflows/ticket_sla.py).
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 OPEN_TICKET_STATES = ("open", "acknowledged", "in_progress", "pending")
+TICKET_STATES = (*OPEN_TICKET_STATES, "resolved", "closed", "cancelled")
 
 # The reference's ticket FSM, except that `resolve` is allowed from every open state: an operator
 # who fixes a stuck provisioning task resolves its ticket in one step.
@@ -65,6 +67,46 @@ TICKET_LIFECYCLE = StateMachine(
         ("cancel", OPEN_TICKET_STATES, "cancelled"),
     ],
 )
+TICKET_TRIGGERS = ("ack", "start", "wait", "resume", "resolve", "close", "reopen", "cancel")
+# Audit event of each trigger (COMMON: ticket.opened|assigned|acknowledged|escalated|resolved|closed|cancelled).
+TICKET_EVENTS = {
+    "ack": "ticket.acknowledged",
+    "start": "ticket.started",
+    "wait": "ticket.waiting",
+    "resume": "ticket.resumed",
+    "resolve": "ticket.resolved",
+    "close": "ticket.closed",
+    "reopen": "ticket.reopened",
+    "cancel": "ticket.cancelled",
+}
+
+# TMF621 v4 knows no `open`: a ticket the system has taken in is `acknowledged` there; our own
+# state travels beside it as `state`.
+TMF_TICKET_STATUS = {
+    "open": "acknowledged",
+    "acknowledged": "acknowledged",
+    "in_progress": "inProgress",
+    "pending": "pending",
+    "resolved": "resolved",
+    "closed": "closed",
+    "cancelled": "cancelled",
+}
+
+
+def ticket_trigger_for_status(current: str, status: str) -> str:
+    """The trigger a TMF621 PATCH of `status` means from `current` (a status is a target, not a verb)."""
+    if status in ("acknowledged",):
+        return "ack"
+    if status in ("inProgress", "in_progress"):
+        return {"acknowledged": "start", "pending": "resume", "resolved": "reopen"}.get(current, "start")
+    return {"pending": "wait", "resolved": "resolve", "closed": "close", "cancelled": "cancel"}[status]
+
+
+def escalated_priority(priority: str) -> str:
+    """One level up; `urgent` stays urgent."""
+    i = TICKET_PRIORITIES.index(priority) if priority in TICKET_PRIORITIES else 1
+    return TICKET_PRIORITIES[min(i + 1, len(TICKET_PRIORITIES) - 1)]
+
 
 # The 12 seeded SLA policies cover three ticket types; the others borrow the nearest one: a stuck
 # activation leaves a customer without service, an information request is handled like configuration.
@@ -78,6 +120,30 @@ SLA_POLICY_FOR = {
 
 def sla_due_at(opened_at: datetime, resolution_minutes: int | None) -> datetime | None:
     return None if resolution_minutes is None else opened_at + timedelta(minutes=resolution_minutes)
+
+
+# Cases (inventory §4.6).
+CASE_STATES = ("open", "in_progress", "pending_customer", "resolved", "closed")
+OPEN_CASE_STATES = ("open", "in_progress", "pending_customer")
+CASE_PRIORITIES = ("low", "normal", "medium", "high", "critical")
+CASE_CATEGORIES = ("account", "billing", "technical", "information", "complaint", "other")
+CASE_LIFECYCLE = StateMachine(
+    "case",
+    [
+        ("take", "open", "in_progress"),
+        ("await_customer", "in_progress", "pending_customer"),
+        ("resume", "pending_customer", "in_progress"),
+        ("resolve", ("open", "in_progress"), "resolved"),
+        ("close", "resolved", "closed"),
+        ("cancel", OPEN_CASE_STATES, "closed"),
+    ],
+)
+CASE_TRIGGERS = ("take", "await_customer", "resume", "resolve", "close", "cancel")
+# A case is done with its tickets when each of them is.
+DONE_TICKET_STATES = ("resolved", "closed", "cancelled")
+
+# TMF683 interaction direction: who started it. A customer's own channels are inbound.
+INBOUND_CHANNELS = ("portal-self-serve", "portal-chat")
 
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")

@@ -19,7 +19,7 @@ from core.context import RequestContext
 from core.errors import InvalidInput, NotFound, PolicyViolation
 from core.ids import random_id
 from domains.audit.services import record
-from domains.crm import rules
+from domains.crm import interactions, rules
 from domains.crm.models import ContactMedium, Customer, CustomerIdentity, Individual, Party
 from domains.crm.tickets import open_ticket, resolve_ticket
 
@@ -119,6 +119,9 @@ async def create_customer(
         "customer",
         customer.id,
         {"partyId": party.id, "status": status, "hasEmail": bool(email), "hasPhone": bool(phone)},
+    )
+    interactions.log(
+        session, ctx, customer_id=customer.id, reason="customer.created", summary="Customer created"
     )
     return customer
 
@@ -362,6 +365,13 @@ async def update_customer(
     session.add(customer)
     await session.flush()
     record(session, ctx, "customer.updated", "customer", customer.id, audit)
+    interactions.log(
+        session,
+        ctx,
+        customer_id=customer.id,
+        reason="customer.updated",
+        summary=f"Customer updated ({', '.join(sorted(k for k in audit if k != 'customer_id')) or 'no change'})",
+    )
     return customer
 
 
