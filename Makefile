@@ -25,9 +25,12 @@ down: venv
 status: venv
 	.venv/bin/bss status
 
+# Two pytest workers (one per core), each with its own Postgres and Temporal servers; a test file
+# stays on one worker so its module fixtures start once. BSS_TEST_WORKERS=0 runs in one process.
+BSS_TEST_WORKERS ?= 2
 test: venv
 	.venv/bin/ruff check .
-	.venv/bin/pytest -q -p no:cacheprovider
+	.venv/bin/pytest -q -p no:cacheprovider -n $(BSS_TEST_WORKERS) --dist loadfile
 
 test-fast: venv
 	.venv/bin/pytest -q -x -m "not stack and not slow"
