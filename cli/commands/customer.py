@@ -115,3 +115,9 @@ def show(customer_id: str = typer.Argument(..., metavar="CUST"), as_json: bool =
     customer = api().get(f"{TMF}/{customer_id}")
     methods = api().get(PAYMENT, customerId=customer_id)
     emit({"customer": customer, "paymentMethods": methods}, as_json, _render_card)
+
+
+# `bss customer kyc`: the signed-KYC command (cli/commands/kyc.py).
+from cli.commands.kyc import kyc as _kyc  # noqa: E402
+
+app.command("kyc")(_kyc)
