@@ -51,7 +51,8 @@ GROUPS = [
     ("audit", "audit", "The audit log: every write, by customer, order or time (TMF688)."),
     ("usage", "usage", "Usage events: simulate, history (TMF635)."),
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
-    ("ticket", "ticket", "Tickets a workflow waits on: list, retry the step, resolve it by hand."),
+    ("case", "case", "Cases: a customer's matter grouping its tickets (open, list, show, note, close)."),
+    ("ticket", "ticket", "Trouble tickets (TMF621): list, open, assign, ack, resolve, close; retry a waiting workflow."),
     ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),
     ("promo", "promo", "Promotions: promo codes, discounts, eligibility lists, exhaust."),
 ]

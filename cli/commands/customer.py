@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from cli.output import JsonOpt, card, emit, group, table
+from cli.output import JsonOpt, card, console, emit, group, table
 
 app = group()
 
@@ -109,15 +109,114 @@ def list_customers(
 
 @app.command("show")
 def show(customer_id: str = typer.Argument(..., metavar="CUST"), as_json: bool = JsonOpt) -> None:
-    """One customer: contact media, KYC and the cards on file."""
+    """The customer 360: contact media, KYC, cards on file, lines with their balances, orders,
+    cases, tickets, payments and the latest interactions."""
     from cli.client import api
 
-    customer = api().get(f"{TMF}/{customer_id}")
-    methods = api().get(PAYMENT, customerId=customer_id)
-    emit({"customer": customer, "paymentMethods": methods}, as_json, _render_card)
+    client = api()
+    customer = client.get(f"{TMF}/{customer_id}")  # a 404 stops here
+    data = {
+        "customer": customer,
+        "paymentMethods": client.get(PAYMENT, customerId=customer_id),
+        "lines": client.get(LINES, customerId=customer_id, limit=50),
+        "orders": client.get(ORDERS, customerId=customer_id, limit=10),
+        "cases": client.get(CASES, customerId=customer_id, limit=20),
+        "tickets": client.get(TICKETS, **{"relatedParty.id": customer_id, "limit": 20}),
+        "payments": client.get(PAYMENTS, customerId=customer_id, limit=10),
+        "interactions": client.get(INTERACTIONS, **{"relatedParty.id": customer_id, "limit": 10}),
+    }
+    emit(data, as_json, _render_360)
 
 
-# `bss customer kyc`: the signed-KYC command (cli/commands/kyc.py).
-from cli.commands.kyc import kyc as _kyc  # noqa: E402
+LINES = "/bss-api/v1/subscription"
+ORDERS = "/tmf-api/productOrderingManagement/v4/productOrder"
+CASES = "/bss-api/v1/case"
+TICKETS = "/tmf-api/troubleTicket/v4/troubleTicket"
+PAYMENTS = "/tmf-api/paymentManagement/v4/payment"
+INTERACTIONS = "/tmf-api/partyInteraction/v4/partyInteraction"
 
-app.command("kyc")(_kyc)
+
+def _t(value: str | None) -> str:
+    return (value or "")[:16].replace("T", " ")
+
+
+def _render_360(data: dict[str, Any]) -> None:
+    from cli.commands.order import customer_of, offering_of, styled, subscription_of
+    from cli.commands.subscription import balance_line
+    from cli.commands.ticket import entity, party
+
+    _render_card(data)
+    lines = data.get("lines") or []
+    if lines:
+        rows = []
+        for line in lines:
+            balances = line.get("balances") or []
+            bars = "\n".join(f"{b['allowanceType']:<12} {balance_line(b)}" for b in balances) or "—"
+            period = _t(line.get("currentPeriodEnd"))
+            rows.append(
+                (line["id"], styled(line["state"]), line.get("msisdn"), line.get("offeringId"), period, bars)
+            )
+        table("Lines", ("Line", "State", "MSISDN", "Plan", "Renews", "Balances"), rows)
+    else:
+        console().print("No lines.")
+    if data.get("orders"):
+        table(
+            "Orders (latest 10)",
+            ("Order", "State", "Plan", "Line", "Ordered"),
+            [
+                (o["id"], styled(o.get("state")), offering_of(o), subscription_of(o), _t(o.get("orderDate")))
+                for o in data["orders"]
+                if customer_of(o) in (None, data["customer"]["id"])
+            ],
+        )
+    if data.get("cases"):
+        table(
+            "Cases",
+            ("Case", "State", "Priority", "Subject", "Opened"),
+            [
+                (c["id"], styled(c["state"]), c["priority"], c["subject"], _t(c["openedAt"]))
+                for c in data["cases"]
+            ],
+        )
+    if data.get("tickets"):
+        table(
+            "Tickets",
+            ("Ticket", "State", "Priority", "Type", "Subject", "Case", "Assignee", "Due"),
+            [
+                (
+                    t["id"],
+                    styled(t["state"]),
+                    t["priority"],
+                    t["ticketType"],
+                    t["name"],
+                    entity(t, "case"),
+                    party(t, "assignee"),
+                    _t(t.get("expectedResolutionDate")),
+                )
+                for t in data["tickets"]
+            ],
+        )
+    if data.get("payments"):
+        table(
+            "Payments (latest 10)",
+            ("Payment", "Status", "Amount", "For", "Date"),
+            [
+                (
+                    p["id"],
+                    styled(p["status"]),
+                    f"{p['amount']['value']:.2f} {p['amount']['unit']}",
+                    p.get("description"),
+                    _t(p.get("paymentDate")),
+                )
+                for p in data["payments"]
+            ],
+        )
+    if data.get("interactions"):
+        table(
+            "Interactions (latest 10)",
+            ("When", "Channel", "Who", "What"),
+            [
+                (_t(i["creationDate"]), i["channel"][0]["name"], i.get("author"), i["description"])
+                for i in data["interactions"]
+            ],
+        )
