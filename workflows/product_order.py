@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.attention import AttentionTicket
     from activities.base import reason_of, rule_code
     from activities.ordering import (
+        ChargeOutcome,
         ChargeRequest,
         NewServiceOrder,
         NewSubscription,
@@ -235,11 +237,18 @@ class ProductOrderWorkflow:
             undo.add(lambda: self._deprovision(so_id))
 
         charge_key = f"{workflow.info().workflow_id}/activation"
-        undo.add(lambda: self._refund(charge_key))
-        charge = await workflow.execute_activity_method(
-            OrderActivities.charge_activation,
-            ChargeRequest(inp.order_id, inp.customer_id, amount, inp.price_currency, charge_key),
-            **EXTERNAL_CALL,
+        # A promotion may make the activation free (only then is the amount 0): nothing to charge.
+        free = Decimal(amount) <= 0
+        if not free:
+            undo.add(lambda: self._refund(charge_key))
+        charge = (
+            ChargeOutcome("", True)
+            if free
+            else await workflow.execute_activity_method(
+                OrderActivities.charge_activation,
+                ChargeRequest(inp.order_id, inp.customer_id, amount, inp.price_currency, charge_key),
+                **EXTERNAL_CALL,
+            )
         )
         if not charge.approved:
             raise ApplicationError(

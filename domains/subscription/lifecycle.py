@@ -140,8 +140,8 @@ async def _renew_in_one(
     )
     if isinstance(step, RenewalOutcome):
         return step
-    payment = await _charge_plan(session, ctx, step, gateway)
-    return await apply_renewal(session, ctx, step, payment.id, gateway)
+    payment_id = None if step.free else (await _charge_plan(session, ctx, step, gateway)).id
+    return await apply_renewal(session, ctx, step, payment_id, gateway)
 
 
 async def renew_in_steps(
@@ -172,8 +172,10 @@ async def renew_in_steps(
         )
     if isinstance(step, RenewalOutcome):
         return step
-    async with transaction(db) as s:
-        payment_id = (await _charge_plan(s, ctx, step, gateway)).id
+    payment_id = None
+    if not step.free:  # a promotion may make a period free: nothing to charge
+        async with transaction(db) as s:
+            payment_id = (await _charge_plan(s, ctx, step, gateway)).id
     async with transaction(db) as s:
         return await apply_renewal(s, ctx, step, payment_id, gateway)
 
@@ -197,6 +199,10 @@ class RenewalPlan:
     # and the claim whose period this uses.
     charge_amount: Decimal | None = None
     promo_claim_id: int | None = None
+
+    @property
+    def free(self) -> bool:
+        return self.charge_amount is not None and self.charge_amount <= 0
 
 
 async def prepare_renewal(
@@ -291,7 +297,11 @@ async def _charge_plan(
 
 
 async def apply_renewal(
-    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, payment_id: str, gateway: PaymentGateway
+    session: AsyncSession,
+    ctx: RequestContext,
+    plan: RenewalPlan,
+    payment_id: str | None,
+    gateway: PaymentGateway,
 ) -> RenewalOutcome:
     """Step 3, under the line's lock again: apply the charge's answer to the line as it is now.
     A line that ended, or whose period moved on (renewed by hand meanwhile), while it was being
@@ -302,6 +312,14 @@ async def apply_renewal(
     previous = await _renewal_for_key(session, sub, plan.idempotency_key)
     if previous is not None:
         return _renewal_outcome(previous)
+    if payment_id is None:  # a free period (promotion): nothing was charged
+        if sub.state not in LIVE or sub.current_period_end != plan.due_at:
+            return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason="line_changed")
+        migration = await migrations.pending_migration(session, sub.id, for_update=True)
+        terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
+        return await _renew_with(
+            session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, None, plan
+        )
     payment = await get_payment(session, payment_id)
     migration = await migrations.pending_migration(session, sub.id, for_update=True)
     terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
@@ -396,7 +414,7 @@ async def _renew_with(
     kind: str,
     start: datetime,
     key: str,
-    payment_id: str,
+    payment_id: str | None,
     plan: RenewalPlan | None = None,
 ) -> RenewalOutcome:
     due_at, end = sub.current_period_end, start + rules.PERIOD

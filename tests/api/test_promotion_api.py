@@ -126,3 +126,29 @@ async def test_bad_input_is_a_tmf_error_and_changes_nothing(api, runtime):
             assert r.json()["reason"] == code
         assert r.json()["reason"] and r.json()["message"]
     assert await _count(runtime) == before
+
+
+async def test_an_order_shows_its_discount_or_why_the_code_did_not_apply(api, runtime):
+    from core.context import RequestContext
+    from core.db import transaction
+    from domains.ordering import services as ordering
+    from tests.api.order_flow import customer
+    from tests.tmf_schema import assert_conforms
+
+    assert (await api.post(PROMO, json=GOOD)).status_code == 201
+    cust = await customer(runtime)
+    ctx = RequestContext(actor="csr", channel="cli")
+    async with transaction(runtime.db) as s:
+        good = await ordering.create_order(
+            s, ctx, customer_id=cust, offering_id="PLAN_S", promo_code="summer25"
+        )
+        bad = await ordering.create_order(s, ctx, customer_id=cust, offering_id="PLAN_S", promo_code="WINTER")
+    body = (await api.get(f"/tmf-api/productOrderingManagement/v4/productOrder/{good.id}")).json()
+    assert_conforms("TMF622", "ProductOrder", body)
+    (alteration,) = body["orderTotalPrice"][0]["priceAlteration"]
+    assert alteration["price"]["taxIncludedAmount"]["value"] == 7.5 and alteration["applicationDuration"] == 3
+    assert body["orderTotalPrice"][0]["price"]["taxIncludedAmount"]["value"] == 10.0  # the snapshot price
+    body = (await api.get(f"/tmf-api/productOrderingManagement/v4/productOrder/{bad.id}")).json()
+    assert_conforms("TMF622", "ProductOrder", body)
+    assert "priceAlteration" not in body["orderTotalPrice"][0]
+    assert "WINTER" in body["note"][0]["text"] and "[unknown_code]" in body["note"][0]["text"]

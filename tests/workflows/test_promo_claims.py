@@ -134,5 +134,11 @@ async def test_a_declined_activation_revokes_the_claim_and_never_burns_the_code(
     again = await saga.order(other, promo_code="ONLY1")
     assert (await saga.handle(again.id).result()).state == "completed"
     assert await activation_charges(saga, other) == [("5.00", "approved")]
+    # a code that makes the activation free: nothing is charged, the line is active
+    await new_promo(saga, "GIFT", discount_value=Decimal(100), periods=1)
+    lucky = await saga.customer()
+    gift = await saga.order(lucky, promo_code="GIFT")
+    assert (await saga.handle(gift.id).result()).state == "completed"
+    assert await activation_charges(saga, lucky) == []
     await export(saga, promo_claim_workflow_id(order.id), "PromoClaimWorkflow", "promo_revoked")
     await export(saga, f"order-{order.id}", "ProductOrderWorkflow", "promo_revoked")

@@ -90,3 +90,20 @@ async def test_a_plan_change_ends_the_promotion(lines: Lines):
         "SELECT payload->>'reason' FROM audit.domain_event WHERE event_type = 'promotion.ended' AND aggregate_id = 'FOREVER'",
     )
     assert ended == [("plan_change",)]
+
+
+async def test_a_free_period_renews_without_a_charge(lines: Lines):
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    await with_promotion(
+        lines, sub_id, customer, "FREE2", discount_type="percent", discount_value=Decimal(100), periods=2
+    )
+    await lines.next_period(handle, 1)
+    status = await lines.next_period(handle, 2)
+    assert (status.state, status.periods_renewed) == ("active", 2)
+    assert await renewals(lines, customer) == ["10.00"]  # the free renewal charged nothing
+    free = await sql(
+        lines.runtime,
+        "SELECT amount, payment_id FROM subscription.subscription_renewal WHERE subscription_id = :s ORDER BY id",
+        s=sub_id,
+    )
+    assert [(str(a), p is None) for a, p in free] == [("0.00", True), ("10.00", False)]
