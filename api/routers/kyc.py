@@ -1,7 +1,13 @@
-"""KYC attestation (non-TMF): a channel that verified an identity document records it here.
+"""KYC attestation (non-TMF): a channel records what the KYC provider verified and signed.
 
-Only the document's SHA-256 (of `normalized number|country`) is stored; the answer shows a prefix
-of that hash so an operator can match records, never the number.
+The body is the attestation and the provider's Ed25519 `signature` (base64) over it and the
+customer id (domains/crm/kyc.py `attestation_message`); it is verified before anything is stored
+(422 `kyc.attestation.signature_invalid`, or `kyc.attestation.uncorroborated` when unsigned). Only
+a keyed hash (HMAC-SHA256 with the server's secret) of the document number is kept; the answer
+shows a prefix of it so an operator can match records, never the number.
+
+Development: `bss customer kyc CUST-… --number S1234567D` signs with the prebaked provider's key
+(generated into BSS_DATA_DIR) and posts here.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import context, runtime
 from api.routers.customer import time_json
 from core.context import RequestContext
-from ops import crm as ops
+from ops import kyc as ops
 from ops.runtime import Runtime
 
 router = APIRouter(prefix="/bss-api/v1/customer", tags=["KYC"])
@@ -27,26 +33,33 @@ class KycAttestationIn(BaseModel):
     documentType: Literal["nric", "passport", "fin", "driving_license"]
     documentNumber: str = Field(min_length=1, max_length=40)
     documentCountry: str = Field(min_length=2, max_length=3)
-    verifiedBy: str = Field(min_length=1, max_length=100, description="Who verified: provider or agent id.")
+    verifiedBy: str = Field(min_length=1, max_length=100, description="The KYC provider that verified.")
     dateOfBirth: date | None = None
     nationality: str | None = Field(None, min_length=2, max_length=3)
     reference: str | None = Field(None, max_length=100, description="The verifier's reference.")
     attestation: dict[str, Any] | None = Field(
         None, description="The verifier's payload, kept without the document number."
     )
+    signature: str | None = Field(
+        None,
+        max_length=200,
+        description="The provider's Ed25519 signature (base64) over the other fields and the customer id.",
+    )
 
 
-@router.post("/{id}/kyc-attestation", status_code=201, summary="Record a verified identity document")
+@router.post("/{id}/kyc-attestation", status_code=201, summary="Record a provider-signed identity check")
 async def attest_kyc(
     body: KycAttestationIn,
     id: str = Path(max_length=64),
     rt: Runtime = Depends(runtime),
     ctx: RequestContext = Depends(context),
 ) -> dict[str, Any]:
-    view, identity = await ops.attest_kyc(
+    view, identity = await ops.attest(
         rt,
         ctx,
         id,
+        signed_fields=body.model_dump(mode="json", exclude={"signature"}, exclude_none=True),
+        signature=body.signature,
         document_type=body.documentType,
         document_number=body.documentNumber,
         document_country=body.documentCountry,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime, timedelta
 
@@ -171,10 +170,12 @@ def normalize_document_number(number: str) -> str:
     return re.sub(r"[\s\-/.]", "", number).upper()
 
 
-def document_hash(document_number: str, document_country: str) -> str:
-    """SHA-256 of `normalized|country`: equal documents collide, the number cannot be read back."""
-    normalized = normalize_document_number(document_number)
-    return hashlib.sha256(f"{normalized}|{document_country.strip().upper()}".encode()).hexdigest()
+def document_hash(document_number: str, document_country: str, secret: bytes) -> str:
+    """HMAC-SHA256 with the server secret of `normalized|country` (domains/crm/kyc.py): equal
+    documents collide, and without the secret a guessed number cannot be tested against it."""
+    from domains.crm.kyc import document_hash as keyed
+
+    return keyed(normalize_document_number(document_number), document_country, secret)
 
 
 def split_name(full_name: str) -> tuple[str, str]:

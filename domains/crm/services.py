@@ -391,8 +391,11 @@ async def attest_kyc(
     nationality: str | None = None,
     reference: str | None = None,
     attestation: dict[str, Any] | None = None,
+    hmac_secret: bytes,
 ) -> CustomerIdentity:
-    """Record a verified identity document: only its SHA-256 is kept, one customer per document."""
+    """Record a verified identity document: only its keyed hash (HMAC-SHA256 with the server's
+    `hmac_secret`) is kept, one customer per document. The caller verified the provider's signature
+    (ops/kyc.py) first."""
     if document_type not in rules.DOCUMENT_TYPES:
         raise InvalidInput(
             "customer.attest_kyc.document_type_invalid",
@@ -411,7 +414,7 @@ async def attest_kyc(
     if customer.status == "closed":
         raise PolicyViolation("customer.attest_kyc.customer_closed", f"Customer {customer_id} is closed.")
 
-    digest = rules.document_hash(document_number, country)
+    digest = rules.document_hash(document_number, country, hmac_secret)
     owner = (
         await session.exec(
             select(CustomerIdentity.customer_id).where(
@@ -452,7 +455,7 @@ async def attest_kyc(
     customer.kyc_status = "verified"
     customer.kyc_verified_at = now
     customer.kyc_verification_method = document_type
-    customer.kyc_reference = reference or f"sha256:{digest[:12]}"
+    customer.kyc_reference = reference or f"hmac:{digest[:12]}"
     customer.updated_at = now
     session.add(customer)
     try:

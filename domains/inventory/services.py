@@ -203,7 +203,7 @@ async def hold_msisdn(
                 "msisdn.hold.unavailable",
                 f"Number {msisdn} is {row.status.replace('_', ' ')}, not available.",
                 msisdn=msisdn,
-                status=row.status,
+                pool_status=row.status,
             )
     else:
         query = (

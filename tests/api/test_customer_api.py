@@ -324,10 +324,18 @@ def kyc_body(**kw) -> dict:
     } | kw
 
 
-async def test_kyc_attestation_answers_status_and_hash_prefix_never_the_number(api):
+def signed(settings, customer_id: str, body: dict) -> dict:
+    """The body with the development KYC provider's signature (ops/kyc.py), as a channel sends it."""
+    from ops.kyc import dev_sign
+
+    return body | {"signature": dev_sign(settings, body | {"customerId": customer_id})}
+
+
+async def test_kyc_attestation_answers_status_and_hash_prefix_never_the_number(api, settings):
     customer = await create(api)
     r = await api.post(
-        KYC.format(customer["id"]), json=kyc_body(attestation={"documentNumber": DOC, "ok": True})
+        KYC.format(customer["id"]),
+        json=signed(settings, customer["id"], kyc_body(attestation={"documentNumber": DOC, "ok": True})),
     )
     assert r.status_code == 201, r.text
     body = r.json()
@@ -353,19 +361,24 @@ async def test_kyc_attestation_answers_status_and_hash_prefix_never_the_number(a
         (kyc_body(extra=1), 400, "request.invalid"),
     ],
 )
-async def test_bad_kyc_attestations_write_nothing(api, runtime, body, status, reason):
+async def test_bad_kyc_attestations_write_nothing(api, runtime, settings, body, status, reason):
     customer = await create(api)
     before = await snapshot(runtime)
+    body = signed(settings, customer["id"], body)  # a well-signed attestation of a bad document
     assert_tmf_error(await api.post(KYC.format(customer["id"]), json=body), status, reason)
     assert await snapshot(runtime) == before
 
 
-async def test_kyc_for_unknown_customer_is_404_and_reused_document_is_422(api, runtime):
-    assert_tmf_error(await api.post(KYC.format("CUST-00000000"), json=kyc_body()), 404)
+async def test_kyc_for_unknown_customer_is_404_and_reused_document_is_422(api, runtime, settings):
+    unknown = "CUST-00000000"
+    assert_tmf_error(await api.post(KYC.format(unknown), json=signed(settings, unknown, kyc_body())), 404)
     ada, bob = await create(api), await create(api, email="bob@example.com")
-    assert (await api.post(KYC.format(ada["id"]), json=kyc_body())).status_code == 201
+    r = await api.post(KYC.format(ada["id"]), json=signed(settings, ada["id"], kyc_body()))
+    assert r.status_code == 201
     before = await snapshot(runtime)
-    r = await api.post(KYC.format(bob["id"]), json=kyc_body(documentNumber=DOC.lower()))
+    r = await api.post(
+        KYC.format(bob["id"]), json=signed(settings, bob["id"], kyc_body(documentNumber=DOC.lower()))
+    )
     assert_tmf_error(r, 422, "customer.attest_kyc.document_hash_unique_per_tenant")
     assert await snapshot(runtime) == before
 

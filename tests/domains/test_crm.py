@@ -18,6 +18,7 @@ from domains.crm.models import Agent, SlaPolicy
 
 CSR = RequestContext(actor="AGT-001", channel="cli", service_identity="default", trace_id="ab" * 16)
 DOC = "S1234567D"
+SECRET = b"test-kyc-hmac-secret"
 
 
 async def new_customer(
@@ -249,7 +250,9 @@ async def test_update_with_nothing_is_bad_input(runtime):
 
 async def attest(runtime, customer_id: str, number: str = DOC, **kw):
     async with transaction(runtime.db) as s:
-        return await services.attest_kyc(s, CSR, customer_id, "nric", number, "sg", "myinfo", **kw)
+        return await services.attest_kyc(
+            s, CSR, customer_id, "nric", number, "sg", "myinfo", hmac_secret=SECRET, **kw
+        )
 
 
 async def test_kyc_stores_only_the_hash_and_the_number_appears_nowhere_in_the_database(runtime):
@@ -260,8 +263,17 @@ async def test_kyc_stores_only_the_hash_and_the_number_appears_nowhere_in_the_da
         attestation={"provider": "myinfo", "documentNumber": DOC, "raw": f"uinfin={DOC}", "score": 0.98},
         reference="myinfo-42",
     )
-    assert identity.document_number_hash == rules.document_hash(DOC, "SG")
+    assert identity.document_number_hash == rules.document_hash(DOC, "SG", SECRET)
     assert len(identity.document_number_hash) == 64
+    # A keyed hash: neither the plain SHA-256 of the number (whose space is small enough to
+    # enumerate) nor anything computable without the server's secret.
+    import hashlib
+    import hmac
+
+    for plain in (DOC, f"{DOC}|SG"):
+        assert identity.document_number_hash != hashlib.sha256(plain.encode()).hexdigest()
+    assert identity.document_number_hash == hmac.new(SECRET, f"{DOC}|SG".encode(), "sha256").hexdigest()
+    assert identity.document_number_hash != rules.document_hash(DOC, "SG", b"another-secret")
     async with runtime.db() as s:
         view = await services.customer_view(s, customer.id)
     assert view.customer.kyc_status == "verified" and view.customer.kyc_verified_at is not None
@@ -285,8 +297,10 @@ async def test_kyc_stores_only_the_hash_and_the_number_appears_nowhere_in_the_da
 
 
 async def test_kyc_hash_ignores_formatting_of_the_number():
-    assert rules.document_hash("s1234567d", "sg") == rules.document_hash(" S-1234567 D ", "SG")
-    assert rules.document_hash(DOC, "SG") != rules.document_hash(DOC, "MY")
+    assert rules.document_hash("s1234567d", "sg", SECRET) == rules.document_hash(
+        " S-1234567 D ", "SG", SECRET
+    )
+    assert rules.document_hash(DOC, "SG", SECRET) != rules.document_hash(DOC, "MY", SECRET)
 
 
 async def test_one_identity_document_belongs_to_one_customer(runtime):
