@@ -317,7 +317,10 @@ class ServiceOrderActivities:
             await som.task_stuck(
                 s, ctx, service_order_id=req.service_order_id, task_type=req.task_type, ticket_id=ticket.id
             )
-            return ticket.id
+        from ops.crm import start_sla_timer
+
+        await start_sla_timer(self.rt, ticket.id, ticket.customer_id)  # idempotent; the sweep catches a miss
+        return ticket.id
 
     @activity.defn
     @domain_errors

@@ -7,11 +7,13 @@ import asyncio
 import uuid
 
 from sqlalchemy import text
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from tests.workflows.attention_probe import AttentionProbe
 from worker import workflow_runner
+from workflows.ticket_sla import TicketSlaWorkflow, ticket_sla_workflow_id
 
 
 async def _waiting_ticket(api, workflow_id: str, seconds: float = 20) -> dict:
@@ -40,6 +42,9 @@ async def test_operator_decision_reaches_the_waiting_workflow_and_resolves_its_t
         ticket = await _waiting_ticket(api, wf_id)
         assert ticket["state"] == "open" and ticket["waitingTopic"] == "probe"
         assert ticket["customerId"] == customer
+        # The ask's ticket has its SLA timer, like every ticket.
+        sla = saga.client.get_workflow_handle_for(TicketSlaWorkflow.run, ticket_sla_workflow_id(ticket["id"]))
+        assert (await sla.describe()).status == WorkflowExecutionStatus.RUNNING
 
         refused = await api.post(f"/bss-api/v1/ticket/{ticket['id']}/resolve", json={"note": "  "})
         assert refused.status_code == 422
@@ -51,6 +56,9 @@ async def test_operator_decision_reaches_the_waiting_workflow_and_resolves_its_t
         )
         assert answer.status_code == 202, answer.text
         assert await handle.result() == "resolve:charged by hand"
+        # Resolved through the workflow: the timer is told and ends without escalating.
+        timer = await sla.result()
+        assert (timer.state, timer.escalations) == ("resolved", 0)
 
     after = (await api.get(f"/bss-api/v1/ticket/{ticket['id']}")).json()
     assert after["state"] == "resolved"

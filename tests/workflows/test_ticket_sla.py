@@ -187,3 +187,38 @@ async def test_a_moved_business_clock_escalates_without_waiting(sla, runtime):
     assert (result.state, result.priority, result.escalations) == ("open", "urgent", 1)
     assert (await _row(runtime, ticket_id))[2] == "AGT-003"
     await _export(env, ticket_id, "clock_moved_escalated_at_top")
+
+
+async def test_the_sweep_starts_the_timer_of_a_ticket_that_missed_it(sla, runtime):
+    """A ticket opened inside another write (a low-watermark check, Temporal away) gets its timer
+    from the worker's sweep, once."""
+    from domains.crm import tickets
+    from ops import crm
+
+    env, started = sla
+    async with transaction(runtime.db) as s:
+        ticket = await tickets.open_ticket(
+            s, CSR, ticket_type="inventory_low", subject="eSIM pool low", description="", priority="normal"
+        )
+    started.append(ticket.id)
+    assert await crm.sweep_ticket_timers(runtime) == []  # within the grace period: its opener may start it
+    clock.freeze(clock.now() + timedelta(minutes=1))
+    assert await crm.sweep_ticket_timers(runtime) == [ticket.id]
+    handle = env.client.get_workflow_handle_for(TicketSlaWorkflow.run, ticket_sla_workflow_id(ticket.id))
+    for _ in range(200):
+        if await _timer_started(runtime, ticket.id):
+            break
+        await asyncio.sleep(0.05)
+    assert await _timer_started(runtime, ticket.id)
+    assert await crm.sweep_ticket_timers(runtime) == []  # taken up: not started again
+    assert (await handle.describe()).status.name == "RUNNING"
+
+
+async def _timer_started(runtime, ticket_id: str) -> bool:
+    async with runtime.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT sla_timer_started_at IS NOT NULL FROM crm.ticket WHERE id = :id"),
+                {"id": ticket_id},
+            )
+        ).scalar_one()

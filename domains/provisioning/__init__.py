@@ -1,1 +1,0 @@
-"""Provisioning: the fault-injection rules behind the simulated network elements (HLR, PCRF, OCS, SM-DP+)."""

@@ -1,1 +1,0 @@
-"""Subscriptions (the customer's line): state, price snapshot, billing period and bundle balances."""
