@@ -1,0 +1,59 @@
+# Two commands on a fresh machine: `make up` and `make test` (CONTRACT.md).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: up down status test test-fast bench chaos lint fmt venv migration clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install -q uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+venv: .venv/.synced
+
+up: venv
+	.venv/bin/bss up
+
+down: venv
+	.venv/bin/bss down
+
+status: venv
+	.venv/bin/bss status
+
+# Two pytest workers (one per core), each with its own Postgres and Temporal servers; a test file
+# stays on one worker so its module fixtures start once. BSS_TEST_WORKERS=0 runs in one process.
+BSS_TEST_WORKERS ?= 2
+test: venv
+	.venv/bin/ruff check .
+	.venv/bin/pytest -q -p no:cacheprovider -n $(BSS_TEST_WORKERS) --dist loadfile
+
+test-fast: venv
+	.venv/bin/pytest -q -x -m "not stack and not slow"
+
+bench: venv
+	$(PY) -m bench.run
+
+# Signups and renewals while the stack's processes are SIGKILLed; checks nothing is lost (bench/chaos.py);
+# then schemathesis sends over 10,000 generated requests across every role: no 5xx.
+chaos: venv
+	$(PY) -m bench.chaos
+	BSS_FUZZ_EXAMPLES=32 .venv/bin/pytest -q -p no:cacheprovider tests/api/test_fuzz_openapi.py
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+fmt: venv
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+migration: venv
+	$(PY) scripts/regen_initial_migration.py
+
+clean:
+	rm -rf .venv .tools

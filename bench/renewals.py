@@ -1,0 +1,152 @@
+"""Renewals: 10,000 lines whose periods all end at the same moment, each renewed by its own
+SubscriptionWorkflow (charge the snapshot, reset the balances, continue as new).
+
+The lines are written straight into the bench stack's database (one customer with one card owns
+them all; numbers outside the pool), because selling 10,000 lines through the order saga would
+measure the saga, not renewals. Their workflows are then started through Temporal, due together
+at a moment far enough ahead that every workflow is waiting on its timer when it fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.context import BenchContext, customer_with_card
+
+ORDER = 70
+LINES = 10_000
+START_CONCURRENCY = 50
+
+
+def run(ctx: BenchContext) -> None:
+    asyncio.run(_run(ctx))
+
+
+async def _run(ctx: BenchContext) -> None:
+    import asyncpg
+    from temporalio.client import Client
+
+    from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
+
+    async with ctx.api() as api:
+        customer = await customer_with_card(api, "renewals")
+    db = await asyncpg.connect(ctx.stack.db_url(driver="postgresql"))
+    client = await Client.connect(f"127.0.0.1:{ctx.stack.env['BSS_TEMPORAL_PORT']}")
+    # Far enough ahead for every workflow to start and sit on its timer before the moment comes.
+    setup_budget = timedelta(seconds=max(60, LINES / 60))
+    due = datetime.now(UTC) + setup_budget
+    tag = f"{int(time.time())}"
+    ids = [f"SUB-R{tag}{i:05d}" for i in range(LINES)]
+    await _insert_lines(db, ids, customer, due, tag)
+
+    sem = asyncio.Semaphore(START_CONCURRENCY)
+    started = time.monotonic()
+
+    async def start(i: int, sub_id: str) -> None:
+        async with sem:
+            await client.start_workflow(
+                SubscriptionWorkflow.run,
+                SubscriptionInput(sub_id, customer, "PLAN_S", f"7{tag[-3:]}{i:05d}", f"99{tag}{i:05d}"),
+                id=f"subscription-{sub_id}",
+                task_queue=ctx.stack.env.get("BSS_TASK_QUEUE", "bss"),
+            )
+
+    await asyncio.gather(*(start(i, s) for i, s in enumerate(ids)))
+    start_rate = LINES / (time.monotonic() - started)
+    wait = (due - datetime.now(UTC)).total_seconds()
+    if wait < 0:
+        print(f"warning: starting {LINES} workflows took longer than the {setup_budget} budget")
+    await asyncio.sleep(max(0.0, wait))
+    t0 = time.monotonic()
+    done, deadline = 0, t0 + 900
+    while time.monotonic() < deadline:
+        done = await db.fetchval(
+            "SELECT count(*) FROM subscription.subscription_renewal r JOIN subscription.subscription s "
+            "ON s.id = r.subscription_id WHERE s.id LIKE $1 AND r.status = 'renewed'",
+            f"SUB-R{tag}%",
+        )
+        if done >= LINES:
+            break
+        await asyncio.sleep(0.5)
+    elapsed = time.monotonic() - t0
+    payments = await db.fetchval(
+        "SELECT count(*) FROM payment.payment WHERE customer_id = $1 AND purpose = 'renewal' AND status = 'approved'",
+        customer,
+    )
+    await db.close()
+    params = {
+        "lines": LINES,
+        "renewed": done,
+        "approved_payments": payments,
+        "due_together": True,
+        "workflow_starts_per_s": round(start_rate, 1),
+    }
+    ctx.add("renewals.all_due_at_once.duration", elapsed, "s", **params)
+    ctx.add("renewals.per_second", done / elapsed if elapsed else 0.0, "renewals/s", **params)
+
+
+async def _insert_lines(db, ids: list[str], customer: str, due: datetime, tag: str) -> None:
+    start = due - timedelta(days=30)
+    rows = [
+        (
+            sub,
+            customer,
+            "PLAN_S",
+            f"ORD-R{tag}{i:05d}",
+            f"7{tag[-3:]}{i:05d}",
+            f"99{tag}{i:05d}",
+            "active",
+            start,
+            start,
+            due,
+            "PRICE_PLAN_S",
+            10,
+            "SGD",
+            start,
+            start,
+        )
+        for i, sub in enumerate(ids)
+    ]
+    await db.copy_records_to_table(
+        "subscription",
+        schema_name="subscription",
+        records=rows,
+        columns=[
+            "id",
+            "customer_id",
+            "offering_id",
+            "order_id",
+            "msisdn",
+            "iccid",
+            "state",
+            "activated_at",
+            "current_period_start",
+            "current_period_end",
+            "price_id",
+            "price_amount",
+            "price_currency",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    balances = [
+        (sub, kind, total, 0, unit, start, due)
+        for sub in ids
+        for kind, total, unit in (("data", 5120, "mb"), ("voice", 100, "minutes"), ("sms", 100, "count"))
+    ]
+    await db.copy_records_to_table(
+        "bundle_balance",
+        schema_name="subscription",
+        records=balances,
+        columns=[
+            "subscription_id",
+            "allowance_type",
+            "total",
+            "consumed",
+            "unit",
+            "period_start",
+            "period_end",
+        ],
+    )

@@ -1,0 +1,165 @@
+"""A fresh embedded stack for the benchmarks: its own data dir, free ports, timed starts and stops."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from stack import postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 180.0
+STOP_TIMEOUT = 90.0
+
+
+def _free_ports(n: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < n:
+        ports.add(postgres.free_port())
+    return sorted(ports)
+
+
+def isolated_env(data_dir: Path, latency_factor: str) -> tuple[dict[str, str], list[int]]:
+    """The environment of a stack of our own in `data_dir` on free ports (Postgres, Temporal,
+    its UI, the API, in that order). Only our settings: an outer BSS_DB_URL would point the run at
+    someone else's database."""
+    pg, temporal, ui, api = ports = _free_ports(4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
+    env.update(
+        BSS_DATA_DIR=str(data_dir),
+        BSS_PG_PORT=str(pg),
+        BSS_TEMPORAL_PORT=str(temporal),
+        BSS_TEMPORAL_UI_PORT=str(ui),
+        BSS_API_PORT=str(api),
+        BSS_SIM_LATENCY_FACTOR=latency_factor,
+        PYTHONUNBUFFERED="1",
+    )
+    return env, ports
+
+
+@dataclass
+class BenchStack:
+    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bss-bench-")))
+    env: dict[str, str] = field(default_factory=dict)
+    supervisor: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.env, _ = isolated_env(self.data_dir, "0")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['BSS_API_PORT']}"
+
+    def db_url(self, driver: str = "postgresql+asyncpg") -> str:
+        """The stack's database, with the password its Postgres generated."""
+        return postgres.url(self.data_dir / "pg", int(self.env["BSS_PG_PORT"]), "bss", driver=driver)
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "api-token").read_text().strip()
+
+    @property
+    def running(self) -> bool:
+        return self.supervisor is not None and self.supervisor.poll() is None
+
+    def start(self) -> float:
+        """Start the supervisor (what `bss up --detach` runs) and return seconds until /health is 200."""
+        if self.running:
+            raise RuntimeError("the benchmark stack already runs")
+        log = self.data_dir / "logs" / "stack.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with open(log, "ab") as out:
+            self.supervisor = subprocess.Popen(
+                [sys.executable, "-m", "stack.runner", "supervise"],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() - started < START_TIMEOUT:
+                if self.supervisor.poll() is not None:
+                    raise RuntimeError(f"the stack exited during start-up; see {log}")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        raise TimeoutError(f"the stack was not healthy after {START_TIMEOUT:.0f} s; see {log}")
+
+    def stop(self) -> float:
+        """SIGTERM to the supervisor (what `bss down` sends); seconds until it and its children exit."""
+        if not self.running:
+            return 0.0
+        assert self.supervisor is not None
+        started = time.monotonic()
+        self.supervisor.send_signal(signal.SIGTERM)
+        self.supervisor.wait(STOP_TIMEOUT)
+        return time.monotonic() - started
+
+    def processes(self) -> list[psutil.Process]:
+        """The supervisor and every process under it (Postgres backends included)."""
+        if not self.running:
+            return []
+        assert self.supervisor is not None
+        root = psutil.Process(self.supervisor.pid)
+        return [root, *root.children(recursive=True)]
+
+    def memory_mib(self) -> dict[str, float]:
+        """Summed RSS (counts shared pages once per process) and PSS (shares them out) of the stack."""
+        rss = pss = 0
+        by_name: dict[str, float] = {}
+        for proc in self.processes():
+            try:
+                info = proc.memory_full_info()
+                name = component_of(proc)
+            except psutil.Error:
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+            by_name[name] = by_name.get(name, 0) + info.rss
+        mib = 1024 * 1024
+        return {
+            "rss": rss / mib,
+            "pss": pss / mib,
+            **{f"rss.{k}": round(v / mib, 1) for k, v in sorted(by_name.items())},
+        }
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever survived a failed stop must not outlive the benchmark.
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("BSS_DATA_DIR") == str(self.data_dir):
+                    proc.kill()
+            except psutil.Error:
+                continue
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def component_of(proc: psutil.Process) -> str:
+    name = proc.name()
+    if name in ("postgres", "temporal"):  # the binaries' own names; backends share "postgres"
+        return name
+    cmd = " ".join(proc.cmdline())
+    for marker, component in (("stack.runner", "supervisor"), ("uvicorn", "api"), ("worker.py", "worker")):
+        if marker in cmd:
+            return component
+    return name

@@ -1,0 +1,49 @@
+"""Database engine and sessions. One Postgres, one schema per domain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+SCHEMAS = (
+    "catalog",
+    "crm",
+    "inventory",
+    "payment",
+    "ordering",
+    "service_ordering",
+    "subscription",
+    "usage",
+    "porting",
+    "provisioning",
+    "audit",
+    "access",
+    "notify",
+    "cardgw",  # the mock card acquirer's own books (domains/payment/mock_gateway.py), not the BSS's
+)
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def make_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session whose work commits on success and rolls back on any error."""
+    async with factory() as session, session.begin():
+        yield session
+
+
+async def next_sequence(session: AsyncSession, schema: str, name: str) -> int:
+    result = await session.execute(text(f"SELECT nextval('{schema}.{name}')"))
+    return int(result.scalar_one())

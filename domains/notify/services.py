@@ -1,0 +1,392 @@
+"""The outbox: queue a message once (by its source key), pick the due ones, record each attempt;
+and what an audit event says to whom (the customer's email, or the operators' address)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.errors import NotFound
+from core.ids import random_id
+from domains.notify import rules
+from domains.notify.models import FAILED, QUEUED, SENT, SKIPPED, OutboxMessage
+
+MAX_BACKOFF_SECONDS = 600
+
+
+@dataclass
+class Draft:
+    """A message before it is queued: who gets it and what it says (rendered when queued)."""
+
+    template: str
+    recipient: str | None
+    customer_id: str | None
+    context: dict[str, Any] = field(default_factory=dict)
+    skip_reason: str | None = None  # no one to send it to: kept as `skipped`, never retried
+
+
+async def enqueue(
+    session: AsyncSession,
+    draft: Draft,
+    *,
+    source_key: str,
+    sender: str,
+    source_event_id: int | None = None,
+    wall_now: datetime,
+) -> OutboxMessage | None:
+    """Queue `draft` under `source_key`; None when that key was queued before (nothing changes)."""
+    subject, body = rules.render(draft.template, draft.context)
+    now = clock.now()
+    state = SKIPPED if draft.skip_reason or not draft.recipient else QUEUED
+    values = {
+        "id": random_id("MSG"),
+        "source_key": source_key[:200],
+        "source_event_id": source_event_id,
+        "template": draft.template,
+        "recipient": draft.recipient,
+        "sender": sender,
+        "subject": subject,
+        "body": body,
+        "customer_id": draft.customer_id,
+        "context": _jsonable(draft.context),
+        "state": state,
+        "attempts": 0,
+        "last_error": (draft.skip_reason or ("no recipient" if not draft.recipient else None)),
+        "created_at": now,
+        "next_attempt_at": wall_now,
+        "updated_at": now,
+    }
+    stmt = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source_key"])
+        .returning(col(OutboxMessage.id))
+    )
+    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    if new_id is None:
+        return None
+    return await session.get(OutboxMessage, new_id)
+
+
+async def claim_due(
+    session: AsyncSession, wall_now: datetime, *, exclude: set[str] | None = None, limit: int = 20
+) -> list[OutboxMessage]:
+    """Queued messages whose attempt is due, locked for this transaction; another dispatcher skips
+    them. `exclude`: those this pass has tried already."""
+    stmt = select(OutboxMessage).where(
+        OutboxMessage.state == QUEUED, col(OutboxMessage.next_attempt_at) <= wall_now
+    )
+    if exclude:
+        stmt = stmt.where(col(OutboxMessage.id).not_in(list(exclude)))
+    rows = await session.exec(
+        stmt.order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def claim(session: AsyncSession, message_id: str) -> OutboxMessage | None:
+    """One queued message, locked; None when it is gone, sent, or being sent by someone else."""
+    rows = await session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.state == QUEUED)
+        .with_for_update(skip_locked=True)
+    )
+    return rows.first()
+
+
+def mark_sent(message: OutboxMessage, mailbox_file: str | None) -> None:
+    message.attempts += 1
+    message.state = SENT
+    message.sent_at = message.updated_at = clock.now()
+    message.mailbox_file = mailbox_file
+    message.last_error = None
+
+
+def mark_attempt_failed(message: OutboxMessage, error: str, wall_now: datetime) -> None:
+    """The message stays queued; the next attempt waits longer each time (up to ten minutes)."""
+    message.attempts += 1
+    message.last_error = error[:500]
+    message.updated_at = clock.now()
+    backoff = min(MAX_BACKOFF_SECONDS, 15 * 2 ** min(message.attempts - 1, 10))
+    message.next_attempt_at = wall_now + timedelta(seconds=backoff)
+
+
+def mark_failed(message: OutboxMessage, error: str) -> None:
+    """Given up for good: only for a message that can never be sent (an invalid address)."""
+    message.attempts += 1
+    message.state = FAILED
+    message.last_error = error[:500]
+    message.updated_at = clock.now()
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+
+async def get_message(session: AsyncSession, message_id: str) -> OutboxMessage:
+    message = await session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("notify.message.not_found", f"No message {message_id}.", id=message_id)
+    return message
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    customer_id: str | None = None,
+    recipient: str | None = None,
+    state: str | None = None,
+    template: str | None = None,
+    attempted: bool | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[int, list[OutboxMessage]]:
+    """Newest first. `attempted`: only messages tried at least once (True) or never (False)."""
+    stmt = select(OutboxMessage)
+    if customer_id is not None:
+        stmt = stmt.where(OutboxMessage.customer_id == customer_id)
+    if recipient is not None:
+        stmt = stmt.where(func.lower(OutboxMessage.recipient) == recipient.strip().lower())
+    if state is not None:
+        stmt = stmt.where(OutboxMessage.state == state)
+    if template is not None:
+        stmt = stmt.where(OutboxMessage.template == template)
+    if attempted is not None:
+        stmt = stmt.where(col(OutboxMessage.attempts) > 0 if attempted else col(OutboxMessage.attempts) == 0)
+    total = (await session.exec(select(func.count()).select_from(stmt.subquery()))).one()
+    rows = await session.exec(
+        stmt.order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return total, list(rows)
+
+
+# ---- from audit events to drafts ---------------------------------------------------------------
+
+_CANDIDATES = text(
+    """
+    SELECT e.id, e.event_id, e.event_type, e.aggregate_type, e.aggregate_id, e.occurred_at, e.payload
+    FROM audit.domain_event AS e
+    WHERE e.event_type = ANY(CAST(:types AS varchar[])) AND e.occurred_at >= :since
+      AND NOT EXISTS (SELECT 1 FROM notify.outbox AS o WHERE o.source_key = 'event:' || e.event_id::text)
+    ORDER BY e.id
+    LIMIT :limit
+    """
+)
+
+
+@dataclass
+class EventRow:
+    id: int
+    event_id: Any
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+async def unnotified_events(session: AsyncSession, since: datetime, limit: int = 200) -> list[EventRow]:
+    """Events that should become a message and have none yet. No cursor: ids can commit out of
+    order, so the whole recent window is rescanned and the outbox's unique key says what is done."""
+    rows = await session.execute(
+        _CANDIDATES, {"types": sorted(rules.EVENT_TEMPLATES), "since": since, "limit": limit}
+    )
+    return [EventRow(*r) for r in rows]
+
+
+async def draft_for_event(session: AsyncSession, event: EventRow, operators: str) -> Draft:
+    template = rules.EVENT_TEMPLATES[event.event_type]
+    p = event.payload or {}
+    ctx: dict[str, Any] = {
+        **{k: v for k, v in p.items() if isinstance(k, str)},
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at.isoformat(),
+        "state": event.event_type.split(".", 1)[1],
+    }
+    if template in rules.OPERATOR_TEMPLATES:
+        return Draft(template, operators, None, ctx)
+    agg = event.aggregate_type.lower().replace("_", "")
+    customer_id = p.get("customer_id") or p.get("customerId")
+    if agg == "productorder":
+        ctx["order_id"] = event.aggregate_id
+        customer_id = await _order_context(session, event.aggregate_id, ctx) or customer_id
+        sub_id = p.get("subscriptionId") or p.get("subscription_id")
+        if sub_id:
+            await _subscription_context(session, sub_id, ctx)
+    elif agg == "subscription":
+        customer_id = await _subscription_context(session, event.aggregate_id, ctx) or customer_id
+    else:
+        sub_id = p.get("subscription_id") or p.get("subscriptionId")
+        if sub_id:
+            customer_id = await _subscription_context(session, sub_id, ctx) or customer_id
+        if agg in ("portrequest", "port"):
+            ctx["port_id"] = event.aggregate_id
+        if agg == "ticket":
+            ctx["ticket_id"] = event.aggregate_id
+    _normalise(event.event_type, p, ctx)
+    if not customer_id:
+        return Draft(template, None, None, ctx, skip_reason="no customer on the event")
+    email, name = await customer_email(session, customer_id)
+    ctx["name"] = name or "there"
+    ctx["customer_id"] = customer_id
+    if email is None:
+        return Draft(template, None, customer_id, ctx, skip_reason="the customer has no email address")
+    return Draft(template, email, customer_id, ctx)
+
+
+def _normalise(event_type: str, p: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """Payload keys in the names the templates use."""
+    for src, dst in (
+        ("periodStart", "period_start"),
+        ("periodEnd", "period_end"),
+        ("effectiveAt", "effective_at"),
+        ("paymentId", "payment_id"),
+        ("newAmount", "new_amount"),
+        ("fromAmount", "from_amount"),
+        ("case_id", "case_id"),
+        ("caseId", "case_id"),
+    ):
+        if src in p:
+            ctx[dst] = p[src]
+    for key in ("period_start", "period_end", "effective_at"):
+        if isinstance(ctx.get(key), str):
+            ctx[f"{key.removesuffix('_at')}_date"] = ctx[key][:10]
+    if "percent" in p:
+        try:
+            ctx["percent"] = int(p["percent"])
+        except (TypeError, ValueError):
+            ctx["percent"] = 0
+    if event_type.startswith(("port.", "ticket.")) and p.get("state"):
+        ctx["state"] = p["state"]
+    ctx.setdefault("currency", "SGD")
+
+
+async def _order_context(session: AsyncSession, order_id: str, ctx: dict[str, Any]) -> str | None:
+    from domains.ordering.models import ProductOrder
+
+    order = await session.get(ProductOrder, order_id)
+    if order is None:
+        return None
+    ctx.setdefault("amount", str(order.price_amount))
+    ctx["currency"] = order.price_currency
+    ctx["plan"] = await _plan_name(session, order.offering_id)
+    if order.failure_reason and not ctx.get("reason"):
+        ctx["reason"] = order.failure_reason
+    return order.customer_id
+
+
+async def _subscription_context(session: AsyncSession, sub_id: str, ctx: dict[str, Any]) -> str | None:
+    from domains.inventory.models import EsimProfile
+    from domains.subscription.models import Subscription
+
+    sub = await session.get(Subscription, sub_id)
+    if sub is None:
+        return None
+    ctx.update(
+        subscription_id=sub.id,
+        msisdn=sub.msisdn,
+        iccid=sub.iccid,
+        plan=await _plan_name(session, sub.offering_id),
+        currency=sub.price_currency,
+        period_end=sub.current_period_end.isoformat(),
+        period_end_date=sub.current_period_end.date().isoformat(),
+    )
+    ctx.setdefault("amount", str(sub.price_amount))
+    profile = await session.get(EsimProfile, sub.iccid)
+    if profile is not None:
+        ctx["activation_code"] = profile.activation_code
+    return sub.customer_id
+
+
+async def _plan_name(session: AsyncSession, offering_id: str) -> str:
+    from domains.catalog.models import ProductOffering
+
+    offering = await session.get(ProductOffering, offering_id)
+    return offering.name if offering is not None else offering_id
+
+
+async def customer_email(session: AsyncSession, customer_id: str) -> tuple[str | None, str | None]:
+    """The customer's current email (the primary one first) and given name."""
+    from domains.crm.models import ContactMedium, Customer, Individual
+
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return None, None
+    person = await session.get(Individual, customer.party_id)
+    email = (
+        await session.exec(
+            select(ContactMedium.value)
+            .where(
+                ContactMedium.party_id == customer.party_id,
+                ContactMedium.medium_type == "email",
+                col(ContactMedium.valid_to).is_(None),
+            )
+            .order_by(col(ContactMedium.is_primary).desc(), col(ContactMedium.valid_from).desc())
+        )
+    ).first()
+    return email, person.given_name if person is not None else None
+
+
+# ---- scheduled: renewal reminders --------------------------------------------------------------
+
+
+async def lines_due_for_reminder(session: AsyncSession, now: datetime) -> list[Any]:
+    """Active lines whose period ends within RENEWAL_REMINDER_DAYS (and has not ended yet)."""
+    from domains.subscription.models import Subscription
+
+    rows = await session.exec(
+        select(Subscription)
+        .where(
+            Subscription.state == "active",
+            col(Subscription.current_period_end) > now,
+            col(Subscription.current_period_end) <= now + timedelta(days=rules.RENEWAL_REMINDER_DAYS),
+        )
+        .order_by(col(Subscription.current_period_end))
+        .limit(1000)
+    )
+    return list(rows)
+
+
+async def reminder_draft(session: AsyncSession, sub: Any) -> Draft:
+    ctx: dict[str, Any] = {}
+    await _subscription_context(session, sub.id, ctx)
+    email, name = await customer_email(session, sub.customer_id)
+    ctx["name"] = name or "there"
+    ctx["customer_id"] = sub.customer_id
+    if email is None:
+        return Draft(
+            "renewal_reminder", None, sub.customer_id, ctx, skip_reason="the customer has no email address"
+        )
+    return Draft("renewal_reminder", email, sub.customer_id, ctx)
+
+
+async def reminded_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    rows = await session.exec(select(OutboxMessage.source_key).where(col(OutboxMessage.source_key).in_(keys)))
+    return set(rows)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

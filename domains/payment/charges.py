@@ -1,0 +1,388 @@
+"""Card charges and refunds, exactly once per idempotency key, reconciled with the gateway by that key.
+
+The key (the workflow id plus its step, e.g. `order-ORD-000001/activation`) is a unique column.
+A charge claims its key by inserting the row before it calls the gateway, so a concurrent charge
+with the same key waits on that row and then returns it instead of authorizing the card again;
+the gateway gets the same key too, so even a retry after a lost commit cannot take money twice.
+A decline is a result, not an error: the row is kept and returned, and the caller decides.
+
+Unknown outcomes. When the gateway does not answer (GatewayError: unavailable, timeout, lost
+answer) `charge` raises it and the caller's transaction rolls back; the retry sends the same key
+and the gateway answers from its own record of it (the reconciliation by key: one authorisation,
+one approved payment). If the process dies between the gateway's answer and the commit, the same.
+`refund` reconciles too: a payment still `errored`, or none at all, is first looked up at the gateway
+(`find_authorization`), so money the gateway took is given back even when the BSS never recorded it.
+
+Errors, for the activities that call these (activities/base.py maps them for Temporal):
+- GatewayError (domains/payment/gateway.py; codes payment.gateway_unavailable,
+  payment.gateway_timeout, payment.gateway_response_lost, payment.refund.declined): transient,
+  retryable, retry with the same key.
+- PolicyViolation payment.charge.method_not_found / method_active / customer_matches_method (no card,
+  card removed): will not change on retry, non-retryable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.context import RequestContext
+from core.errors import InvalidInput, NotFound, PolicyViolation
+from core.ids import next_id
+from domains.audit.services import record
+from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
+from domains.payment.models import PaymentMethod
+from domains.payment.services import default_payment_method
+
+PURPOSES = ("activation", "renewal", "vas")
+STATUSES = ("approved", "declined", "errored", "refunded")
+MAX_AMOUNT = Decimal("9999999999.99")
+
+
+class Payment(SQLModel, table=True):
+    """One charge attempt against a card on file (TMF676 Payment)."""
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        Index("ix_payment_customer", "customer_id", "attempted_at"),
+        CheckConstraint("amount > 0", name="ck_payment_amount_positive"),
+        CheckConstraint(
+            "status IN ('approved', 'declined', 'errored', 'refunded')", name="ck_payment_status"
+        ),
+        CheckConstraint("purpose IN ('activation', 'renewal', 'vas')", name="ck_payment_purpose"),
+        {"schema": "payment"},
+    )
+
+    id: str = Field(primary_key=True, max_length=16)  # PAY-000001
+    customer_id: str = Field(max_length=16)
+    payment_method_id: str = Field(foreign_key="payment.payment_method.id", max_length=16)
+    amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+    currency: str = Field(default="SGD", max_length=3)
+    purpose: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    gateway_ref: str | None = Field(default=None, max_length=64)
+    decline_code: str | None = Field(default=None, max_length=64)
+    decline_reason: str | None = Field(default=None, max_length=200)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    attempted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    refunded_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    refund_ref: str | None = Field(default=None, max_length=64)
+
+
+async def charge(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    customer_id: str,
+    amount: Decimal,
+    currency: str,
+    purpose: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+    payment_method_id: str | None = None,
+) -> Payment:
+    """Charge the customer's card (the given method, else the active default) once per key."""
+    amount = _check_amount(amount)
+    _check_request(currency, purpose, idempotency_key)
+
+    await _lock_key(session, idempotency_key)
+    existing = await payment_for_key(session, idempotency_key)
+    if existing is not None and existing.status != "errored":
+        return _same_request(existing, customer_id, amount)
+
+    method = await _method_to_charge(session, customer_id, payment_method_id)
+    payment = await _claim(session, customer_id, method.id, amount, currency, purpose, idempotency_key)
+    _same_request(payment, customer_id, amount)
+    if payment.status != "errored":
+        return payment  # a concurrent charge with this key won, and has its answer
+    payment.payment_method_id = method.id
+
+    try:
+        result = await gateway.authorize(method.token, amount, currency, idempotency_key)
+    except Exception as exc:
+        # Outcome unknown: kept as errored (if the caller commits), and a retry with the same key
+        # asks the gateway again, which answers from its own idempotency record.
+        payment.status, payment.decline_code = "errored", "gateway_error"
+        payment.decline_reason = (str(exc) or type(exc).__name__)[:200]
+        await _save(session, ctx, payment)
+        raise
+    _apply(payment, result)
+    await _save(session, ctx, payment)
+    return payment
+
+
+async def refund(
+    session: AsyncSession, ctx: RequestContext, *, idempotency_key: str, gateway: PaymentGateway
+) -> Payment | None:
+    """Give back the charge made with `idempotency_key` (a saga's compensation), once.
+
+    Safe to repeat, and safe whatever became of the charge: a declined or refunded payment is
+    returned unchanged; a payment still `errored` (outcome unknown) is reconciled with the gateway
+    first (authorised there: recorded approved, then refunded; nothing there: closed as declined
+    `not_charged`, so a late retry of the charge cannot take money); no payment at all -> None, after
+    refunding any authorisation the gateway holds under the key that the BSS never recorded.
+    Gateway trouble raises GatewayError (retryable); a refused refund raises RefundDeclined (retryable).
+    """
+    await _lock_key(session, idempotency_key)
+    payment = await payment_for_key(session, idempotency_key, for_update=True)
+    if payment is None:
+        await _refund_unrecorded(session, ctx, idempotency_key, gateway)
+        return None
+    if payment.status == "errored":
+        found = await gateway.find_authorization(idempotency_key)
+        if found is None:
+            payment.status, payment.decline_code = "declined", "not_charged"
+            payment.decline_reason = "The gateway holds no charge for this key; closed by its refund."
+        else:
+            _apply(payment, found)
+        await _save(session, ctx, payment)
+    if payment.status != "approved":
+        return payment
+    assert payment.gateway_ref is not None
+    result = await gateway.refund(payment.gateway_ref, payment.amount, _refund_key(idempotency_key))
+    if not result.approved:
+        raise RefundDeclined(
+            f"The gateway refused to refund {payment.id}: {result.decline_reason or result.decline_code}."
+        )
+    payment.status = "refunded"
+    payment.refunded_at = clock.now()
+    payment.refund_ref = result.gateway_ref
+    await _save(session, ctx, payment)
+    return payment
+
+
+async def _refund_unrecorded(
+    session: AsyncSession, ctx: RequestContext, idempotency_key: str, gateway: PaymentGateway
+) -> None:
+    """The gateway authorised under this key but the BSS never committed the payment (a crash
+    between the answer and the commit): refund it there, and audit it here."""
+    found = await gateway.find_authorization(idempotency_key)
+    if found is None or not found.approved or found.refunded:
+        return
+    assert found.gateway_ref is not None and found.amount is not None
+    result = await gateway.refund(found.gateway_ref, found.amount, _refund_key(idempotency_key))
+    if not result.approved:
+        raise RefundDeclined(
+            f"The gateway refused to refund {found.gateway_ref}: {result.decline_reason or result.decline_code}."
+        )
+    record(
+        session,
+        ctx,
+        "payment.refunded_unrecorded",
+        "payment",
+        found.gateway_ref[:64],
+        {
+            "idempotencyKey": idempotency_key,
+            "gatewayRef": found.gateway_ref,
+            "amount": str(found.amount),
+            "refundRef": result.gateway_ref,
+        },
+    )
+
+
+def _refund_key(idempotency_key: str) -> str:
+    return f"{idempotency_key}:refund"
+
+
+async def _lock_key(session: AsyncSession, idempotency_key: str) -> None:
+    """Serialise a charge and a refund of one key for the rest of the transaction: a refund never
+    decides while a charge of its key is at the gateway (the charge holds this across its call)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"payment:{idempotency_key}"}
+    )
+
+
+async def get_payment(session: AsyncSession, payment_id: str) -> Payment:
+    payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound("payment.not_found", f"No payment {payment_id}.", payment_id=payment_id)
+    return payment
+
+
+async def payment_for_key(
+    session: AsyncSession, idempotency_key: str, *, for_update: bool = False
+) -> Payment | None:
+    query = select(Payment).where(Payment.idempotency_key == idempotency_key)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+async def payments_for_key(session: AsyncSession, key_prefix: str) -> list[Payment]:
+    """Payments whose idempotency key starts with `key_prefix` (e.g. every charge of one
+    workflow, `subscription-SUB-000001:`), oldest first; an exact key matches its one payment."""
+    pattern = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await session.exec(
+        select(Payment).where(col(Payment.idempotency_key).like(pattern)).order_by(col(Payment.id))
+    )
+    return list(rows.all())
+
+
+async def list_payments(
+    session: AsyncSession,
+    *,
+    customer_id: str | None = None,
+    status: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[Payment], int]:
+    """One page of payments, newest first, and the total that matched."""
+    query = select(Payment)
+    if customer_id is not None:
+        query = query.where(Payment.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Payment.status == status)
+    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
+    rows = await session.exec(query.order_by(col(Payment.id).desc()).offset(offset).limit(limit))
+    return list(rows.all()), int(total)
+
+
+# A claimed row reads `errored` until the gateway answers: if the process dies before then, the
+# transaction rolls back; if a caller commits anyway, a retry sees `errored` and asks again.
+_CLAIMED = "gateway_pending"
+
+
+async def _claim(
+    session: AsyncSession,
+    customer_id: str,
+    payment_method_id: str,
+    amount: Decimal,
+    currency: str,
+    purpose: str,
+    idempotency_key: str,
+) -> Payment:
+    """Insert the payment for this key, or wait for (and lock) the one a concurrent charge made."""
+    statement = (
+        insert(Payment)
+        .values(
+            id=await next_id(session, "PAY"),
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            amount=amount,
+            currency=currency,
+            purpose=purpose,
+            status="errored",
+            decline_code=_CLAIMED,
+            idempotency_key=idempotency_key,
+            attempted_at=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    await session.execute(statement)
+    payment = await payment_for_key(session, idempotency_key, for_update=True)
+    assert payment is not None  # inserted now, or committed by the caller that won the key
+    return payment
+
+
+async def _method_to_charge(
+    session: AsyncSession, customer_id: str, payment_method_id: str | None
+) -> PaymentMethod:
+    if payment_method_id is None:
+        method = await default_payment_method(session, customer_id)
+        if method is None:
+            raise PolicyViolation(
+                "payment.charge.method_not_found",
+                f"Customer {customer_id} has no active card on file to charge.",
+                customer_id=customer_id,
+            )
+        return method
+    method = await session.get(PaymentMethod, payment_method_id)
+    if method is None:
+        raise PolicyViolation(
+            "payment.charge.method_not_found",
+            f"No payment method {payment_method_id}.",
+            payment_method_id=payment_method_id,
+        )
+    if method.customer_id != customer_id:
+        raise PolicyViolation(
+            "payment.charge.customer_matches_method",
+            f"Payment method {payment_method_id} does not belong to customer {customer_id}.",
+            payment_method_id=payment_method_id,
+            customer_id=customer_id,
+        )
+    if method.status != "active":
+        raise PolicyViolation(
+            "payment.charge.method_active",
+            f"Payment method {payment_method_id} is {method.status}.",
+            payment_method_id=payment_method_id,
+        )
+    return method
+
+
+def _check_amount(amount: Decimal) -> Decimal:
+    amount = Decimal(amount)
+    if not amount.is_finite() or amount <= 0:
+        raise PolicyViolation(
+            "payment.charge.positive_amount",
+            f"A charge is for a positive amount; got {amount}.",
+            amount=amount,
+        )
+    if amount != amount.quantize(Decimal("0.01")) or amount > MAX_AMOUNT:
+        raise InvalidInput(
+            "payment.charge.amount_invalid", f"A charge is in cents, at most {MAX_AMOUNT}; got {amount}."
+        )
+    return amount.quantize(Decimal("0.01"))
+
+
+def _check_request(currency: str, purpose: str, idempotency_key: str) -> None:
+    if purpose not in PURPOSES:
+        raise InvalidInput(
+            "payment.charge.purpose_invalid",
+            f"purpose must be one of {', '.join(PURPOSES)}; got {purpose!r}.",
+        )
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise InvalidInput(
+            "payment.charge.currency_invalid", f"currency is an ISO 4217 code; got {currency!r}."
+        )
+    if not 0 < len(idempotency_key) <= 200:
+        raise InvalidInput(
+            "payment.charge.idempotency_key_invalid", "An idempotency key has 1 to 200 characters."
+        )
+
+
+def _same_request(payment: Payment, customer_id: str, amount: Decimal) -> Payment:
+    """A key names one charge: reusing it for another customer or amount is a caller's bug."""
+    if payment.customer_id != customer_id or payment.amount != amount:
+        raise PolicyViolation(
+            "payment.charge.idempotency_key_reused",
+            f"Idempotency key {payment.idempotency_key} was used for {payment.id} "
+            f"({payment.customer_id}, {payment.amount}); it cannot charge another customer or amount.",
+            payment_id=payment.id,
+        )
+    return payment
+
+
+def _apply(payment: Payment, result: GatewayResult) -> None:
+    payment.status = "approved" if result.approved else "declined"
+    payment.gateway_ref = result.gateway_ref
+    payment.decline_code = None if result.approved else result.decline_code
+    payment.decline_reason = None if result.approved else result.decline_reason
+    payment.attempted_at = clock.now()
+
+
+async def _save(session: AsyncSession, ctx: RequestContext, payment: Payment) -> None:
+    session.add(payment)
+    await session.flush()
+    record(session, ctx, f"payment.{payment.status}", "payment", payment.id, _audit_payload(payment))
+
+
+def _audit_payload(payment: Payment) -> dict[str, Any]:
+    return {
+        "customerId": payment.customer_id,
+        "paymentMethodId": payment.payment_method_id,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "purpose": payment.purpose,
+        "status": payment.status,
+        "gatewayRef": payment.gateway_ref,
+        "declineCode": payment.decline_code,
+        "idempotencyKey": payment.idempotency_key,
+        "refundRef": payment.refund_ref,
+    }

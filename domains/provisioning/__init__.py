@@ -1,0 +1,1 @@
+"""Provisioning: the fault-injection rules behind the simulated network elements (HLR, PCRF, OCS, SM-DP+)."""

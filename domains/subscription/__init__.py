@@ -1,0 +1,1 @@
+"""Subscriptions (the customer's line): state, price snapshot, billing period and bundle balances."""

@@ -1,0 +1,773 @@
+"""The line's life after activation: renewals, plan changes, price migrations, termination, and
+the status the workflow's query shows. Top-ups and the day pass are in `topups`, re-exported here.
+
+The SubscriptionWorkflow calls these through activities, so every one of them is idempotent: money
+moves only through `payment.charges.charge` with the caller's idempotency key, and a repeated call
+finds its first answer (the renewal row, the VAS purchase row) instead of acting twice. Each one
+locks the subscription row first, so a renewal, a top-up and a termination of the same line never
+interleave. The workflow's renewals (`renew_in_steps`) do not hold that lock while the gateway
+answers: they check under the lock, charge by the period's key, then lock again, check again and
+apply (a line that ended or was renewed by hand meanwhile gets its money back).
+
+Choices worth knowing:
+- A renewal charges the line's snapshot price. A scheduled plan change pivots at the next renewal
+  (scheduled or `renew_now`) at the lowest price the target offers at that moment (the same rule as
+  a new sale); the price quoted when it was scheduled (`pending_price_id`) is only the fallback when
+  the target has no price left then. An operator's price migration applies at the first renewal on
+  or after its effective date; a plan change wins over a migration of the old plan.
+- A declined renewal is an answer, not an error: the declined payment and the blocked line are
+  committed with the caller's transaction and the outcome says `declined`. A renewal our side
+  cannot charge (gateway or database down) is an error the workflow retries; after its grace
+  period the line is held `renewal_pending` (`hold_for_renewal`) until the charge goes through.
+- `renew` does not compare with the business clock: the workflow's timer says when a period is
+  due (workflow time and the business clock differ under time-skipping tests).
+- Termination keeps the last period's balances as they stood, for the record; the state gates use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clock import clock
+from core.context import RequestContext
+from core.errors import NotFound, PolicyViolation
+from domains.audit.services import record
+from domains.payment.charges import charge
+from domains.payment.gateway import PaymentGateway
+from domains.payment.services import default_payment_method
+from domains.subscription import migrations, rules
+from domains.subscription.history import EXHAUSTED, RENEWAL_DECLINED, RENEWAL_PENDING, move
+from domains.subscription.migrations import schedule_price_migration
+from domains.subscription.models import BundleBalance, Subscription, SubscriptionRenewal
+from domains.subscription.services import AGGREGATE, get_subscription, subscription_view
+from domains.subscription.topups import (
+    VasOutcome,
+    expire_day_pass,
+    lock_balances,
+    purchase_vas,
+    running_passes,
+)
+
+__all__ = [
+    "EXHAUSTED",
+    "RENEWAL_DECLINED",
+    "RENEWAL_PENDING",
+    "RenewalOutcome",
+    "VasOutcome",
+    "cancel_plan_change",
+    "expire_day_pass",
+    "purchase_vas",
+    "renew",
+    "renew_in_steps",
+    "renew_now",
+    "hold_for_renewal",
+    "schedule_plan_change",
+    "schedule_price_migration",
+    "status_view",
+    "terminate",
+]
+
+LIVE = (rules.ACTIVE, rules.BLOCKED)
+
+
+@dataclass(frozen=True)
+class RenewalOutcome:
+    status: str  # renewed | declined | skipped
+    subscription_id: str
+    new_period_end: datetime | None = None
+    amount: Decimal | None = None
+    offering_id: str | None = None
+    payment_id: str | None = None
+    reason: str | None = None
+
+
+# --------------------------------------------------------------------------- renewal
+
+
+async def renew(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    period_start: datetime,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+) -> RenewalOutcome:
+    """Renew the period that begins at `period_start` (the line's current period end when the
+    workflow's timer fired). Asked again for a period already renewed, it answers as before.
+
+    In one transaction, the line locked throughout; the workflow's activity uses
+    `renew_in_steps`, which does not hold the line across the gateway call."""
+    return await _renew_in_one(session, ctx, subscription_id, idempotency_key, gateway, period_start)
+
+
+async def renew_now(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+) -> RenewalOutcome:
+    """The manual escape hatch: charge once and start a new period from now, reactivating the line.
+
+    Everything is checked before the card is touched (the reference charged, then failed).
+    """
+    return await _renew_in_one(session, ctx, subscription_id, idempotency_key, gateway, None)
+
+
+async def _renew_in_one(
+    session: AsyncSession,
+    ctx: RequestContext,
+    subscription_id: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+    period_start: datetime | None,
+) -> RenewalOutcome:
+    """Check, charge and apply in the caller's one transaction (the line locked throughout)."""
+    step = await prepare_renewal(
+        session,
+        ctx,
+        subscription_id=subscription_id,
+        period_start=period_start,
+        idempotency_key=idempotency_key,
+    )
+    if isinstance(step, RenewalOutcome):
+        return step
+    payment_id = None if step.free else (await _charge_plan(session, ctx, step, gateway)).id
+    return await apply_renewal(session, ctx, step, payment_id, gateway)
+
+
+async def renew_in_steps(
+    db: Any,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+    period_start: datetime | None = None,
+    promo: bool = False,
+) -> RenewalOutcome:
+    """`renew` (a `period_start`) or `renew_now` (none) in three transactions, so the line's row
+    is never locked while the gateway answers: (1) read and check under the lock, (2) charge with
+    the period's idempotency key (the payment row, not the line, is held across the call), (3) lock
+    the line again, check it again and apply. A retry repeats all three; the key makes the charge
+    happen once, and step 3 finds a renewal already applied by its key."""
+    from core.db import transaction
+
+    async with transaction(db) as s:
+        step = await prepare_renewal(
+            s,
+            ctx,
+            subscription_id=subscription_id,
+            period_start=period_start,
+            idempotency_key=idempotency_key,
+            promo=promo,
+        )
+    if isinstance(step, RenewalOutcome):
+        return step
+    payment_id = None
+    if not step.free:  # a promotion may make a period free: nothing to charge
+        async with transaction(db) as s:
+            payment_id = (await _charge_plan(s, ctx, step, gateway)).id
+    async with transaction(db) as s:
+        return await apply_renewal(s, ctx, step, payment_id, gateway)
+
+
+@dataclass(frozen=True)
+class RenewalPlan:
+    """What step 1 of a renewal decided: who pays what for which period."""
+
+    subscription_id: str
+    customer_id: str
+    kind: str  # scheduled | manual
+    start: datetime
+    due_at: datetime
+    idempotency_key: str
+    offering_id: str
+    price_id: str
+    amount: Decimal
+    currency: str
+    migrates: bool
+    # The line's promotion (domains/catalog/promotions.py): what is charged instead of `amount`,
+    # and the claim whose period this uses.
+    charge_amount: Decimal | None = None
+    promo_claim_id: int | None = None
+
+    @property
+    def free(self) -> bool:
+        return self.charge_amount is not None and self.charge_amount <= 0
+
+
+async def prepare_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    idempotency_key: str,
+    period_start: datetime | None = None,
+    promo: bool = False,
+) -> RenewalPlan | RenewalOutcome:
+    """Step 1, under the line's lock: an answer already given, a skip, a decline for want of a
+    card (scheduled), a refusal (manual), or the plan to charge."""
+    manual = period_start is None
+    sub = await get_subscription(session, subscription_id, for_update=True)
+    previous = await _renewal_for_key(session, sub, idempotency_key)
+    if previous is not None:
+        return _renewal_outcome(previous)
+    if sub.state not in LIVE:
+        if manual:
+            raise PolicyViolation(
+                "subscription.renew.only_if_active_or_blocked",
+                f"{sub.id} is {sub.state}; only an active or blocked line can be renewed.",
+                subscription_id=sub.id,
+                state=sub.state,
+            )
+        return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason=f"line_{sub.state}")
+    if not manual and sub.current_period_end != period_start:
+        # Renewed already by a scheduled run (same answer) or by hand (`renew_now`: skipped).
+        paid = await _paid_renewal(session, sub.id, period_start)
+        if paid is not None:
+            return _renewal_outcome(paid)
+        return RenewalOutcome(
+            "skipped",
+            sub.id,
+            new_period_end=sub.current_period_end,
+            offering_id=sub.offering_id,
+            reason="not_the_current_period",
+        )
+    if await default_payment_method(session, sub.customer_id) is None:
+        if manual:
+            raise PolicyViolation(
+                "subscription.renew.no_payment_method",
+                f"Customer {sub.customer_id} has no card on file to renew {sub.id}; add one first.",
+                subscription_id=sub.id,
+            )
+        terms = await _renewal_terms(session, sub, period_start)
+        return await _decline(
+            session, ctx, sub, terms, "scheduled", idempotency_key, None, "no_payment_method"
+        )
+    start = clock.now() if manual else period_start
+    terms = await _renewal_terms(session, sub, start)
+    charge_amount, claim_id = None, None
+    if promo and terms.offering_id == sub.offering_id and not terms.migrates:
+        from domains.catalog import promotions
+
+        claim = await promotions.line_discount(session, sub.id)
+        if claim is not None:
+            claim_id = claim.id
+            charge_amount = promotions.discounted(terms.amount, claim.discount_type, claim.discount_value)
+    return RenewalPlan(
+        sub.id,
+        sub.customer_id,
+        "manual" if manual else "scheduled",
+        start,
+        sub.current_period_end,
+        idempotency_key,
+        terms.offering_id,
+        terms.price_id,
+        terms.amount,
+        terms.currency,
+        terms.migrates,
+        charge_amount,
+        claim_id,
+    )
+
+
+async def _charge_plan(
+    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, gateway: PaymentGateway
+):
+    """Step 2: the charge, once per key (a gateway error propagates: the caller retries)."""
+    return await charge(
+        session,
+        ctx,
+        customer_id=plan.customer_id,
+        amount=plan.amount if plan.charge_amount is None else plan.charge_amount,
+        currency=plan.currency,
+        purpose="renewal",
+        idempotency_key=plan.idempotency_key,
+        gateway=gateway,
+    )
+
+
+async def apply_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    plan: RenewalPlan,
+    payment_id: str | None,
+    gateway: PaymentGateway,
+) -> RenewalOutcome:
+    """Step 3, under the line's lock again: apply the charge's answer to the line as it is now.
+    A line that ended, or whose period moved on (renewed by hand meanwhile), while it was being
+    charged gets its money back instead of a period."""
+    from domains.payment.charges import get_payment, refund
+
+    sub = await get_subscription(session, plan.subscription_id, for_update=True)
+    previous = await _renewal_for_key(session, sub, plan.idempotency_key)
+    if previous is not None:
+        return _renewal_outcome(previous)
+    if payment_id is None:  # a free period (promotion): nothing was charged
+        if sub.state not in LIVE or sub.current_period_end != plan.due_at:
+            return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason="line_changed")
+        migration = await migrations.pending_migration(session, sub.id, for_update=True)
+        terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
+        return await _renew_with(
+            session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, None, plan
+        )
+    payment = await get_payment(session, payment_id)
+    migration = await migrations.pending_migration(session, sub.id, for_update=True)
+    terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
+    moved = sub.state not in LIVE or sub.current_period_end != plan.due_at
+    if payment.status != "approved":
+        if moved:
+            return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason="line_changed")
+        return await _decline(
+            session, ctx, sub, terms, plan.kind, plan.idempotency_key, payment.id, payment.decline_code
+        )
+    if moved:
+        await refund(session, ctx, idempotency_key=plan.idempotency_key, gateway=gateway)
+        record(
+            session,
+            ctx,
+            "subscription.renewal_refunded",
+            AGGREGATE,
+            sub.id,
+            {"paymentId": payment.id, "reason": "line changed while it was charged", "state": sub.state},
+        )
+        return RenewalOutcome(
+            "skipped", sub.id, offering_id=sub.offering_id, payment_id=payment.id, reason="line_changed"
+        )
+    return await _renew_with(
+        session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, payment.id, plan
+    )
+
+
+async def hold_for_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    subscription_id: str,
+    reason: str,
+    note: str | None = None,
+    period_start: datetime | None = None,
+) -> Subscription:
+    """Block a live line because its renewal is unpaid: `renewal_pending` (our side cannot charge
+    yet; the grace period is over) or `renewal_declined` (an operator gave up charging it). A paid
+    renewal lifts either. Asking again changes nothing."""
+    if reason not in (RENEWAL_PENDING, RENEWAL_DECLINED):
+        raise PolicyViolation("subscription.hold.reason_invalid", f"No hold reason {reason}.", reason=reason)
+    sub = await get_subscription(session, subscription_id, for_update=True)
+    if sub.state not in LIVE or (sub.state == rules.BLOCKED and sub.state_reason == reason):
+        return sub
+    if period_start is not None and sub.current_period_end != period_start:
+        return sub  # that period was paid meanwhile (renew_now)
+    if sub.state == rules.ACTIVE:
+        move(session, ctx, sub, "renew_fail", reason, note=note or reason)
+    else:
+        move(session, ctx, sub, None, reason, note=note or reason)
+    record(session, ctx, "subscription.renewal_held", AGGREGATE, sub.id, {"reason": reason, "note": note})
+    await session.flush()
+    return sub
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What the next period costs and gives."""
+
+    offering_id: str
+    price_id: str
+    amount: Decimal
+    currency: str
+    migration: migrations.PriceMigration | None  # pending for this line, if any
+    migrates: bool  # the migration's price applies now
+
+
+async def _renewal_terms(session: AsyncSession, sub: Subscription, at: datetime) -> _Terms:
+    from domains.catalog.rules import lowest_active_price
+    from domains.catalog.services import get_price, prices_of
+
+    migration = await migrations.pending_migration(session, sub.id, for_update=True)
+    if sub.pending_offering_id is not None:
+        price = lowest_active_price(await prices_of(session, [sub.pending_offering_id]), at)
+        if price is None and sub.pending_price_id is not None:
+            price = await get_price(session, sub.pending_price_id)
+        if price is not None:
+            return _Terms(sub.pending_offering_id, price.id, price.amount, price.currency, migration, False)
+    if migration is not None and migration.offering_id == sub.offering_id and migration.effective_at <= at:
+        return _Terms(
+            sub.offering_id, migration.new_price_id, migration.new_amount, migration.currency, migration, True
+        )
+    return _Terms(sub.offering_id, sub.price_id, sub.price_amount, sub.price_currency, migration, False)
+
+
+async def _renew_with(
+    session: AsyncSession,
+    ctx: RequestContext,
+    sub: Subscription,
+    terms: _Terms,
+    kind: str,
+    start: datetime,
+    key: str,
+    payment_id: str | None,
+    plan: RenewalPlan | None = None,
+) -> RenewalOutcome:
+    due_at, end = sub.current_period_end, start + rules.PERIOD
+    charged = terms.amount if plan is None or plan.charge_amount is None else plan.charge_amount
+    previous_offering, previous_price = sub.offering_id, sub.price_id
+    if terms.migration is not None and (terms.migrates or terms.offering_id != previous_offering):
+        migrations.resolve(terms.migration, migrations.APPLIED if terms.migrates else migrations.SUPERSEDED)
+        session.add(terms.migration)
+    sub.offering_id, sub.price_id = terms.offering_id, terms.price_id
+    sub.price_amount, sub.price_currency = terms.amount, terms.currency
+    sub.pending_offering_id = sub.pending_price_id = None
+    sub.current_period_start, sub.current_period_end = start, end
+    await _reset_balances(session, sub, start, end)
+    move(session, ctx, sub, "renew", None, note=f"{kind} renewal")
+    renewal = SubscriptionRenewal(
+        subscription_id=sub.id,
+        kind=kind,
+        status="renewed",
+        idempotency_key=key,
+        due_at=due_at,
+        attempted_at=clock.now(),
+        offering_id=terms.offering_id,
+        price_id=terms.price_id,
+        amount=charged,
+        currency=terms.currency,
+        payment_id=payment_id,
+        period_start=start,
+        period_end=end,
+    )
+    session.add(renewal)
+    payload: dict[str, Any] = {
+        "kind": kind,
+        "paymentId": payment_id,
+        "amount": str(charged),
+        "priceId": terms.price_id,
+        "offeringId": terms.offering_id,
+        "periodStart": start.isoformat(),
+        "periodEnd": end.isoformat(),
+    }
+    record(session, ctx, "subscription.renewed", AGGREGATE, sub.id, payload)
+    await _promotion_after_renewal(session, ctx, sub.id, terms, previous_offering, plan)
+    if terms.offering_id != previous_offering:
+        change = {"from": previous_offering, "to": terms.offering_id, "priceId": terms.price_id}
+        record(session, ctx, "subscription.plan_changed", AGGREGATE, sub.id, change)
+    elif terms.migrates:
+        change = {"fromPriceId": previous_price, "toPriceId": terms.price_id, "amount": str(terms.amount)}
+        record(session, ctx, "subscription.price_migrated", AGGREGATE, sub.id, change)
+    await session.flush()
+    return _renewal_outcome(renewal)
+
+
+async def _promotion_after_renewal(
+    session: AsyncSession,
+    ctx: RequestContext,
+    subscription_id: str,
+    terms: _Terms,
+    previous_offering: str,
+    plan: RenewalPlan | None,
+) -> None:
+    """A discounted renewal uses one of the promotion's periods; a plan change or a price
+    migration ends the promotion."""
+    from domains.catalog import promotions
+
+    if terms.offering_id != previous_offering or terms.migrates:
+        why = "plan_change" if terms.offering_id != previous_offering else "price_migration"
+        await promotions.end_line_discount(session, ctx, subscription_id, why)
+    elif plan is not None and plan.promo_claim_id is not None:
+        await promotions.use_period(session, ctx, plan.promo_claim_id, subscription_id)
+
+
+async def _decline(
+    session: AsyncSession,
+    ctx: RequestContext,
+    sub: Subscription,
+    terms: _Terms,
+    kind: str,
+    key: str,
+    payment_id: str | None,
+    why: str | None,
+) -> RenewalOutcome:
+    """The period does not advance and a pending change stays pending; the line waits blocked."""
+    renewal = SubscriptionRenewal(
+        subscription_id=sub.id,
+        kind=kind,
+        status="declined",
+        idempotency_key=key,
+        due_at=sub.current_period_end,
+        attempted_at=clock.now(),
+        offering_id=terms.offering_id,
+        price_id=terms.price_id,
+        amount=terms.amount,
+        currency=terms.currency,
+        payment_id=payment_id,
+        reason=(why or "card_declined")[:200],
+    )
+    session.add(renewal)
+    if sub.state == rules.ACTIVE:
+        move(session, ctx, sub, "renew_fail", RENEWAL_DECLINED, note=renewal.reason)
+    elif sub.state_reason != RENEWAL_DECLINED:
+        move(session, ctx, sub, None, RENEWAL_DECLINED, note=renewal.reason)
+    record(
+        session,
+        ctx,
+        "subscription.renewal_declined",
+        AGGREGATE,
+        sub.id,
+        {"kind": kind, "paymentId": payment_id, "amount": str(terms.amount), "reason": renewal.reason},
+    )
+    await session.flush()
+    return _renewal_outcome(renewal)
+
+
+async def _reset_balances(session: AsyncSession, sub: Subscription, start: datetime, end: datetime) -> None:
+    """Each bucket back to the plan's allowance; buckets the plan no longer has go (VAS ones too).
+    A day pass still running keeps its bucket unlimited and will hand back the new allowance."""
+    from domains.catalog.services import allowances
+
+    plan = {a.allowance_type: (a.quantity, a.unit) for a in await allowances(session, sub.offering_id)}
+    rows = {b.allowance_type: b for b in await lock_balances(session, sub.id)}
+    passes = {p.allowance_type: p for p in await running_passes(session, sub.id)}
+    for kind, (quantity, unit) in plan.items():
+        row = rows.pop(kind, None) or BundleBalance(
+            subscription_id=sub.id,
+            allowance_type=kind,
+            total=0,
+            unit=unit,
+            period_start=start,
+            period_end=end,
+        )
+        row.total, row.consumed, row.unit, row.period_start, row.period_end = quantity, 0, unit, start, end
+        if kind in passes:
+            passes[kind].restored_remaining = quantity
+            session.add(passes[kind])
+            row.total = rules.UNLIMITED
+        session.add(row)
+    for stale in rows.values():
+        await session.delete(stale)
+    await session.flush()
+
+
+async def _renewal_for_key(session: AsyncSession, sub: Subscription, key: str) -> SubscriptionRenewal | None:
+    found = (
+        await session.exec(select(SubscriptionRenewal).where(SubscriptionRenewal.idempotency_key == key))
+    ).first()
+    if found is not None and found.subscription_id != sub.id:
+        raise PolicyViolation(
+            "subscription.renew.idempotency_key_reused",
+            f"Idempotency key {key} already renewed {found.subscription_id}.",
+            subscription_id=sub.id,
+        )
+    return found
+
+
+async def _paid_renewal(
+    session: AsyncSession, subscription_id: str, due_at: datetime
+) -> SubscriptionRenewal | None:
+    return (
+        await session.exec(
+            select(SubscriptionRenewal).where(
+                SubscriptionRenewal.subscription_id == subscription_id,
+                SubscriptionRenewal.due_at == due_at,
+                SubscriptionRenewal.status == "renewed",
+                SubscriptionRenewal.kind == "scheduled",
+            )
+        )
+    ).first()
+
+
+def _renewal_outcome(renewal: SubscriptionRenewal) -> RenewalOutcome:
+    return RenewalOutcome(
+        status=renewal.status,
+        subscription_id=renewal.subscription_id,
+        new_period_end=renewal.period_end,
+        amount=renewal.amount,
+        offering_id=renewal.offering_id,
+        payment_id=renewal.payment_id,
+        reason=renewal.reason,
+    )
+
+
+# --------------------------------------------------------------------------- top-ups
+
+
+# --------------------------------------------------------------------------- plan change
+
+
+async def schedule_plan_change(
+    session: AsyncSession, ctx: RequestContext, *, subscription_id: str, offering_id: str
+) -> Subscription:
+    """Move an active line to `offering_id` at its next renewal. Asking again for the same target
+    is a no-op; asking for another while one is pending is refused (cancel it first)."""
+    from domains.catalog.services import require_sellable
+
+    sub = await get_subscription(session, subscription_id, for_update=True)
+    if sub.state != rules.ACTIVE:
+        raise PolicyViolation(
+            "subscription.plan_change.not_eligible_state",
+            f"{sub.id} is {sub.state}; only an active line can change plan.",
+            subscription_id=sub.id,
+        )
+    if offering_id == sub.offering_id:
+        raise PolicyViolation(
+            "subscription.plan_change.same_offering",
+            f"{sub.id} is already on {offering_id}.",
+            subscription_id=sub.id,
+        )
+    if sub.pending_offering_id == offering_id:
+        return sub
+    if sub.pending_offering_id is not None:
+        raise PolicyViolation(
+            "subscription.plan_change.already_pending",
+            f"{sub.id} already moves to {sub.pending_offering_id} at renewal; cancel that first.",
+            subscription_id=sub.id,
+            pending_offering_id=sub.pending_offering_id,
+        )
+    try:
+        _, price = await require_sellable(session, offering_id)
+    except (NotFound, PolicyViolation) as exc:
+        code = (
+            "target_no_active_price"
+            if exc.code == "catalog.price.no_active_row"
+            else "target_not_sellable_now"
+        )
+        raise PolicyViolation(
+            f"subscription.plan_change.{code}", exc.message, subscription_id=sub.id, offering_id=offering_id
+        ) from None
+    sub.pending_offering_id, sub.pending_price_id = offering_id, price.id
+    sub.updated_at = clock.now()
+    session.add(sub)
+    record(
+        session,
+        ctx,
+        "subscription.plan_change_scheduled",
+        AGGREGATE,
+        sub.id,
+        {
+            "from": sub.offering_id,
+            "to": offering_id,
+            "quotedPriceId": price.id,
+            "quotedAmount": str(price.amount),
+            "effectiveAt": sub.current_period_end.isoformat(),
+        },
+    )
+    await session.flush()
+    return sub
+
+
+async def cancel_plan_change(
+    session: AsyncSession, ctx: RequestContext, *, subscription_id: str
+) -> Subscription:
+    """Nothing pending is not an error: the line is returned as it is."""
+    sub = await get_subscription(session, subscription_id, for_update=True)
+    if sub.pending_offering_id is None:
+        return sub
+    cancelled = sub.pending_offering_id
+    sub.pending_offering_id = sub.pending_price_id = None
+    sub.updated_at = clock.now()
+    session.add(sub)
+    record(session, ctx, "subscription.plan_change_cancelled", AGGREGATE, sub.id, {"to": cancelled})
+    await session.flush()
+    return sub
+
+
+# --------------------------------------------------------------------------- termination
+
+
+async def terminate(
+    session: AsyncSession, ctx: RequestContext, *, subscription_id: str, reason: str | None = None
+) -> Subscription:
+    """End the line: the number rests 90 days in quarantine, the eSIM goes back to the pool under a
+    new matching id, pending changes and running passes end. Terminating again changes nothing."""
+    from domains.inventory.models import Msisdn
+    from domains.inventory.services import quarantine_msisdn, recycle_esim
+
+    sub = await get_subscription(session, subscription_id, for_update=True)
+    if sub.state == rules.TERMINATED:
+        return sub
+    now = clock.now()
+    move(
+        session,
+        ctx,
+        sub,
+        "terminate",
+        (reason or "terminated")[:200],
+        note=reason,
+        code="subscription.terminate.invalid_state",
+    )
+    sub.terminated_at = now
+    sub.pending_offering_id = sub.pending_price_id = None
+    migration = await migrations.pending_migration(session, sub.id, for_update=True)
+    if migration is not None:
+        migrations.resolve(migration, migrations.CANCELLED)
+        session.add(migration)
+    for running in await running_passes(session, sub.id):
+        running.ended_at = now
+        session.add(running)
+    await session.flush()  # the line is no longer live before its number and eSIM are released
+
+    number = await session.get(Msisdn, sub.msisdn, populate_existing=True)
+    # A number ported out before the line ended has left the pool: nothing to quarantine.
+    if number is not None and number.status == "assigned" and number.assigned_to_subscription_id == sub.id:
+        await quarantine_msisdn(session, ctx, msisdn=sub.msisdn)
+    await recycle_esim(session, ctx, iccid=sub.iccid, subscription_id=sub.id)
+    record(
+        session,
+        ctx,
+        "subscription.terminated",
+        AGGREGATE,
+        sub.id,
+        {"reason": reason, "msisdn": sub.msisdn, "iccid": sub.iccid},
+    )
+    await session.flush()
+    return sub
+
+
+# --------------------------------------------------------------------------- state and views
+
+
+async def status_view(session: AsyncSession, subscription_id: str) -> dict[str, Any]:
+    """The line for the workflow's query and the API: the contract view plus the pending plan
+    change, the pending price migration and the day passes still running."""
+    view = await subscription_view(session, subscription_id)
+    sub = await get_subscription(session, subscription_id)
+    migration = await migrations.pending_migration(session, subscription_id)
+    passes = await running_passes(session, subscription_id)
+    view["terminatedAt"] = sub.terminated_at.isoformat() if sub.terminated_at else None
+    view["pendingChange"] = (
+        {
+            "offeringId": sub.pending_offering_id,
+            "quotedPriceId": sub.pending_price_id,
+            "effectiveAt": sub.current_period_end.isoformat(),
+        }
+        if sub.pending_offering_id
+        else None
+    )
+    view["pendingPriceMigration"] = (
+        {
+            "priceId": migration.new_price_id,
+            "amount": str(migration.new_amount),
+            "currency": migration.currency,
+            "effectiveAt": migration.effective_at.isoformat(),
+        }
+        if migration
+        else None
+    )
+    view["dayPasses"] = [
+        {
+            "id": p.id,
+            "vasOfferingId": p.vas_offering_id,
+            "allowanceType": p.allowance_type,
+            "expiresAt": p.expires_at.isoformat() if p.expires_at else None,
+            "restoredRemaining": p.restored_remaining,
+        }
+        for p in passes
+    ]
+    return view

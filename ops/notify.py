@@ -1,0 +1,233 @@
+"""Notifications: audit events become outbox messages, and queued messages are sent.
+
+`dispatch_pending(rt)` is one pass of the worker's notifier loop (run_notifier, started by
+worker.py): (1) every recent audit event of a mapped type (domains/notify/rules.EVENT_TEMPLATES)
+without a message gets one, keyed by the event's uuid; (2) active lines whose period ends within
+three days get a renewal reminder, keyed by line and period end; (3) queued messages that are due
+are sent through the sender adapter. No cursor over audit ids: BIGSERIAL ids can commit out of
+order, so the recent window (`notify_event_window_hours` of business time) is rescanned each pass
+and the outbox's unique source key makes queuing idempotent. A send that fails (an injected
+`EMAIL_SEND` fault, an SMTP outage) leaves the message queued with a growing backoff; it is never
+dropped. Retry backoff runs on the wall clock, not business time: a frozen test clock must not
+stop mail.
+
+`send(rt, template, to, context, customer_id=None)` is the direct door (the portal's login code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.clock import clock
+from core.db import transaction
+from core.errors import InvalidInput
+from ops.runtime import Runtime
+
+log = logging.getLogger("bss.notify")
+
+
+@dataclass
+class DispatchResult:
+    queued: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sender_for(rt: Runtime) -> Any:
+    """One sender per runtime: the mailbox directory, SMTP if configured, the fault rules."""
+    sender = rt.extras.get("mail_sender")
+    if sender is None:
+        from domains.notify.sender import MailSender
+        from simulators.faults import FaultRules
+
+        s = rt.settings
+        smtp = s.smtp_url.get_secret_value() if s.smtp_url is not None else None
+        sender = rt.extras["mail_sender"] = MailSender(
+            s.mailbox_dir, smtp_url=smtp, faults=FaultRules(rt.db, ttl=0.0)
+        )
+    return sender
+
+
+async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -> DispatchResult:
+    from domains.notify import services as notify
+    from domains.notify.models import SKIPPED
+    from domains.notify.rules import event_key
+
+    result = result or DispatchResult()
+    since = clock.now() - timedelta(hours=rt.settings.notify_event_window_hours)
+    while True:
+        async with transaction(rt.db) as s:
+            events = await notify.unnotified_events(s, since)
+            for event in events:
+                draft = await notify.draft_for_event(s, event, rt.settings.operators_email)
+                row = await notify.enqueue(
+                    s,
+                    draft,
+                    source_key=event_key(event.event_id),
+                    sender=rt.settings.mail_from,
+                    source_event_id=event.id,
+                    wall_now=_wall_now(),
+                )
+                if row is not None:
+                    (result.skipped if row.state == SKIPPED else result.queued).append(row.id)
+        if len(events) < 200:
+            return result
+
+
+async def queue_renewal_reminders(rt: Runtime, result: DispatchResult | None = None) -> DispatchResult:
+    """One reminder per line and period, RENEWAL_REMINDER_DAYS before the period ends."""
+    from domains.notify import services as notify
+    from domains.notify.models import SKIPPED
+    from domains.notify.rules import reminder_key
+
+    result = result or DispatchResult()
+    async with transaction(rt.db) as s:
+        lines = await notify.lines_due_for_reminder(s, clock.now())
+        keys = {sub.id: reminder_key(sub.id, sub.current_period_end.isoformat()) for sub in lines}
+        done = await notify.reminded_keys(s, list(keys.values()))
+        for sub in lines:
+            if keys[sub.id] in done:
+                continue
+            draft = await notify.reminder_draft(s, sub)
+            row = await notify.enqueue(
+                s, draft, source_key=keys[sub.id], sender=rt.settings.mail_from, wall_now=_wall_now()
+            )
+            if row is not None:
+                (result.skipped if row.state == SKIPPED else result.queued).append(row.id)
+    return result
+
+
+async def send_due(
+    rt: Runtime, *, now: datetime | None = None, result: DispatchResult | None = None
+) -> DispatchResult:
+    """Send every queued message whose attempt is due at `now` (the wall clock by default)."""
+    from domains.notify import services as notify
+
+    result = result or DispatchResult()
+    wall = now or _wall_now()
+    seen: set[str] = set()
+    while True:
+        async with transaction(rt.db) as s:
+            batch = await notify.claim_due(s, wall, exclude=seen)
+            for message in batch:
+                seen.add(message.id)
+                await _attempt(rt, message, result)
+        if not batch:
+            return result
+
+
+async def _attempt(rt: Runtime, message: Any, result: DispatchResult) -> None:
+    from domains.notify import services as notify
+    from domains.notify.sender import InvalidAddress, SendFailed
+
+    try:
+        path = await sender_for(rt).send(message)
+    except InvalidAddress as exc:
+        notify.mark_failed(message, str(exc))
+        result.failed.append(message.id)
+        log.warning("message %s to %s cannot be sent: %s", message.id, message.recipient, exc)
+    except SendFailed as exc:
+        notify.mark_attempt_failed(message, str(exc), _wall_now())
+        result.retrying.append(message.id)
+        log.warning("message %s: attempt %d failed (%s); it stays queued", message.id, message.attempts, exc)
+    else:
+        notify.mark_sent(message, path)
+        result.sent.append(message.id)
+
+
+async def dispatch_pending(rt: Runtime, *, now: datetime | None = None) -> DispatchResult:
+    """One pass of the notifier: queue messages for new events and due reminders, send the due ones.
+    `now` (wall clock) lets a test send retries without waiting out their backoff."""
+    result = DispatchResult()
+    await queue_from_events(rt, result)
+    await queue_renewal_reminders(rt, result)
+    await send_due(rt, now=now, result=result)
+    return result
+
+
+async def run_notifier(rt: Runtime, stop: asyncio.Event) -> None:
+    """The worker's loop: a dispatch pass every `notify_dispatch_seconds`, until `stop`."""
+    while not stop.is_set():
+        try:
+            result = await dispatch_pending(rt)
+            if result.sent or result.retrying or result.failed:
+                log.info(
+                    "notify: sent %d, retrying %d, failed %d",
+                    len(result.sent),
+                    len(result.retrying),
+                    len(result.failed),
+                )
+        except Exception:  # noqa: BLE001 - the database may be down: next round
+            log.exception("notification dispatch failed")
+        try:
+            await asyncio.wait_for(stop.wait(), rt.settings.notify_dispatch_seconds)
+        except TimeoutError:
+            pass
+
+
+async def send(
+    rt: Runtime,
+    template: str,
+    to: str,
+    context: dict[str, Any],
+    customer_id: str | None = None,
+    *,
+    key: str | None = None,
+) -> Any:
+    """Queue one message that no event stands for (a login code) and try to send it at once; when
+    that attempt fails it stays queued and the notifier retries it. `key` makes a resend a no-op."""
+    from domains.notify import rules
+    from domains.notify import services as notify
+
+    if template not in rules.TEMPLATES:
+        raise InvalidInput("notify.template.unknown", f"No message template {template!r}.", template=template)
+    if not to or "@" not in to or len(to) > 254:
+        raise InvalidInput("notify.recipient.invalid", f"Not an email address: {to!r}.")
+    source_key = key or f"direct:{uuid.uuid4()}"
+    draft = notify.Draft(template, to.strip(), customer_id, dict(context))
+    async with transaction(rt.db) as s:
+        row = await notify.enqueue(
+            s, draft, source_key=source_key, sender=rt.settings.mail_from, wall_now=_wall_now()
+        )
+        message_id = row.id if row is not None else None
+    if message_id is None:  # that key was sent (or queued) before
+        from sqlmodel import select
+
+        from domains.notify.models import OutboxMessage
+
+        async with rt.db() as s:
+            return (await s.exec(select(OutboxMessage).where(OutboxMessage.source_key == source_key))).one()
+    async with transaction(rt.db) as s:
+        message = await notify.claim(s, message_id)
+        if message is not None:
+            await _attempt(rt, message, DispatchResult())
+    async with rt.db() as s:
+        return await notify.get_message(s, message_id)
+
+
+# ---- reads (API, CLI) --------------------------------------------------------------------------
+
+
+async def list_messages(rt: Runtime, **filters: Any) -> tuple[int, list[Any]]:
+    from domains.notify import services as notify
+
+    async with rt.db() as s:
+        return await notify.list_messages(s, **filters)
+
+
+async def get_message(rt: Runtime, message_id: str) -> Any:
+    from domains.notify import services as notify
+
+    async with rt.db() as s:
+        return await notify.get_message(s, message_id)

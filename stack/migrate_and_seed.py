@@ -1,0 +1,20 @@
+"""One-shot migrations and reference data for a deployment: the `migrate` service of docker-compose.yml.
+
+`bss up` does the same at every start; a scaled deployment runs it once before the API and the
+workers, so that several replicas never race to migrate the same database.
+"""
+
+from __future__ import annotations
+
+from core.settings import get_settings
+from stack.runner import prepare_database, redact_url
+
+
+def main() -> None:
+    settings = get_settings()
+    prepare_database(settings)
+    print(f"migrated and seeded {redact_url(settings.database_url)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,549 @@
+"""`bss up` / `bss down` / `bss status`: the whole stack on one machine.
+
+A supervisor process owns every child (Postgres, Temporal dev server, worker, API, portals),
+each in its own session so that one Ctrl-C reaches only the supervisor, which then stops the
+worker and the API, then Temporal and Postgres; a Ctrl-C during start-up stops whatever had
+started. Its pid (and start time, against pid reuse) in <data dir>/stack.pid tells a second
+`bss up` that a stack already runs. Migrations run in a short-lived child, so the supervisor
+itself stays small.
+
+Every child that dies is started again, the infrastructure included: a killed Postgres or
+Temporal dev server comes back on the same data (the API answers 503 meanwhile; an order stored
+while Temporal was away is started by the worker's order sweeper). More than five restarts of one
+child within a minute is a crash loop: the supervisor then waits between attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.settings import Settings, get_settings
+from stack import postgres, temporal
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    port: int | None
+    restartable: bool
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Infra:
+    """Postgres or the Temporal dev server: `start()` runs it on its data and waits until it serves."""
+
+    name: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def exited(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
+
+
+def pid_file(settings: Settings) -> Path:
+    return settings.data_dir / "stack.pid"
+
+
+def running_pid(settings: Settings) -> int | None:
+    path = pid_file(settings)
+    try:
+        fields = path.read_text().split()
+        pid = int(fields[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
+        return None
+    # After a crash or a reboot the pid may belong to another process by now: compare start times.
+    if len(fields) > 1 and _start_time(pid) not in (None, fields[1]):
+        return None
+    return pid
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (clock ticks since boot); None where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _write_pid_file(settings: Settings) -> None:
+    pid = os.getpid()
+    pid_file(settings).write_text(f"{pid} {_start_time(pid) or ''}".strip() + "\n")
+
+
+def components(settings: Settings) -> list[tuple[str, str, int | None]]:
+    """(name, address, port) of every part of the stack, for status and the banner."""
+    parts: list[tuple[str, str, int | None]] = []
+    if settings.embedded_db:
+        parts.append(("postgres", f"127.0.0.1:{settings.pg_port}", settings.pg_port))
+    else:
+        parts.append(("postgres (external)", redact_url(settings.database_url), None))
+    if settings.embedded_temporal:
+        parts.append(("temporal", settings.temporal_target, settings.temporal_port))
+        parts.append(
+            ("temporal ui", f"http://{settings.host}:{settings.temporal_ui_port}", settings.temporal_ui_port)
+        )
+    else:
+        parts.append(("temporal (external)", settings.temporal_target, None))
+    parts.append(("api", settings.api_url, settings.api_port))
+    parts.append(("worker", f"task queue {settings.task_queue}", None))
+    return parts
+
+
+def redact_url(url: str) -> str:
+    if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
+        scheme, rest = url.split("//", 1)
+        creds, host = rest.split("@", 1)
+        return f"{scheme}//{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def _log(settings: Settings, name: str) -> Path:
+    return settings.data_dir / "logs" / f"{name}.log"
+
+
+def _spawn(settings: Settings, child: Child, env: dict[str, str]) -> None:
+    log = _log(settings, child.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        child.proc = subprocess.Popen(
+            child.cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _signal(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
+    if proc is not None and proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_healthy(
+    settings: Settings, timeout: float = 90, watch: list[Child] | None = None
+) -> dict[str, object]:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        for child in watch or []:
+            if child.proc is not None and child.proc.poll() is not None:
+                raise RuntimeError(f"{child.name} exited during start-up; see {_log(settings, child.name)}")
+        try:
+            r = httpx.get(f"{settings.api_url}/health", timeout=2)
+            last = r.json()
+            if r.status_code == 200:
+                return last
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"The stack did not become healthy within {timeout:.0f} s (last answer: {last}).")
+
+
+def prepare_database(settings: Settings) -> None:
+    from core.migrate import upgrade
+    from ops.seed import seed_reference_data
+
+    upgrade(settings.database_url)
+    asyncio.run(seed_reference_data(settings))
+
+
+def _prepare_database_in_child(settings: Settings, env: dict[str, str]) -> None:
+    """prepare_database in a child process: Alembic and every model would otherwise stay resident
+    in the supervisor for the life of the stack."""
+    log = _log(settings, "migrate")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stack.migrate_and_seed"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        lines = log.read_text(errors="replace").strip().splitlines()
+        raise RuntimeError(f"{lines[-1] if lines else 'migrations failed'} (see {log})")
+
+
+def supervise(settings: Settings, announce: bool = True) -> int:
+    """Run the stack in the foreground until SIGINT/SIGTERM."""
+    from api.auth import ensure_dev_token
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if (pid := running_pid(settings)) is not None and pid != os.getpid():
+        print(f"A stack already runs here (pid {pid}); `bss status` shows it, `bss down` stops it.")
+        return 0
+    _write_pid_file(settings)
+    started = time.monotonic()
+    stopping = False
+    starting = True
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+        if starting:
+            # Abort a start-up step (waiting for a port, migrating) at once instead of finishing it.
+            raise KeyboardInterrupt
+
+    # SIGHUP too: a closed terminal must not orphan the children, which live in their own sessions.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    infra: list[Infra] = []
+    apps: list[Child] = []
+    env = child_env(settings)
+    try:
+        if settings.embedded_temporal:
+            # Started first and awaited last: it boots while Postgres starts and migrates.
+            step("temporal dev server", announce)
+            dev_server = _temporal_infra(settings)
+            dev_server.proc = temporal.spawn(
+                settings.data_dir / "temporal.db",
+                settings.temporal_port,
+                settings.temporal_ui_port,
+                _log(settings, "temporal"),
+            )
+            infra.append(dev_server)
+        if settings.embedded_db:
+            step("postgres", announce)
+            pg = _postgres_infra(settings)
+            pg.proc = pg.start()
+            infra.append(pg)
+            postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
+        step("migrations and reference data", announce)
+        _prepare_database_in_child(settings, env)
+        if settings.embedded_temporal:
+            assert dev_server.proc is not None
+            temporal.wait_ready(
+                dev_server.proc, "127.0.0.1", settings.temporal_port, _log(settings, "temporal")
+            )
+        ensure_dev_token(settings.token_file)
+        py = sys.executable
+        apps = [
+            Child("worker", [py, str(ROOT / "worker.py")], None, True),
+            Child(
+                "api",
+                [
+                    py,
+                    "-m",
+                    "uvicorn",
+                    "api.app:app_from_env",
+                    "--factory",
+                    "--host",
+                    settings.host,
+                    "--port",
+                    str(settings.api_port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                settings.api_port,
+                True,
+            ),
+        ]
+        step("worker and api", announce)
+        for child in apps:
+            _spawn(settings, child, env)
+        _record_children(settings, apps)
+        wait_healthy(settings, watch=apps)
+        starting = False
+        if stopping:
+            return 0
+        if announce:
+            banner(settings, time.monotonic() - started, detached=not sys.stdin.isatty())
+        while not stopping:
+            time.sleep(0.3)
+            for item in infra:
+                if item.exited() and not stopping:
+                    # A SIGTERM/SIGINT while it starts again aborts the wait, as during start-up.
+                    starting = True
+                    _restart_infra(item)
+                    starting = False
+            for child in apps:
+                if child.proc is not None and child.proc.poll() is not None and not stopping:
+                    _restart(settings, child, env)
+                    _record_children(settings, apps)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        print(f"\nThe stack could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        starting = False
+        if announce:
+            print("\nstopping…", flush=True)
+        # The worker and the API drain in parallel; the infrastructure goes last.
+        for child in apps:
+            _signal(child.proc, signal.SIGTERM)
+        for child in apps:
+            _reap(child.proc, timeout=15)
+        # SIGINT is Postgres' "fast" shutdown; the Temporal CLI stops cleanly on it too. Neither
+        # needs the other, so they stop side by side.
+        for item in infra:
+            _signal(item.proc, signal.SIGINT)
+        for item in infra:
+            _reap(item.proc, timeout=30)
+        pid_file(settings).unlink(missing_ok=True)
+        children_file(settings).unlink(missing_ok=True)
+    return 0
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of the stack's children: the data dir, and the test clock on or off as the
+    supervisor has it (`bss up --test-clock`), whatever the caller's shell says."""
+    return dict(
+        os.environ,
+        BSS_DATA_DIR=str(settings.data_dir.resolve()),
+        BSS_TEST_CLOCK="true" if settings.test_clock else "false",
+        PYTHONUNBUFFERED="1",
+    )
+
+
+def _restart(settings: Settings, child: Child, env: dict[str, str]) -> None:
+    now = time.monotonic()
+    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+    print(
+        f"{child.name} exited (code {child.proc.returncode if child.proc else '?'}); restarting it.",
+        flush=True,
+    )
+    if len(child.restarts) > 5:
+        time.sleep(5)  # a crash loop: do not spin the CPU
+    _spawn(settings, child, env)
+
+
+def _temporal_infra(settings: Settings) -> Infra:
+    def start() -> subprocess.Popen[bytes]:
+        return temporal.start(
+            settings.data_dir / "temporal.db",
+            settings.temporal_port,
+            settings.temporal_ui_port,
+            _log(settings, "temporal"),
+        )
+
+    return Infra("temporal", start)
+
+
+def _postgres_infra(settings: Settings) -> Infra:
+    def start() -> subprocess.Popen[bytes]:
+        return postgres.start(settings.data_dir / "pg", settings.pg_port, _log(settings, "postgres"))
+
+    return Infra("postgres", start)
+
+
+def _restart_infra(item: Infra) -> None:
+    """Start a dead Postgres or dev server again on its data; a failed attempt is retried on the
+    next round of the supervisor's loop, with the same crash-loop pause as the worker and the API."""
+    now = time.monotonic()
+    item.restarts = [t for t in item.restarts if now - t < 60] + [now]
+    code = item.proc.returncode if item.proc is not None else "?"
+    print(f"{item.name} exited (code {code}); restarting it.", flush=True)
+    if len(item.restarts) > 5:
+        time.sleep(5)  # a crash loop: do not spin the CPU
+    try:
+        item.proc = item.start()
+        print(f"{item.name} is back.", flush=True)
+    except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
+        print(f"{item.name} did not start again: {exc}", flush=True)
+
+
+def step(what: str, announce: bool) -> None:
+    if announce:
+        print(f"  starting {what}…", flush=True)
+
+
+def banner(settings: Settings, seconds: float, detached: bool = False) -> None:
+    token = settings.token_file.read_text().strip() if settings.token_file.exists() else "(BSS_API_TOKEN)"
+    print(f"\nBSS is up in {seconds:.1f} s.\n")
+    print(f"  TMF API      {settings.api_url}   (OpenAPI: {settings.api_url}/docs)")
+    if settings.embedded_temporal:
+        print(f"  Temporal UI  http://{settings.host}:{settings.temporal_ui_port}")
+    print(f"  Temporal     {settings.temporal_target}")
+    print(f"  Postgres     {redact_url(settings.database_url)}")
+    print(f"  API token    {token}   (also in {settings.token_file})")
+    if settings.test_clock:
+        print("  Test clock   on: `bss clock` freezes and moves business time (test stacks only)")
+    stop_hint = "`bss down` stops everything" if detached else "Ctrl-C stops everything"
+    print(f"\nTry `bss catalog list` in another terminal. {stop_hint}; data stays in {settings.data_dir}.")
+
+
+def up(detach: bool = False, test_clock: bool = False) -> int:
+    settings = get_settings()
+    if test_clock:
+        settings = settings.model_copy(update={"test_clock": True})
+    if (pid := running_pid(settings)) is not None:
+        print(f"A stack already runs here (pid {pid}).")
+        if settings.test_clock and not stack_test_clock(settings):
+            print("It runs without the test clock: `bss down`, then `bss up --test-clock`.")
+        print_status(settings)
+        return 0
+    if not detach:
+        return supervise(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = _log(settings, "stack")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stack.runner", "supervise"],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=child_env(settings),
+        )
+    print("starting the stack in the background…", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"The stack stopped during start-up; see {log}.", file=sys.stderr)
+            return 1
+        try:
+            wait_healthy(settings, timeout=1)
+            banner(settings, time.monotonic() - started, detached=True)
+            return 0
+        except TimeoutError:
+            continue
+    print(f"The stack is not healthy after 120 s; see {log}.", file=sys.stderr)
+    return 1
+
+
+def down() -> int:
+    settings = get_settings()
+    pid = running_pid(settings)
+    if pid is None:
+        print("No stack runs here.")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("Stopped.")
+            return 0
+        time.sleep(0.2)
+    print(f"The stack (pid {pid}) did not stop within 60 s.", file=sys.stderr)
+    return 1
+
+
+def status_rows(settings: Settings) -> list[dict[str, object]]:
+    import httpx
+
+    health: dict[str, object] = {}
+    try:
+        health = httpx.get(f"{settings.api_url}/health", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        pass
+    rows = []
+    for name, address, port in components(settings):
+        if name.startswith("postgres"):
+            ok = health.get("database") == "up"
+        elif name == "temporal" or name.startswith("temporal (ext"):
+            ok = health.get("temporal") == "up"
+        elif name == "worker":
+            ok = _worker_alive(settings)
+        else:
+            ok = port is not None and postgres.port_open(settings.host, port)
+        rows.append({"component": name, "address": address, "healthy": ok})
+    return rows
+
+
+def _worker_alive(settings: Settings) -> bool:
+    if running_pid(settings) is None:
+        return False
+    try:
+        pid = json.loads(children_file(settings).read_text())["worker"]
+        os.kill(pid, 0)
+        return True
+    except (FileNotFoundError, KeyError, ValueError, ProcessLookupError):
+        return False
+
+
+def children_file(settings: Settings) -> Path:
+    return settings.data_dir / "stack-children.json"
+
+
+def _record_children(settings: Settings, apps: list[Child]) -> None:
+    record: dict[str, object] = {c.name: c.proc.pid for c in apps if c.proc}
+    record["testClock"] = settings.test_clock
+    children_file(settings).write_text(json.dumps(record))
+
+
+def stack_test_clock(settings: Settings) -> bool:
+    """Whether the stack running here was started with the test clock (`bss up --test-clock`)."""
+    if running_pid(settings) is None:
+        return False
+    try:
+        return json.loads(children_file(settings).read_text()).get("testClock") is True
+    except (FileNotFoundError, ValueError, AttributeError):
+        return False
+
+
+def print_status(settings: Settings, as_json: bool = False) -> int:
+    rows = status_rows(settings)
+    pid = running_pid(settings)
+    test_clock = stack_test_clock(settings)
+    if as_json:
+        print(
+            json.dumps({"running": pid is not None, "pid": pid, "testClock": test_clock, "components": rows})
+        )
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(
+            title=f"BSS stack ({'running, pid ' + str(pid) if pid else 'not running'})",
+            caption="test clock: on (`bss clock` moves business time)" if test_clock else None,
+        )
+        for col in ("component", "address", "state"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(
+                str(row["component"]),
+                str(row["address"]),
+                "[green]healthy[/]" if row["healthy"] else "[red]down[/]",
+            )
+        Console().print(table)
+    return 0 if pid is not None and all(r["healthy"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["supervise"]:
+        sys.exit(supervise(get_settings(), announce=True))
+    sys.exit(up("--detach" in sys.argv))
