@@ -220,3 +220,9 @@ def _render_360(data: dict[str, Any]) -> None:
                 for i in data["interactions"]
             ],
         )
+
+
+# `bss customer kyc`: the signed-KYC command (cli/commands/kyc.py).
+from cli.commands.kyc import kyc as _kyc  # noqa: E402
+
+app.command("kyc")(_kyc)
