@@ -62,7 +62,7 @@ def sender_for(rt: Runtime) -> Any:
 async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -> DispatchResult:
     from domains.notify import services as notify
     from domains.notify.models import SKIPPED
-    from domains.notify.rules import event_key
+    from domains.notify.rules import EVENT_TEMPLATES, event_key
 
     result = result or DispatchResult()
     since = clock.now() - timedelta(hours=rt.settings.notify_event_window_hours)
@@ -70,15 +70,30 @@ async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -
         async with transaction(rt.db) as s:
             events = await notify.unnotified_events(s, since)
             for event in events:
-                draft = await notify.draft_for_event(s, event, rt.settings.operators_email)
-                row = await notify.enqueue(
-                    s,
-                    draft,
-                    source_key=event_key(event.event_id),
-                    sender=rt.settings.mail_from,
-                    source_event_id=event.id,
-                    wall_now=_wall_now(),
-                )
+                key = event_key(event.event_id)
+                try:
+                    async with s.begin_nested():
+                        draft = await notify.draft_for_event(s, event, rt.settings.operators_email)
+                        row = await notify.enqueue(
+                            s,
+                            draft,
+                            source_key=key,
+                            sender=rt.settings.mail_from,
+                            source_event_id=event.id,
+                            wall_now=_wall_now(),
+                        )
+                except Exception as exc:  # noqa: BLE001 - one bad event must not stop every other message
+                    log.exception("no message could be written for audit event %s", event.id)
+                    template = EVENT_TEMPLATES[event.event_type]
+                    reason = f"the message could not be written: {type(exc).__name__}: {exc}"[:400]
+                    row = await notify.enqueue(
+                        s,
+                        notify.Draft(template, None, None, {}, skip_reason=reason),
+                        source_key=key,
+                        sender=rt.settings.mail_from,
+                        source_event_id=event.id,
+                        wall_now=_wall_now(),
+                    )
                 if row is not None:
                     (result.skipped if row.state == SKIPPED else result.queued).append(row.id)
         if len(events) < 200:

@@ -42,8 +42,14 @@ async def enqueue(
     source_event_id: int | None = None,
     wall_now: datetime,
 ) -> OutboxMessage | None:
-    """Queue `draft` under `source_key`; None when that key was queued before (nothing changes)."""
-    subject, body = rules.render(draft.template, draft.context)
+    """Queue `draft` under `source_key`; None when that key was queued before (nothing changes).
+    A skipped draft that cannot even be written is kept with its reason and no text."""
+    try:
+        subject, body = rules.render(draft.template, draft.context)
+    except Exception:
+        if not draft.skip_reason:
+            raise
+        subject, body = "", ""
     now = clock.now()
     state = SKIPPED if draft.skip_reason or not draft.recipient else QUEUED
     values = {

@@ -198,6 +198,8 @@ async def test_recorded_port_ticket_promo_and_inventory_events_reach_their_recip
             {"resource": "esim", "available": 4, "threshold": 10},
         )
         record(s, CTX, "customer.updated", "customer", cust, {})  # not a message
+        # A malformed event (no percent) cannot be written: kept as skipped, the others still go.
+        record(s, CTX, "balance.threshold_reached", "Subscription", "SUB-999999", {"customer_id": cust})
     await notify.dispatch_pending(runtime)
     address = await customer_email(runtime, cust)
     got = {(r.template, r.recipient, r.state): r for r in await outbox(runtime)}
@@ -207,7 +209,8 @@ async def test_recorded_port_ticket_promo_and_inventory_events_reach_their_recip
         ("ticket_update", None, "skipped"),  # an internal ticket: no customer to tell
         ("promo_rejected", address, "sent"),
         ("inventory_low", settings.operators_email, "sent"),
-    } | {("port_update", address, "sent")}
+        ("data_usage", None, "skipped"),
+    }
     ports = await outbox(runtime, template="port_update")
     assert sorted(r.subject for r in ports) == [
         "Number transfer PORT-1a2b3c4d: approved",
@@ -217,6 +220,11 @@ async def test_recorded_port_ticket_promo_and_inventory_events_reach_their_recip
     assert "SPRING50" in got[("promo_rejected", address, "sent")].subject
     assert "4 esim left" in got[("inventory_low", settings.operators_email, "sent")].subject
     assert "TKT-0a0b0c0d" in got[("ticket_update", address, "sent")].subject
+    (broken,) = await outbox(runtime, template="data_usage")
+    assert (
+        "could not be written"
+        in (await rows(runtime, f"SELECT last_error FROM notify.outbox WHERE id = '{broken.id}'"))[0][0]
+    )
     # A second pass finds every event handled.
     second = await notify.dispatch_pending(runtime)
     assert second.queued == second.skipped == second.sent == []
