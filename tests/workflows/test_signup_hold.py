@@ -143,3 +143,17 @@ async def test_a_random_pick_holds_some_available_number(holds, runtime):
     view = await ops.hold_number(runtime, CTX)
     assert await number(runtime, view.msisdn) == ("held", f"signup-hold-{view.msisdn}")
     await ops.cancel_hold(runtime, CTX, view.msisdn)
+
+
+async def test_a_moved_business_clock_expires_the_hold(holds, runtime):
+    """`bss clock advance` on a test stack tells hold workflows (ops/clock.py CLOCK_FOLLOWERS)."""
+    from workflows.subscription import ClockChanged
+
+    view = await ops.hold_number(runtime, CTX, msisdn="90000323")
+    handle = holds.client.get_workflow_handle_for(SignupHoldWorkflow.run, view.hold_ref)
+    moved = view.held_at + timedelta(hours=25)
+    await handle.signal("clock_changed", ClockChanged(moved.isoformat()))
+
+    assert (await finished(handle)).state == "expired"
+    assert await number(runtime, "90000323") == ("available", None)
+    await export(holds, handle, "clock_advanced")
