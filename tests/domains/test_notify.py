@@ -249,3 +249,74 @@ async def test_a_price_migration_tells_each_line_once_thirty_days_ahead(runtime)
     assert notice.customer_id == sub.customer_id and notice.state == "sent"
     assert sub.msisdn in notice.subject
     assert "SGD 29.00" in notice.body and (T0 + timedelta(days=30)).date().isoformat() in notice.body
+
+
+class _SmtpServer:
+    """A minimal SMTP server on a thread: enough of RFC 5321 for smtplib, keeping what it got."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.received: list[tuple[str, list[str], bytes]] = []
+        server = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                def say(line: str) -> None:
+                    self.wfile.write(line.encode() + b"\r\n")
+
+                say("220 test ESMTP")
+                sender, rcpts = "", []
+                while line := self.rfile.readline():
+                    cmd = line.decode().strip()
+                    verb = cmd.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        say("250 test")
+                    elif verb == "MAIL":
+                        sender = cmd.split(":", 1)[1].strip(" <>")
+                        say("250 ok")
+                    elif verb == "RCPT":
+                        rcpts.append(cmd.split(":", 1)[1].strip(" <>"))
+                        say("250 ok")
+                    elif verb == "DATA":
+                        say("354 go on")
+                        data = b""
+                        while (chunk := self.rfile.readline()) != b".\r\n":
+                            data += chunk
+                        server.received.append((sender, rcpts, data))
+                        say("250 queued")
+                    elif verb == "QUIT":
+                        say("221 bye")
+                        return
+                    else:
+                        say("250 ok")
+
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.tcp.daemon_threads = True
+        self.port = self.tcp.server_address[1]
+        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.tcp.shutdown()
+        self.tcp.server_close()
+
+
+async def test_with_an_smtp_url_mail_goes_to_the_server_and_waits_while_it_is_down(runtime, settings):
+    from pydantic import SecretStr
+
+    server = _SmtpServer()
+    try:
+        settings.smtp_url = SecretStr(f"smtp://127.0.0.1:{server.port}")
+        sent = await notify.send(runtime, "login_code", "grace@example.com", {"code": "777000"})
+        assert sent.state == "sent"
+        ((sender, rcpts, data),) = server.received
+        assert sender == "no-reply@bss.local" and rcpts == ["grace@example.com"]
+        assert b"777000" in data and b"To: grace@example.com" in data
+        assert (settings.mailbox_dir / f"{sent.id}.eml").exists()  # the mailbox keeps a copy
+    finally:
+        server.close()
+    # The server is gone: the next message waits, queued, and no copy pretends it was sent.
+    waiting = await notify.send(runtime, "login_code", "grace@example.com", {"code": "777001"})
+    assert waiting.state == "queued" and waiting.last_error.startswith("SMTP:")
+    assert not (settings.mailbox_dir / f"{waiting.id}.eml").exists()
