@@ -320,3 +320,37 @@ async def test_with_an_smtp_url_mail_goes_to_the_server_and_waits_while_it_is_do
     waiting = await notify.send(runtime, "login_code", "grace@example.com", {"code": "777001"})
     assert waiting.state == "queued" and waiting.last_error.startswith("SMTP:")
     assert not (settings.mailbox_dir / f"{waiting.id}.eml").exists()
+
+
+async def test_real_ticket_promo_and_low_watermark_flows_send_their_messages(runtime, settings):
+    from domains.crm.tickets import open_ticket
+    from domains.inventory.services import check_low_watermark
+    from domains.ordering.services import create_order
+    from tests.domains.test_subscription_lifecycle import new_customer
+
+    cust = await new_customer(runtime)
+    async with transaction(runtime.db) as s:
+        ticket = await open_ticket(
+            s,
+            CTX,
+            ticket_type="information_request",
+            subject="Roaming in Japan?",
+            description="Does my plan roam?",
+            customer_id=cust,
+            priority="normal",
+        )
+        order = await create_order(s, CTX, customer_id=cust, offering_id="PLAN_S", promo_code="NO-SUCH-CODE")
+        assert await check_low_watermark(s, CTX, resource="esim", threshold=10**9)
+    await notify.dispatch_pending(runtime)
+    address = await customer_email(runtime, cust)
+    got = {(r.template, r.recipient, r.state) for r in await outbox(runtime)}
+    assert got == {
+        ("ticket_update", address, "sent"),  # the customer's ticket
+        ("promo_rejected", address, "sent"),
+        ("inventory_low", settings.operators_email, "sent"),
+        ("ticket_update", None, "skipped"),  # the operators' inventory ticket: no customer
+    }
+    (told,) = await outbox(runtime, template="ticket_update", state="sent")
+    assert told.subject == f"Your ticket {ticket.id}: open"
+    (promo,) = await outbox(runtime, template="promo_rejected")
+    assert "NO-SUCH-CODE" in promo.subject and order.id in promo.body
