@@ -6,6 +6,7 @@ BSS_EXPORT_HISTORIES=1 writes SubscriptionWorkflow/promo_renewals.json (patch li
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 from core.context import RequestContext
@@ -107,3 +108,55 @@ async def test_a_free_period_renews_without_a_charge(lines: Lines):
         s=sub_id,
     )
     assert [(str(a), p is None) for a, p in free] == [("0.00", True), ("10.00", False)]
+
+
+async def test_a_claim_whose_order_never_says_settles_by_the_order_state(lines: Lines):
+    """The order's run was terminated (no revoke signal): the claim looks the order up each day
+    and gives the use back once the order is failed."""
+    from datetime import timedelta
+
+    from domains.catalog import promotions
+    from domains.ordering import services as ordering
+    from tests.domains.test_subscription_lifecycle import new_customer
+    from workflows.promo_claim import PromoClaimInput, PromoClaimWorkflow, promo_claim_workflow_id
+
+    customer = await new_customer(lines.runtime)
+    async with transaction(lines.runtime.db) as s:
+        await promotions.create_promotion(
+            s,
+            ADMIN,
+            code="LOST",
+            name="Lost",
+            discount_type="percent",
+            discount_value=Decimal(10),
+            periods=1,
+            code_kind="multi_use",
+            max_uses=1,
+        )
+        order = await ordering.create_order(
+            s, ADMIN, customer_id=customer, offering_id="PLAN_S", promo_code="LOST"
+        )
+        await ordering.start_order(s, ADMIN, order.id)
+    handle = await lines.env.client.start_workflow(
+        PromoClaimWorkflow.run,
+        PromoClaimInput(order.id, customer, "LOST", f"order-{order.id}"),  # no such order workflow
+        id=promo_claim_workflow_id(order.id),
+        task_queue=lines.task_queue,
+    )
+    lines.started.append(handle)
+    await lines.env.sleep(timedelta(days=1, hours=1))  # the order is still in progress: it keeps waiting
+    assert await sql(lines.runtime, "SELECT uses FROM catalog.promotion WHERE code = 'LOST'") == [(1,)]
+    async with transaction(lines.runtime.db) as s:
+        await ordering.fail_order(s, ADMIN, order.id, "its workflow was terminated")
+    await lines.env.sleep(timedelta(days=1))
+    result = await handle.result()
+    assert result.state == "revoked"
+    assert await sql(lines.runtime, "SELECT uses, state FROM catalog.promotion WHERE code = 'LOST'") == [
+        (0, "active")
+    ]
+    if os.environ.get("BSS_EXPORT_HISTORIES") == "1":
+        from tests.workflows.test_promo_claims import HISTORIES
+
+        (HISTORIES / "PromoClaimWorkflow" / "order_gone_revoked.json").write_text(
+            (await handle.fetch_history()).to_json()
+        )
