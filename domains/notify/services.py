@@ -247,6 +247,8 @@ async def draft_for_event(session: AsyncSession, event: EventRow, operators: str
             customer_id = await _subscription_context(session, sub_id, ctx) or customer_id
         if agg in ("portrequest", "port"):
             ctx["port_id"] = event.aggregate_id
+            if p.get("msisdn"):
+                ctx["msisdn"] = p["msisdn"]  # the number being moved, not the line's current one
         if agg == "ticket":
             ctx["ticket_id"] = event.aggregate_id
     _normalise(event.event_type, p, ctx)
