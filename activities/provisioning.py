@@ -50,6 +50,10 @@ class LineTask:
     msisdn: str
     reason: str = ""
     deadline_seconds: float = 10.0
+    # A line re-provisioned under a new number (a port-in to an existing line): HLR_PROVISION
+    # needs the line's IMSI, PCRF_POLICY_PUSH its plan.
+    imsi: str = ""
+    offering_id: str = ""
 
 
 @dataclass
@@ -120,6 +124,8 @@ class ProvisioningActivities:
             "OCS_BALANCE_REMOVE": lambda: n.ocs.remove_balance(req.msisdn, attempt=attempt),
             "PCRF_BAR": lambda: n.pcrf.bar(req.msisdn, attempt=attempt),
             "PCRF_UNBAR": lambda: n.pcrf.unbar(req.msisdn, attempt=attempt),
+            "HLR_PROVISION": lambda: n.hlr.provision_subscriber(req.msisdn, req.imsi, attempt=attempt),
+            "PCRF_POLICY_PUSH": lambda: n.pcrf.push_policy(req.msisdn, req.offering_id, attempt=attempt),
         }
         if req.task_type not in calls:
             raise ApplicationError(

@@ -61,6 +61,7 @@ def build_activities(runtime: Any, *, network: Any = None, gateway: Any = None) 
         lines.end_line,
         *_inventory(runtime, net.smdp),
         *_attention(runtime),
+        *_porting(runtime, sims),
         *_promotion(runtime),
     ]
 
@@ -73,6 +74,27 @@ def _promotion(runtime: Any) -> list[Callable[..., Any]]:
 def _inventory(runtime: Any, smdp: Any) -> list[Callable[..., Any]]:
     inventory = InventoryActivities(runtime, smdp)
     return [inventory.release_expired_quarantine, inventory.release_hold, inventory.rearm_at_smdp]
+
+
+def _porting(runtime: Any, sims: Any) -> list[Callable[..., Any]]:
+    from activities.porting import PortingActivities
+    from simulators.clearinghouse import SimulatedClearinghouse
+
+    clearinghouse = getattr(sims, "clearinghouse", None) or SimulatedClearinghouse(
+        sims.faults, latency_factor=runtime.settings.sim_latency_factor
+    )
+    port = PortingActivities(runtime, clearinghouse)
+    return [
+        port.port_view,
+        port.move_port,
+        port.validate_port_in,
+        port.take_number_in,
+        port.place_port_order,
+        port.port_order_outcome,
+        port.port_line_numbers,
+        port.swap_line_number,
+        port.end_ported_out_line,
+    ]
 
 
 def _attention(runtime: Any) -> list[Callable[..., Any]]:

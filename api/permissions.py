@@ -73,6 +73,8 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "TMF638 Service Inventory": area(),
     "TMF641 Service Ordering": area(),
     "Trace": area(),
+    "Number porting (BSS)": area(READ | POST),  # open (operator, channel) and read port requests
+    "Number porting decisions (BSS)": area(POST, channel=NOTHING),  # approve / reject: operators
     "Promotions (BSS)": area(),  # reading codes; creating, assigning and exhausting is admin's
     # "Access tokens" (/bss-api/v1/admin/token): not listed, so admin only.
 }

@@ -51,6 +51,7 @@ GROUPS = [
     ("audit", "audit", "The audit log: every write, by customer, order or time (TMF688)."),
     ("usage", "usage", "Usage events: simulate, history (TMF635)."),
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
+    ("port", "port", "Number porting (MNP): port-in and port-out requests, approve, reject."),
     ("case", "case", "Cases: a customer's matter grouping its tickets (open, list, show, note, close)."),
     ("ticket", "ticket", "Trouble tickets (TMF621): list, open, assign, ack, resolve, close; retry a waiting workflow."),
     ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),

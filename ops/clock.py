@@ -35,7 +35,7 @@ CLOCK_ID = "business-clock"
 FAN_OUT = 32
 # Workflow types whose timers follow business time: each has a `clock_changed` signal taking
 # {"business_now": iso} (the line's ClockChanged).
-CLOCK_FOLLOWERS = ("SubscriptionWorkflow", "TicketSlaWorkflow", "SignupHoldWorkflow")
+CLOCK_FOLLOWERS = ("SubscriptionWorkflow", "TicketSlaWorkflow", "SignupHoldWorkflow", "PortWorkflow")
 
 
 @dataclass

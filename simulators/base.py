@@ -21,6 +21,8 @@ TASK_DURATIONS: dict[str, float] = {
     "OCS_BALANCE_REMOVE": 0.2,
     "PCRF_BAR": 0.2,
     "PCRF_UNBAR": 0.2,
+    # The number-portability clearinghouse asking the donor operator (simulators/clearinghouse.py).
+    "NP_VALIDATE": 0.5,
 }
 
 

@@ -2,6 +2,7 @@
 
 from workflows.esim_provisioning import EsimProvisioningWorkflow
 from workflows.esim_rearm import EsimRearmWorkflow
+from workflows.port import PortWorkflow
 from workflows.product_order import ProductOrderWorkflow
 from workflows.promo_claim import PromoClaimWorkflow
 from workflows.quarantine import QuarantineReleaseWorkflow
@@ -16,6 +17,7 @@ WORKFLOWS: list[type] = [
     EsimProvisioningWorkflow,
     SubscriptionWorkflow,
     QuarantineReleaseWorkflow,
+    PortWorkflow,
     SignupHoldWorkflow,
     EsimRearmWorkflow,
     PromoClaimWorkflow,

@@ -123,6 +123,13 @@ class ClockChanged:
 
 
 @dataclass
+class MsisdnChanged:
+    """From a port-in to this line (workflows/port.py): the line now has this number."""
+
+    msisdn: str
+
+
+@dataclass
 class Exhausted:
     """From rating: the line has been blocked because this allowance ran out."""
 
@@ -440,6 +447,12 @@ class SubscriptionWorkflow(LineFaults):
     async def exhausted(self, msg: Exhausted) -> None:
         async with self.lock:
             await self._refresh()
+
+    @workflow.signal
+    def msisdn_changed(self, msg: MsisdnChanged) -> None:
+        """Its number was swapped (the database has it already): bar and deprovision that one."""
+        if self.inp is not None:
+            self.inp.msisdn = msg.msisdn
 
     @workflow.signal
     def clock_changed(self, msg: ClockChanged) -> None:

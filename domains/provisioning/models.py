@@ -25,19 +25,26 @@ NETWORK_TASK_TYPES = (
 )
 # Calls to the card gateway (simulators/card_gateway.py): an authorisation and a refund.
 PAYMENT_TASK_TYPES = ("PAYMENT_CHARGE", "PAYMENT_REFUND")
+# The number-portability clearinghouse (simulators/clearinghouse.py): validating a port-in.
+PORTING_TASK_TYPES = ("NP_VALIDATE",)
 # The notification sender (domains/notify/sender.py) takes the network faults: a failed send stays queued.
 EMAIL_TASK_TYPES = ("EMAIL_SEND",)
-TASK_TYPES = NETWORK_TASK_TYPES + PAYMENT_TASK_TYPES + EMAIL_TASK_TYPES
+TASK_TYPES = NETWORK_TASK_TYPES + PAYMENT_TASK_TYPES + PORTING_TASK_TYPES + EMAIL_TASK_TYPES
 
 NETWORK_FAULT_TYPES = ("fail_first_attempt", "fail_always", "stuck", "slow")
 # decline: a normal decline answer; timeout: no answer within the gateway timeout, then an error;
 # unavailable: an error at once (a 503); lost_response: the gateway records the call, the answer is lost.
 PAYMENT_FAULT_TYPES = ("decline", "timeout", "unavailable", "lost_response")
-FAULT_TYPES = NETWORK_FAULT_TYPES + PAYMENT_FAULT_TYPES
+# The clearinghouse's refusals of a port-in (besides the network faults, which make it slow or flaky).
+PORTING_FAULT_TYPES = ("wrong_account", "number_locked", "donor_refuses")
+FAULT_TYPES = NETWORK_FAULT_TYPES + PAYMENT_FAULT_TYPES + PORTING_FAULT_TYPES
 
 
 def fault_types_for(task_type: str) -> tuple[str, ...]:
-    """The faults a task type can be given: payment faults for the gateway, network faults otherwise."""
+    """The faults a task type can be given: payment faults for the gateway, network faults otherwise
+    (and, for the clearinghouse, its refusals too)."""
+    if task_type in PORTING_TASK_TYPES:
+        return NETWORK_FAULT_TYPES + PORTING_FAULT_TYPES
     return PAYMENT_FAULT_TYPES if task_type in PAYMENT_TASK_TYPES else NETWORK_FAULT_TYPES
 
 
@@ -57,6 +64,10 @@ class FaultRule(SQLModel, table=True):
         CheckConstraint(
             f"(task_type IN ({_sql_list(PAYMENT_TASK_TYPES)})) = (fault_type IN ({_sql_list(PAYMENT_FAULT_TYPES)}))",
             name="ck_fault_rule_fault_fits_task",
+        ),
+        CheckConstraint(
+            f"fault_type NOT IN ({_sql_list(PORTING_FAULT_TYPES)}) OR task_type IN ({_sql_list(PORTING_TASK_TYPES)})",
+            name="ck_fault_rule_np_fault_fits_task",
         ),
         {"schema": "provisioning"},
     )

@@ -15,6 +15,7 @@ from domains.audit.services import record
 from domains.provisioning.models import (
     FAULT_TYPES,
     PAYMENT_TASK_TYPES,
+    PORTING_TASK_TYPES,
     TASK_TYPES,
     FaultRule,
     fault_types_for,
@@ -148,6 +149,8 @@ def _check_fits(task_type: str, fault_type: str) -> None:
     allowed = fault_types_for(task_type)
     if fault_type not in allowed:
         kind = "the card gateway" if task_type in PAYMENT_TASK_TYPES else "a network task"
+        if task_type in PORTING_TASK_TYPES:
+            kind = "the number-portability clearinghouse"
         raise InvalidInput(
             "provisioning.fault_injection.fault_type_invalid",
             f"{task_type} is {kind}; its faults are {', '.join(allowed)}, not {fault_type!r}.",
