@@ -295,7 +295,8 @@ async def _order_context(session: AsyncSession, order_id: str, ctx: dict[str, An
     order = await session.get(ProductOrder, order_id)
     if order is None:
         return None
-    ctx.setdefault("amount", str(order.price_amount))
+    promo_amount = getattr(order, "promo_amount", None)  # the discounted activation price, if any
+    ctx.setdefault("amount", str(promo_amount if promo_amount is not None else order.price_amount))
     ctx["currency"] = order.price_currency
     ctx["plan"] = await _plan_name(session, order.offering_id)
     if order.failure_reason and not ctx.get("reason"):
