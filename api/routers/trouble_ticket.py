@@ -90,6 +90,9 @@ class TroubleTicketIn(TmfIn):
     priority: str | None = Field(None, max_length=20, description="low, normal (default), high or urgent.")
     externalId: str | None = Field(None, max_length=100)
     requestedResolutionDate: datetime | None = None
+    status: Literal["acknowledged"] | None = Field(
+        None, description="A new ticket is always acknowledged (state open)."
+    )
     channel: ChannelIn | None = None
     relatedParty: list[RefIn] = Field(default_factory=list, max_length=10)
     relatedEntity: list[RefIn] = Field(default_factory=list, max_length=10)

@@ -286,3 +286,15 @@ async def test_bad_input_is_a_tmf_error_and_writes_nothing(api, runtime):
         422,
         "case.open.customer_must_be_active",
     )
+
+
+async def test_the_same_idempotency_key_opens_one_ticket(api, runtime):
+    customer = (await create(api))["id"]
+    headers = {"Idempotency-Key": "call-42"}
+    first = await api.post(TT, json=ticket_body(customer, status="acknowledged"), headers=headers)
+    again = await api.post(TT, json=ticket_body(customer, status="acknowledged"), headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json()["id"] == again.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert (await counts(runtime))["crm.ticket"] == 1
+    other = await api.post(TT, json=ticket_body(customer, name="Something else"), headers=headers)
+    assert_tmf_error(other, 422, "idempotency_key.reused")
