@@ -318,7 +318,7 @@ class PortWorkflow:
 
     async def _network(self, task: LineTask) -> None:
         await self._step(
-            f"network/{task.task_type}/{task.msisdn}",
+            f"net/{task.task_type}/{task.msisdn}",
             f"{task.task_type} for {task.msisdn} failed",
             lambda: workflow.execute_activity_method(
                 ProvisioningActivities.run_line_task, task, **REMOTE_STEP

@@ -133,12 +133,13 @@ class Ports:
             )
             return [r[0] for r in rows]
 
-    async def export(self, handle, case: str) -> None:
+    async def export(self, handle, case: str, workflow: str = "PortWorkflow") -> None:
         if os.environ.get("BSS_EXPORT_HISTORIES") != "1":
             return
         history = await handle.fetch_history()
-        HISTORIES.mkdir(parents=True, exist_ok=True)
-        (HISTORIES / f"{case}.json").write_text(history.to_json())
+        folder = HISTORIES.parent / workflow
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{case}.json").write_text(history.to_json())
 
 
 @pytest_asyncio.fixture
@@ -276,6 +277,7 @@ async def test_port_in_to_an_existing_line_swaps_its_number(ports):
     status = await line.query(SubscriptionWorkflow.status)
     assert status.msisdn == "87650002"  # the line's workflow bars and deprovisions the new number
     await ports.export(handle, "port_in_existing_line")
+    await ports.export(line, "msisdn_swapped_by_port_in", "SubscriptionWorkflow")
 
 
 async def test_the_clearinghouse_refusal_rejects_the_port_with_the_donors_reason(ports):
@@ -299,6 +301,42 @@ async def test_the_clearinghouse_refusal_rejects_the_port_with_the_donors_reason
         await porting.approve(ports.runtime, OPS, port_id)
     assert refused.value.code == "port.approve.invalid_state"
     await ports.export(handle, "clearinghouse_rejected")
+
+
+async def test_a_clearinghouse_that_is_down_asks_an_operator_instead_of_failing(ports):
+    from ops import porting
+    from workflows.attention import OperatorDecision
+
+    ports.fault("fail_always")
+    customer_id = await ports.customer()
+    port_id, handle = await ports.open(
+        direction="port_in",
+        msisdn="87650006",
+        donor_carrier="OtherTel",
+        customer_id=customer_id,
+        offering_id="PLAN_S",
+    )
+    ticket = None
+    for _ in range(200):
+        ticket = await ports.value(
+            "select id from crm.ticket where waiting_workflow_id = :w and state not in ('resolved', 'closed')",
+            w=f"port-{port_id}",
+        )
+        if ticket:
+            break
+        await asyncio.sleep(0.05)
+    assert ticket, "no operator ticket was opened"
+    assert (await porting.get(ports.runtime, port_id))["state"] == "acknowledged"
+    # The operator checked with the donor by phone: the step is resolved by hand, the port goes on.
+    await handle.signal(
+        "operator_decision",
+        OperatorDecision("port/clearinghouse", "resolve", "donor confirmed by phone", OPS),
+    )
+    await ports.until(port_id, "validated")
+    assert await ports.value("select state from crm.ticket where id = :t", t=ticket) == "resolved"
+    await porting.reject(ports.runtime, OPS, port_id, "test over")
+    assert (await ports.finish(port_id, handle)).state == "rejected"
+    await ports.export(handle, "clearinghouse_down_operator_resolved")
 
 
 async def test_an_operator_rejects_a_validated_port(ports):
