@@ -479,6 +479,13 @@ async def attest_kyc(
             "verifiedBy": verified_by,
         },
     )
+    interactions.log(
+        session,
+        ctx,
+        customer_id=customer_id,
+        reason="customer.kyc_attested",
+        summary=f"KYC verified by {verified_by}",
+    )
     return identity
 
 
