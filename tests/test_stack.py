@@ -332,6 +332,17 @@ def test_a_killed_dev_server_comes_back_and_the_order_stored_meanwhile_completes
             assert time.monotonic() < deadline, f"order still {state}: {_logs(stack.data_dir)}"
             time.sleep(0.5)
     assert state == "completed"
+    # The worker's notifier mails the confirmation, with the eSIM activation code, to the mailbox.
+    with stack.client() as api:
+        while not (
+            sent := api.get(
+                "/tmf-api/communicationManagement/v4/communicationMessage",
+                params={"receiver.id": customer, "state": "completed"},
+            ).json()
+        ):
+            assert time.monotonic() < deadline, f"no confirmation mailed: {_logs(stack.data_dir)}"
+            time.sleep(0.5)
+    assert "LPA:1$" in (stack.data_dir / "mailbox" / f"{sent[0]['id']}.eml").read_text()
 
 
 def test_a_killed_postgres_comes_back_with_its_data(stack: Stack):
