@@ -343,14 +343,22 @@ async def test_an_operator_rejects_a_validated_port(ports):
     from ops import porting
 
     customer_id = await ports.customer()
-    port_id, handle = await ports.open(
+    request = dict(
         direction="port_in",
         msisdn="87650004",
         donor_carrier="OtherTel",
         customer_id=customer_id,
         offering_id="PLAN_S",
+        idempotency_key="port-k-1",
     )
+    port_id, handle = await ports.open(**request)
     await ports.until(port_id, "validated")
+    # The same request sent again (same Idempotency-Key) is the same request, not a second one.
+    assert (await ports.open(**request))[0] == port_id
+    assert await ports.value("select count(*) from porting.port_request") == 1
+    with pytest.raises(PolicyViolation) as reused:
+        await ports.open(**{**request, "msisdn": "87650009"})
+    assert reused.value.code == "idempotency_key.reused"
     rejected = await porting.reject(ports.runtime, OPS, port_id, "customer withdrew")
     assert rejected["state"] == "rejected" and rejected["reason"] == "customer withdrew"
     assert (await ports.finish(port_id, handle)).state == "rejected"
