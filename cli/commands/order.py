@@ -120,6 +120,17 @@ def _activation(order: dict[str, Any]) -> dict[str, Any] | None:
         return None  # the card is still worth showing without the code
 
 
+def _promo(order: dict[str, Any]) -> str:
+    """'HALF3: SGD 5.00 (3 periods)', or why the code did not apply (full price)."""
+    price = (order.get("orderTotalPrice") or [{}])[0]
+    for alteration in price.get("priceAlteration") or []:
+        amount = alteration["price"]["taxIncludedAmount"]
+        periods = alteration.get("applicationDuration")
+        span = f"{periods} period{'s' if periods != 1 else ''}" if periods else "every period"
+        return f"{order['promoCode']}: {amount['unit']} {amount['value']:.2f} ({span})"
+    return f"{order['promoCode']}: not applied, full price"
+
+
 def _render_order_card(order: dict[str, Any], activation: dict[str, Any] | None = None) -> None:
     from rich.markup import escape
 
@@ -137,6 +148,8 @@ def _render_order_card(order: dict[str, Any], activation: dict[str, Any] | None 
         fields.append(("Activation code", escape(activation["activationCode"])))
     if iccid:
         fields.append(("QR code", f"bss esim activation {iccid}"))
+    if order.get("promoCode"):
+        fields.append(("Promo", escape(_promo(order))))
     if reason_of(order):
         fields.append(("Reason", f"[red]{escape(reason_of(order) or '')}[/]"))
     card(f"Order {order['id']}", fields, subtitle=order.get("orderDate") or order.get("creationDate"))
@@ -237,6 +250,8 @@ def _render_tree(data: dict[str, Any]) -> None:
     if extension(order, "msisdn"):
         line.append(escape(str(extension(order, "msisdn"))))
     tree = Tree(" · ".join(line))
+    if order.get("promoCode"):
+        tree.add(f"promo: {escape(_promo(order))}")
     if reason_of(order):
         tree.add(f"[red]reason: {escape(reason_of(order) or '')}[/]")
     for so in data["serviceOrders"]:

@@ -3,6 +3,7 @@ and as tables/cards; a refusal is exit 1 with the rule on stderr."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from tests.cli_harness import bss_cli
@@ -68,3 +69,31 @@ def test_promo_commands(settings):
         assert again.exit_code == 1 and "catalog.promotion.exhaust.not_active" in again.stderr
         public = bss("promo", "assign", "HALF3", "--customer", customer)
         assert public.exit_code == 1 and "not_targeted" in public.stderr
+
+        # `bss order show` says what the code did to the price
+        bss("promo", "create", "TENOFF", "--name", "Ten off", "--type", "percent", "--value", "10")
+        applied, ignored = asyncio.run(_orders(settings, ("TENOFF", "NOSUCH")))
+        assert "TENOFF: SGD 9.00 (every period)" in bss("order", "show", applied).stdout
+        shown = bss("order", "show", ignored).stdout
+        assert "NOSUCH: not applied, full price" in shown and "unknown_code" in shown
+
+
+async def _orders(settings, codes) -> list[str]:
+    """Orders stored with these codes (their workflows are not needed to show them)."""
+    from core.context import RequestContext
+    from core.db import transaction
+    from domains.ordering import services as ordering
+    from ops.runtime import Runtime
+    from tests.api.order_flow import customer
+
+    rt = Runtime.create(settings, pool_size=1)
+    try:
+        cust = await customer(rt)
+        async with transaction(rt.db) as s:
+            ctx = RequestContext(actor="csr", channel="cli")
+            return [
+                (await ordering.create_order(s, ctx, customer_id=cust, offering_id="PLAN_S", promo_code=c)).id
+                for c in codes
+            ]
+    finally:
+        await rt.close()
