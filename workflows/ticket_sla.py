@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities, Escalate, TicketRef, TicketSlaState
@@ -63,6 +64,16 @@ class TicketSlaWorkflow:
 
     @workflow.run
     async def run(self, inp: TicketSlaInput) -> TicketSlaResult:
+        try:
+            return await self._watch(inp)
+        except ActivityError as err:
+            # A ticket that does not exist (a start for a ticket rolled back) has nothing to watch:
+            # end with a result rather than Failed.
+            if not (isinstance(err.cause, ApplicationError) and err.cause.type == "ticket.not_found"):
+                raise
+            return TicketSlaResult(inp.ticket_id, "missing", "", 0)
+
+    async def _watch(self, inp: TicketSlaInput) -> TicketSlaResult:
         if self.skew is None:
             self.skew = inp.clock_skew_seconds
         await self._read(inp.ticket_id)

@@ -222,3 +222,17 @@ async def _timer_started(runtime, ticket_id: str) -> bool:
                 {"id": ticket_id},
             )
         ).scalar_one()
+
+
+async def test_a_timer_for_a_ticket_that_does_not_exist_ends_with_a_result(sla, settings):
+    """Never Failed (the chaos invariant): a start for a ticket that was rolled back ends `missing`."""
+    from workflows.ticket_sla import TicketSlaInput
+
+    env, _ = sla
+    result = await env.client.execute_workflow(
+        TicketSlaWorkflow.run,
+        TicketSlaInput("TKT-00000000"),
+        id=f"ticket-sla-missing-{uuid.uuid4().hex[:6]}",
+        task_queue=settings.task_queue,
+    )
+    assert (result.ticket_id, result.state) == ("TKT-00000000", "missing")
