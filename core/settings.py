@@ -87,8 +87,6 @@ class Settings(BaseSettings):
     mail_from: str = "BSS Mobile <no-reply@bss.local>"
     operators_email: str = "operators@bss.local"
     notify_dispatch_seconds: float = 5.0
-    # Audit events older than this (business time) are no longer turned into messages.
-    notify_event_window_hours: float = 48.0
 
     @property
     def embedded_db(self) -> bool:

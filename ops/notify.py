@@ -4,9 +4,9 @@
 worker.py): (1) every recent audit event of a mapped type (domains/notify/rules.EVENT_TEMPLATES)
 without a message gets one, keyed by the event's uuid; (2) active lines whose period ends within
 three days get a renewal reminder, keyed by line and period end; (3) queued messages that are due
-are sent through the sender adapter. No cursor over audit ids: BIGSERIAL ids can commit out of
-order, so the recent window (`notify_event_window_hours` of business time) is rescanned each pass
-and the outbox's unique source key makes queuing idempotent. A send that fails (an injected
+are sent through the sender adapter. No bare cursor over audit ids: BIGSERIAL ids can commit out
+of order, so each pass rescans a window of ids below the highest one handled
+(domains/notify/services.LOOKBACK_IDS) and the outbox's unique source key makes queuing idempotent. A send that fails (an injected
 `EMAIL_SEND` fault, an SMTP outage) leaves the message queued with a growing backoff; it is never
 dropped. Retry backoff runs on the wall clock, not business time: a frozen test clock must not
 stop mail.
@@ -20,7 +20,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from core.clock import clock
@@ -65,10 +65,9 @@ async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -
     from domains.notify.rules import EVENT_TEMPLATES, event_key
 
     result = result or DispatchResult()
-    since = clock.now() - timedelta(hours=rt.settings.notify_event_window_hours)
     while True:
         async with transaction(rt.db) as s:
-            events = await notify.unnotified_events(s, since)
+            events = await notify.unnotified_events(s)
             for event in events:
                 key = event_key(event.event_id)
                 try:

@@ -183,8 +183,11 @@ _CANDIDATES = text(
     """
     SELECT e.id, e.event_id, e.event_type, e.aggregate_type, e.aggregate_id, e.occurred_at, e.payload
     FROM audit.domain_event AS e
-    WHERE e.event_type = ANY(CAST(:types AS varchar[])) AND e.occurred_at >= :since
-      AND e.id > (SELECT coalesce(max(source_event_id), 0) FROM notify.outbox) - :lookback
+    WHERE e.event_type = ANY(CAST(:types AS varchar[]))
+      AND e.id > coalesce(
+          (SELECT max(source_event_id) FROM notify.outbox),
+          (SELECT max(id) FROM audit.domain_event)  -- a new outbox: from the recent past on
+      ) - :lookback
       AND NOT EXISTS (SELECT 1 FROM notify.outbox AS o WHERE o.source_key = 'event:' || e.event_id::text)
     ORDER BY e.id
     LIMIT :limit
@@ -205,17 +208,16 @@ class EventRow:
 
 # Audit ids are handed out when an event is written but become visible when its transaction
 # commits, so a low id can appear after higher ones were handled. Every pass rescans this many ids
-# below the highest one handled (and no further back than the time window): far more than the
-# events written while one transaction is open.
+# below the highest one handled: far more than the events written while one transaction is open.
+# No time window: business time jumps on a test stack, and a message is late rather than lost.
 LOOKBACK_IDS = 10_000
 
 
-async def unnotified_events(session: AsyncSession, since: datetime, limit: int = 200) -> list[EventRow]:
+async def unnotified_events(session: AsyncSession, limit: int = 200) -> list[EventRow]:
     """Events that should become a message and have none yet. No bare cursor: ids can commit out
     of order, so a recent window is rescanned and the outbox's unique key says what is done."""
     rows = await session.execute(
-        _CANDIDATES,
-        {"types": sorted(rules.EVENT_TEMPLATES), "since": since, "limit": limit, "lookback": LOOKBACK_IDS},
+        _CANDIDATES, {"types": sorted(rules.EVENT_TEMPLATES), "limit": limit, "lookback": LOOKBACK_IDS}
     )
     return [EventRow(*r) for r in rows]
 
