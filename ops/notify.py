@@ -5,10 +5,10 @@ worker.py): (1) every recent audit event of a mapped type (domains/notify/rules.
 without a message gets one, keyed by the event's uuid; (2) active lines whose period ends within
 three days get a renewal reminder, keyed by line and period end; (3) queued messages that are due
 are sent through the sender adapter. No bare cursor over audit ids: BIGSERIAL ids can commit out
-of order, so each pass rescans a window of ids below the highest one handled
-(domains/notify/services.LOOKBACK_IDS) and the outbox's unique source key makes queuing idempotent. A send that fails (an injected
-`EMAIL_SEND` fault, an SMTP outage) leaves the message queued with a growing backoff; it is never
-dropped. Retry backoff runs on the wall clock, not business time: a frozen test clock must not
+of order, so each pass rescans a window of ids below the highest one handled (LOOKBACK_IDS in
+domains/notify/services.py) and the outbox's unique source key makes queuing idempotent. A send
+that fails (an injected `EMAIL_SEND` fault, an SMTP outage) leaves the message queued with a
+growing backoff; it is never dropped. Retry backoff runs on the wall clock, not business time: a frozen test clock must not
 stop mail.
 
 `send(rt, template, to, context, customer_id=None)` is the direct door (the portal's login code).
