@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.base import reason_of
     from activities.promotion import (
         ClaimRequest,
         ClaimResult,
@@ -48,7 +50,7 @@ class SettleClaim:
 class PromoClaimResult:
     order_id: str
     code: str
-    state: str  # redeemed | revoked | refused | none
+    state: str  # redeemed | revoked | refused | none | error (a step no retry can fix)
     reason: str | None = None
 
 
@@ -64,9 +66,12 @@ class PromoClaimWorkflow:
 
     @workflow.run
     async def run(self, inp: PromoClaimInput) -> PromoClaimResult:
-        claim: ClaimResult = await workflow.execute_local_activity_method(
-            PromotionActivities.claim_promotion, ClaimRequest(inp.order_id), **DB_STEP
-        )
+        try:
+            claim: ClaimResult = await workflow.execute_local_activity_method(
+                PromotionActivities.claim_promotion, ClaimRequest(inp.order_id), **DB_STEP
+            )
+        except ActivityError as err:  # a refusal no retry can fix: the order goes at full price
+            claim = ClaimResult(inp.order_id, "error", None, reason_of(err)[:200])
         self.state = claim.state
         try:
             await workflow.get_external_workflow_handle(inp.order_workflow_id).signal(CLAIMED_SIGNAL, claim)
@@ -74,6 +79,13 @@ class PromoClaimWorkflow:
             workflow.logger.info("order %s no longer waits for its claim", inp.order_id)
         if claim.state != "claimed":
             return PromoClaimResult(inp.order_id, inp.code, claim.state, claim.reason)
+        try:
+            return await self._settle(inp)
+        except ActivityError as err:  # never ends Failed: the claim stays as it is, with the reason
+            self.state = "error"
+            return PromoClaimResult(inp.order_id, inp.code, self.state, reason_of(err)[:200])
+
+    async def _settle(self, inp: PromoClaimInput) -> PromoClaimResult:
         while self.settlement is None:
             if await condition_or_timeout(lambda: self.settlement is not None, LOOK_AGAIN_SECONDS):
                 break
