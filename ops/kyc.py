@@ -11,20 +11,33 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.context import RequestContext
 from core.db import transaction
-from core.errors import PolicyViolation
+from core.errors import DomainError, PolicyViolation
 from core.settings import Settings
 from domains.crm import kyc
 from domains.crm.models import CustomerIdentity
 from ops.runtime import Runtime
 
 
+class KycMisconfigured(DomainError):
+    status = 503
+    kind = "SERVICE_UNAVAILABLE"
+
+
 def provider_public_key(settings: Settings):
     if settings.kyc_public_key:
-        return kyc.load_public_key(settings.kyc_public_key)
+        try:
+            return kyc.load_public_key(settings.kyc_public_key)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise KycMisconfigured(
+                "kyc.provider_key.invalid",
+                "BSS_KYC_PUBLIC_KEY is not an Ed25519 public key (PEM, or 32 bytes in base64); "
+                "no attestation can be verified until it is fixed.",
+            ) from None
     return kyc.dev_provider_key(settings.data_dir).public_key()
 
 

@@ -46,6 +46,10 @@ async def test_a_configured_provider_key_is_the_only_one_trusted(api, runtime, s
     r = await api.post(KYC.format(ada["id"]), json=by_provider)
     assert r.status_code == 201, r.text
     assert r.json()["kycReference"] == "provider-ref-1"
+    settings.kyc_public_key = "not a key"  # misconfigured: a clear 503, never a 500
+    before = await snapshot(runtime)
+    assert_tmf_error(await api.post(KYC.format(ada["id"]), json=by_provider), 503, "kyc.provider_key.invalid")
+    assert await snapshot(runtime) == before
 
 
 async def test_the_document_number_is_kept_as_an_hmac_with_the_server_secret(api, runtime, settings):
