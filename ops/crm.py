@@ -14,7 +14,7 @@ from core.context import RequestContext
 from core.db import transaction
 from core.errors import PolicyViolation
 from domains.crm import services
-from domains.crm.models import CrmIdempotencyKey, CustomerIdentity
+from domains.crm.models import CrmIdempotencyKey
 from domains.crm.services import CustomerView
 from ops import idempotency
 from ops.runtime import Runtime
@@ -113,35 +113,7 @@ async def _refuse_close_with_live_lines(session: AsyncSession, customer_id: str)
         )
 
 
-async def attest_kyc(
-    rt: Runtime,
-    ctx: RequestContext,
-    customer_id: str,
-    *,
-    document_type: str,
-    document_number: str,
-    document_country: str,
-    verified_by: str,
-    date_of_birth: date | None = None,
-    nationality: str | None = None,
-    reference: str | None = None,
-    attestation: dict[str, Any] | None = None,
-) -> tuple[CustomerView, CustomerIdentity]:
-    async with transaction(rt.db) as s:
-        identity = await services.attest_kyc(
-            s,
-            ctx,
-            customer_id,
-            document_type,
-            document_number,
-            document_country,
-            verified_by,
-            date_of_birth=date_of_birth,
-            nationality=nationality,
-            reference=reference,
-            attestation=attestation,
-        )
-        return await services.customer_view(s, customer_id), identity
+# KYC attestations are recorded by ops/kyc.py (signature verified first, keyed hash).
 
 
 # ------------------------------------------------------------------------------ cases and tickets
