@@ -48,7 +48,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.subscription import MsisdnChanged, subscription_workflow_id
 
 APPROVAL_GRACE_SECONDS = 2 * 86400.0
-ORDER_POLL = timedelta(seconds=30)
+# How long after placing the new line's order its outcome is read again: soon at first (an order
+# takes seconds), then every half minute.
+ORDER_POLLS = (2.0, 5.0, 10.0, 30.0)
 WINDOW_EXPIRED = "port.window.expired"
 FINAL = ("completed", "rejected", "failed")
 
@@ -239,12 +241,16 @@ class PortWorkflow:
                     workflow.upsert_search_attributes([SUBSCRIPTION_ID.value_set(outcome.subscription_id)])
                 await self._move("complete", order_id=order_id, subscription_id=outcome.subscription_id)
                 return
+            # The failed order gave the number back to the pool: it is held for the port again, so
+            # it is never sold to someone else while an operator decides.
+            await self._take_number_in()
             decision = await self.attention.ask(
                 self._ticket(
                     f"order-failed/{attempt}",
                     f"{port_id}: the new line's order {order_id} {outcome.state}",
-                    f"{outcome.reason or outcome.state}\nretry: hold the number again and place a new order; "
-                    "resolve: give the port up (it ends failed).",
+                    f"{outcome.reason or outcome.state}\nThe number {self.inp.msisdn} stays held for {port_id}.\n"
+                    "retry: place a new order (e.g. once the customer's card is fixed); "
+                    "resolve: give the port up (it ends failed; the number stays held, off sale).",
                 )
             )
             if decision.action != "retry":
@@ -254,10 +260,10 @@ class PortWorkflow:
                     "port.order.failed",
                 )
                 return
-            await self._take_number_in()
             attempt += 1
 
     async def _order_outcome(self, order_id: str) -> OrderOutcome:
+        polls = 0
         while True:
             outcome: OrderOutcome = await self._step(
                 "order-outcome",
@@ -268,7 +274,8 @@ class PortWorkflow:
             )
             if outcome is not None and outcome.state in ("completed", "failed", "cancelled"):
                 return outcome
-            await workflow.sleep(ORDER_POLL)
+            await workflow.sleep(ORDER_POLLS[min(polls, len(ORDER_POLLS) - 1)])
+            polls += 1
 
     async def _take_number_in(self) -> None:
         await self._step(
