@@ -64,6 +64,7 @@ class AccessControl:
             return errors.error_response(
                 401, "auth.unauthorized", "A valid bearer token is required (Authorization: Bearer <token>)."
             ), None
+        scope.setdefault("state", {})["role"] = principal.role  # for the few finer checks (port-out)
         status = _routes(app).decide(principal.role, scope["method"], scope["path"])
         if status == 403:
             return errors.error_response(

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from api.deps import context, runtime
 from api.tmf import Paging, choice, listing, one
 from core.context import RequestContext
+from core.errors import Forbidden
+from domains.access.rules import Role
 from domains.porting.rules import DIRECTIONS, STATES
 from ops import porting as ops
 from ops.idempotency import check_key
@@ -68,11 +70,17 @@ class RejectIn(Strict):
 @router.post("", status_code=201, tags=REQUESTS, summary="Open a port-in or port-out request")
 async def create_port_request(
     body: PortRequestIn,
+    request: Request,
     response: Response,
     idempotency_key: str | None = IdempotencyKey,
     rt: Runtime = Depends(runtime),
     ctx: RequestContext = Depends(context),
 ) -> dict[str, Any]:
+    if body.direction == "port_out" and getattr(request.state, "role", None) is Role.CHANNEL:
+        # A port-out is another operator's request, taken by an operator, never by a portal or agent.
+        raise Forbidden(
+            "port.out.channel_forbidden", "A channel may open port-ins only; a port-out is an operator's."
+        )
     out = await ops.create(
         rt,
         ctx,

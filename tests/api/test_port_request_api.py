@@ -143,3 +143,24 @@ async def test_reads_filters_and_decisions_on_ended_or_unknown_requests(api, run
         "port.reject.reason_required"
     )
     assert await counts(runtime) == before
+
+
+async def test_a_channel_opens_port_ins_but_neither_port_outs_nor_decisions(api, runtime):
+    from tests.conftest import token_headers
+
+    channel = await token_headers(runtime, "portal-test", "channel", actor="CUST-1a2b3c4d")
+    customer_id = await customer(runtime)
+    live = await stored(runtime, "87658888", customer_id)
+    before = await counts(runtime)
+    out = await api.post(
+        PORTS,
+        json=body(direction="port_out", offeringId=None, recipientCarrier="OtherTel", msisdn="87658888"),
+        headers=channel,
+    )
+    assert out.status_code == 403 and out.json()["reason"] == "port.out.channel_forbidden"
+    approve = await api.post(f"{PORTS}/{live}/approve", headers=channel)
+    assert approve.status_code == 403 and approve.json()["reason"] == "auth.role.forbidden"
+    port_in = await api.post(PORTS, json=body(msisdn="87658888", customerId=customer_id), headers=channel)
+    assert port_in.status_code == 409  # allowed to ask; the number has a live request already
+    assert (await api.get(f"{PORTS}/{live}", headers=channel)).status_code == 200
+    assert await counts(runtime) == before
