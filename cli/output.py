@@ -37,10 +37,16 @@ def table(
     from rich.table import Table
 
     t = Table(title=title, caption=caption, header_style="bold cyan")
-    for c in columns:
-        t.add_column(c)
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    for i, c in enumerate(columns):
+        # The first column is the id people copy into the next command: a narrow terminal may cut
+        # the others, never that one.
+        if i == 0:
+            t.add_column(c, no_wrap=True, min_width=max((len(r[0]) for r in cells if r), default=0))
+        else:
+            t.add_column(c)
+    for row in cells:
+        t.add_row(*row)
     console().print(t)
 
 
