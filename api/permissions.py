@@ -76,6 +76,7 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "Number porting (BSS)": area(READ | POST),  # open (operator, channel) and read port requests
     "Number porting decisions (BSS)": area(POST, channel=NOTHING),  # approve / reject: operators
     "Promotions (BSS)": area(),  # reading codes; creating, assigning and exhausting is admin's
+    "Operators (BSS)": area(NOTHING, readonly=NOTHING),  # cockpit accounts: admin only
     # "Access tokens" (/bss-api/v1/admin/token): not listed, so admin only.
 }
 

@@ -23,6 +23,8 @@ SCHEMAS = (
     "audit",
     "access",
     "notify",
+    "staff",  # operator accounts of the cockpit
+    "web",  # the web doors' sessions, login codes and rate counters (domains/web)
     "cardgw",  # the mock card acquirer's own books (domains/payment/mock_gateway.py), not the BSS's
 )
 

@@ -14,9 +14,12 @@ catalog = group()
 app.add_typer(catalog, name="catalog", help="Add plans and price rows, retire plans.")
 token = group()
 app.add_typer(token, name="token", help="Create, list and revoke API tokens (admin only).")
+operator = group()
+app.add_typer(operator, name="operator", help="Cockpit operator accounts: create, list, disable, enable.")
 
 ADMIN = "/bss-api/v1/admin/catalog"
 TOKENS = "/bss-api/v1/admin/token"
+OPERATORS = "/bss-api/v1/admin/operator"
 ROLES_HELP = "admin, operator, channel (a portal or agent; may name the actor), network (usage, device events) or readonly."
 Unlimited = "Per 30 days; -1 for unlimited."
 
@@ -182,3 +185,83 @@ def token_revoke(name: str = typer.Argument(..., help="The token's name."), as_j
 
     revoked = api().post(f"{TOKENS}/{name}/revoke")
     emit(revoked, as_json, lambda t: ok(f"Token {t['name']} revoked at {t['revokedAt'][:19]}."))
+
+
+@operator.command("create")
+def operator_create(
+    email: str = typer.Option(..., "--email", help="The operator's sign-in email."),
+    role: str = typer.Option(..., "--role", help="csr, supervisor or admin."),
+    name: str | None = typer.Option(
+        None, "--name", help="Shown in the cockpit; default the email's local part."
+    ),
+    password: str | None = typer.Option(
+        None, "--password", help="10-256 characters; omit it to have one generated and printed once."
+    ),
+    ask_password: bool = typer.Option(False, "--ask-password", help="Type the password at a hidden prompt."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A new cockpit operator; a generated password is printed now and never again."""
+    from cli.client import api
+
+    if ask_password and password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    body = {"email": email, "role": role, "name": name, "password": password}
+    created = api().post(OPERATORS, {k: v for k, v in body.items() if v is not None})
+    emit(created, as_json, _operator_created)
+
+
+def _operator_created(o: dict[str, Any]) -> None:
+    ok(f"Operator {o['email']} ({o['role']}) created as {o['id']}.")
+    if o.get("password"):
+        ok("Their password, shown now and never again:")
+        print(o["password"])  # plain: it must copy cleanly
+
+
+@operator.command("list")
+def operator_list(as_json: bool = JsonOpt) -> None:
+    """Every operator with role, state and last sign-in."""
+    from cli.client import api
+    from cli.output import table
+
+    rows = api().get(OPERATORS)
+    emit(
+        rows,
+        as_json,
+        lambda os_: table(
+            "Operators",
+            ["Id", "Email", "Name", "Role", "State", "Last sign-in"],
+            [
+                (
+                    o["id"],
+                    o["email"],
+                    o["name"],
+                    o["role"],
+                    "disabled" if o["disabled"] else ("locked" if o["lockedUntil"] else "active"),
+                    (o["lastLoginAt"] or "")[:19],
+                )
+                for o in os_
+            ],
+        ),
+    )
+
+
+@operator.command("disable")
+def operator_disable(
+    ref: str = typer.Argument(..., help="The operator's email or id (OP-…)."), as_json: bool = JsonOpt
+) -> None:
+    """Disable an operator: no sign-in, and their open cockpit sessions stop working."""
+    from cli.client import api
+
+    done = api().post(f"{OPERATORS}/{ref}/disable")
+    emit(done, as_json, lambda o: ok(f"Operator {o['email']} disabled."))
+
+
+@operator.command("enable")
+def operator_enable(
+    ref: str = typer.Argument(..., help="The operator's email or id (OP-…)."), as_json: bool = JsonOpt
+) -> None:
+    """Enable a disabled operator, or lift a lockout after wrong passwords."""
+    from cli.client import api
+
+    done = api().post(f"{OPERATORS}/{ref}/enable")
+    emit(done, as_json, lambda o: ok(f"Operator {o['email']} enabled."))

@@ -535,6 +535,23 @@ def upgrade() -> None:
         schema="service_ordering",
     )
     op.create_table(
+        "operator",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("email"),
+        schema="staff",
+    )
+    op.create_table(
         "subscription",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -616,6 +633,60 @@ def upgrade() -> None:
         unique=False,
         schema="usage",
     )
+    op.create_table(
+        "login_code",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("portal", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("ip", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("state IN ('active', 'used', 'burned', 'superseded')", name="ck_login_code_state"),
+        sa.PrimaryKeyConstraint("id"),
+        schema="web",
+    )
+    op.create_index(
+        "ix_web_login_code_email", "login_code", ["portal", "email", "state"], unique=False, schema="web"
+    )
+    op.create_table(
+        "rate_event",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("bucket", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="web",
+    )
+    op.create_index(
+        "ix_web_rate_event_key", "rate_event", ["bucket", "key", "at"], unique=False, schema="web"
+    )
+    op.create_table(
+        "session",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("portal", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+        sa.Column("csrf_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column(
+            "data",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("ip", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("authenticated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        schema="web",
+    )
+    op.create_index("ix_web_session_subject", "session", ["portal", "subject"], unique=False, schema="web")
     op.create_table(
         "card_refund",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -1443,6 +1514,12 @@ def downgrade() -> None:
     op.drop_table("promotion_claim", schema="catalog")
     op.drop_table("product_offering", schema="catalog")
     op.drop_table("card_refund", schema="cardgw")
+    op.drop_index("ix_web_session_subject", table_name="session", schema="web")
+    op.drop_table("session", schema="web")
+    op.drop_index("ix_web_rate_event_key", table_name="rate_event", schema="web")
+    op.drop_table("rate_event", schema="web")
+    op.drop_index("ix_web_login_code_email", table_name="login_code", schema="web")
+    op.drop_table("login_code", schema="web")
     op.drop_index("ix_usage_event_subscription_seq", table_name="usage_event", schema="usage")
     op.drop_table("usage_event", schema="usage")
     op.drop_index(
@@ -1462,6 +1539,7 @@ def downgrade() -> None:
     )
     op.drop_index("ix_subscription_state_period_end", table_name="subscription", schema="subscription")
     op.drop_table("subscription", schema="subscription")
+    op.drop_table("operator", schema="staff")
     op.drop_index(
         op.f("ix_service_ordering_service_order_customer_id"),
         table_name="service_order",
