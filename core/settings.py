@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     mail_from: str = "BSS Mobile <no-reply@bss.local>"
     operators_email: str = "operators@bss.local"
     notify_dispatch_seconds: float = 5.0
+    # The web doors (portals/web): the server secret keying the one-time login codes' HMAC. Unset:
+    # generated into <data dir>/portal-secret on first use (development).
+    portal_secret: SecretStr | None = None
 
     @property
     def embedded_db(self) -> bool:

@@ -1,0 +1,1 @@
+"""The self-serve portal for customers (port 9001): app.py."""
