@@ -66,10 +66,12 @@ class TicketSlaWorkflow:
     async def run(self, inp: TicketSlaInput) -> TicketSlaResult:
         try:
             return await self._watch(inp)
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             # A ticket that does not exist (a start for a ticket rolled back) has nothing to watch:
-            # end with a result rather than Failed.
-            if not (isinstance(err.cause, ApplicationError) and err.cause.type == "ticket.not_found"):
+            # end with a result rather than Failed. (A local activity's failure may arrive as the
+            # ApplicationError itself.)
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if not (isinstance(cause, ApplicationError) and cause.type == "ticket.not_found"):
                 raise
             return TicketSlaResult(inp.ticket_id, "missing", "", 0)
 
