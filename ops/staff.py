@@ -48,3 +48,8 @@ async def disable_operator(rt: Runtime, ctx: RequestContext, ref: str) -> Operat
 async def enable_operator(rt: Runtime, ctx: RequestContext, ref: str) -> Operator:
     async with transaction(rt.db) as s:
         return await services.enable_operator(s, ctx, ref)
+
+
+async def signed_out(rt: Runtime, ctx: RequestContext, operator_id: str) -> None:
+    async with transaction(rt.db) as s:
+        await services.signed_out(s, ctx, operator_id)

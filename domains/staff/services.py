@@ -184,3 +184,8 @@ async def enable_operator(session: AsyncSession, ctx: RequestContext, ref: str) 
         await session.flush()
         await session.refresh(op)
     return op
+
+
+async def signed_out(session: AsyncSession, ctx: RequestContext, operator_id: str) -> None:
+    op = await get_operator(session, operator_id)
+    record(session, ctx, "operator.logged_out", "operator", op.id, {"email": op.email})

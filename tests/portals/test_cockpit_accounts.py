@@ -6,25 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from argon2 import PasswordHasher, profiles
 from sqlalchemy import create_engine, text
 
 from core.context import RequestContext
 from core.migrate import sync_url
-from domains.staff import rules
 from ops import staff
 from tests.cli_harness import bss_cli
 from tests.conftest import token_headers
+from tests.portals.cockpit_harness import cheap_hashes  # noqa: F401 (fixture)
 
 OPERATORS = "/bss-api/v1/admin/operator"
-# The production hash parameters cost ~0.1-0.5 s per hash on this machine: cheap ones here (a
-# successful sign-in with them would rehash to the production ones, so hasher() is swapped whole).
-CHEAP = PasswordHasher.from_parameters(profiles.CHEAPEST)
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch):
-    monkeypatch.setattr(rules, "hasher", lambda: CHEAP)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
 
 COCKPIT = RequestContext(actor="cockpit-login", channel="cockpit")

@@ -1,0 +1,316 @@
+"""What the operator cockpit reads: today's figures, customer search and the 360 view, and the
+order queue with the stuck work an operator can retry or resolve.
+
+Reads only; every action the cockpit takes goes through the existing operations (ops/orders.py
+resolve_task / retry_task, ops/attention.py decide), so it is audited like the API's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+
+from core.clock import clock
+from core.context import RequestContext
+from core.errors import NotFound, PolicyViolation
+from ops.runtime import Runtime
+
+CUSTOMER_ID = re.compile(r"^CUST-[0-9a-f]{8}$", re.IGNORECASE)
+MSISDN = re.compile(r"^\+?\d{6,15}$")
+IN_FLIGHT = ("acknowledged", "in_progress")
+SEARCH_MAX = 100
+
+
+def order_workflow_id(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+def temporal_ui_link(port: int, workflow_id: str) -> str:
+    return f"http://127.0.0.1:{port}/namespaces/default/workflows/{workflow_id}"
+
+
+# ---------------------------------------------------------------------------------------- home
+
+
+async def today_figures(rt: Runtime) -> dict[str, Any]:
+    """Since midnight (UTC, business clock): orders completed and failed, revenue (approved
+    charges, refunds excluded); right now: orders stuck, lines active and blocked, open tickets
+    past their SLA."""
+    from domains.crm.models import Ticket
+    from domains.crm.rules import OPEN_TICKET_STATES
+    from domains.ordering.models import ProductOrder
+    from domains.payment.charges import Payment
+    from domains.subscription.models import Subscription
+
+    now = clock.now()
+    since = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    async with rt.db() as s:
+
+        async def count(stmt: Any) -> int:
+            return int((await s.exec(stmt)).one() or 0)
+
+        completed = await count(
+            select(func.count())
+            .select_from(ProductOrder)
+            .where(ProductOrder.state == "completed", col(ProductOrder.completed_at) >= since)
+        )
+        failed = await count(
+            select(func.count())
+            .select_from(ProductOrder)
+            .where(ProductOrder.state == "failed", col(ProductOrder.updated_at) >= since)
+        )
+        lines = dict(
+            (await s.exec(select(Subscription.state, func.count()).group_by(Subscription.state))).all()  # type: ignore[call-overload]
+        )
+        revenue = (
+            await s.exec(
+                select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                    Payment.status == "approved", col(Payment.attempted_at) >= since
+                )
+            )
+        ).one()
+        past_sla = await count(
+            select(func.count())
+            .select_from(Ticket)
+            .where(col(Ticket.state).in_(OPEN_TICKET_STATES), col(Ticket.sla_due_at) < now)
+        )
+        stuck = len([row for row in await _in_flight(s) if row.stuck])
+    return {
+        "since": since,
+        "ordersCompleted": completed,
+        "ordersFailed": failed,
+        "ordersStuck": stuck,
+        "linesActive": int(lines.get("active", 0)),
+        "linesBlocked": int(lines.get("blocked", 0)),
+        "revenue": Decimal(revenue).quantize(Decimal("0.01")),
+        "ticketsPastSla": past_sla,
+    }
+
+
+async def orders_by_hour(rt: Runtime, hours: int = 12) -> list[tuple[datetime, int, int]]:
+    """(hour, completed, failed) for the last `hours` hours: the home page's small chart."""
+    from domains.ordering.models import ProductOrder
+
+    now = clock.now().replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=hours - 1)
+    hour = func.date_trunc("hour", func.coalesce(ProductOrder.completed_at, ProductOrder.updated_at))
+    async with rt.db() as s:
+        rows = (
+            await s.exec(
+                select(hour, ProductOrder.state, func.count())  # type: ignore[call-overload]
+                .where(
+                    col(ProductOrder.state).in_(("completed", "failed")),
+                    col(ProductOrder.updated_at) >= start,
+                )
+                .group_by(hour, ProductOrder.state)
+            )
+        ).all()
+    seen = {(h, state): n for h, state, n in rows}
+    out = []
+    for i in range(hours):
+        h = start + timedelta(hours=i)
+        out.append((h, int(seen.get((h, "completed"), 0)), int(seen.get((h, "failed"), 0))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- search
+
+
+async def search_customers(rt: Runtime, query: str, limit: int = 50) -> list[Any]:
+    """Customers by id (CUST-…), email, MSISDN (any line's, past ones too) or part of the name."""
+    from domains.crm import services as crm
+    from domains.crm.models import ContactMedium, Customer
+    from domains.subscription.models import Subscription
+
+    q = query.strip()[:SEARCH_MAX]
+    if not q:
+        return []
+    limit = max(1, min(limit, 100))
+    async with rt.db() as s:
+        if CUSTOMER_ID.match(q):
+            stmt = select(Customer).where(Customer.id == q[:5].upper() + q[5:].lower())
+        elif "@" in q:
+            stmt = crm.customer_query(email=q)
+        elif MSISDN.match(q):
+            digits = q.lstrip("+")
+            owners = select(Subscription.customer_id).where(
+                or_(Subscription.msisdn == digits, Subscription.msisdn == digits[-8:])
+            )
+            # A contact number matches with or without its country code (the last 8 digits).
+            by_phone = select(ContactMedium.party_id).where(
+                ContactMedium.medium_type == "mobile",
+                func.right(func.regexp_replace(ContactMedium.value, r"\D", "", "g"), 8) == digits[-8:],
+            )
+            stmt = select(Customer).where(
+                or_(col(Customer.id).in_(owners), col(Customer.party_id).in_(by_phone))
+            )
+        else:
+            stmt = crm.customer_query(name_contains=q)
+        rows = list((await s.exec(stmt.limit(limit))).all())
+        return await crm.load_customer_views(s, rows)
+
+
+@dataclass
+class Customer360:
+    view: Any  # domains.crm.services.CustomerView
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[Any] = field(default_factory=list)
+    cases: list[Any] = field(default_factory=list)
+    tickets: list[Any] = field(default_factory=list)
+    payments: list[Any] = field(default_factory=list)
+    payment_methods: list[Any] = field(default_factory=list)
+
+
+async def customer_360(rt: Runtime, customer_id: str, limit: int = 20) -> Customer360:
+    """Everything about one customer on one page: lines with balances (live first), latest orders,
+    cases, tickets, payments and cards on file."""
+    from domains.crm import services as crm
+    from domains.crm.models import SupportCase, Ticket
+    from domains.ordering.models import ProductOrder
+    from domains.payment.charges import Payment
+    from domains.payment.models import PaymentMethod
+    from domains.subscription import lifecycle
+    from domains.subscription.models import Subscription
+    from ops.ownership import STATE_ORDER
+
+    if len(customer_id) > 64:
+        raise NotFound("customer.not_found", "No such customer.")
+    async with rt.db() as s:
+        view = await crm.customer_view(s, customer_id)  # NotFound for an unknown id
+        sub_ids = list(
+            await s.exec(
+                select(Subscription.id)
+                .where(Subscription.customer_id == customer_id)
+                .order_by(col(Subscription.created_at), col(Subscription.id))
+            )
+        )
+        lines = sorted(
+            [await lifecycle.status_view(s, sub_id) for sub_id in sub_ids],
+            key=lambda v: STATE_ORDER.get(v["state"], 9),
+        )
+
+        async def latest(model: Any, when: Any, *where: Any) -> list[Any]:
+            return list(
+                (await s.exec(select(model).where(*where).order_by(col(when).desc()).limit(limit))).all()
+            )
+
+        return Customer360(
+            view=view,
+            lines=lines,
+            orders=await latest(
+                ProductOrder, ProductOrder.created_at, ProductOrder.customer_id == customer_id
+            ),
+            cases=await latest(SupportCase, SupportCase.opened_at, SupportCase.customer_id == customer_id),
+            tickets=await latest(Ticket, Ticket.opened_at, Ticket.customer_id == customer_id),
+            payments=await latest(Payment, Payment.attempted_at, Payment.customer_id == customer_id),
+            payment_methods=await latest(
+                PaymentMethod,
+                PaymentMethod.created_at,
+                PaymentMethod.customer_id == customer_id,
+                col(PaymentMethod.removed_at).is_(None),
+            ),
+        )
+
+
+# ---------------------------------------------------------------------------------------- order queue
+
+
+@dataclass
+class QueueRow:
+    order: Any  # ProductOrder
+    workflow_id: str
+    stuck: bool = False
+    reason: str | None = None
+    task_id: str | None = None  # a stuck provisioning task (ops.orders.resolve_task / retry_task)
+    task_type: str | None = None
+    ticket_id: str | None = None  # the ticket the stuck work waits on
+
+
+async def _in_flight(s: Any, limit: int = 200) -> list[QueueRow]:
+    from domains.crm.models import Ticket
+    from domains.crm.rules import OPEN_TICKET_STATES
+    from domains.ordering.models import ProductOrder
+    from domains.service_ordering.models import ProvisioningTask
+
+    orders = list(
+        (
+            await s.exec(
+                select(ProductOrder)
+                .where(col(ProductOrder.state).in_(IN_FLIGHT))
+                .order_by(col(ProductOrder.created_at))
+                .limit(limit)
+            )
+        ).all()
+    )
+    rows = {o.id: QueueRow(o, order_workflow_id(o.id)) for o in orders}
+    by_so = {o.service_order_id: o.id for o in orders if o.service_order_id}
+    if by_so:
+        tasks = await s.exec(
+            select(ProvisioningTask)
+            .where(col(ProvisioningTask.service_order_id).in_(list(by_so)), ProvisioningTask.state == "stuck")
+            .order_by(col(ProvisioningTask.updated_at))
+        )
+        for t in tasks.all():
+            row = rows[by_so[t.service_order_id]]
+            if not row.stuck:
+                row.stuck, row.task_id, row.task_type, row.ticket_id = True, t.id, t.task_type, t.ticket_id
+                row.reason = (
+                    f"{t.task_type} stuck after {t.attempts} attempt(s): {t.last_error or 'no answer'}"
+                )
+    if rows:
+        waiting = await s.exec(
+            select(Ticket).where(
+                col(Ticket.state).in_(OPEN_TICKET_STATES),
+                col(Ticket.waiting_workflow_id).in_([r.workflow_id for r in rows.values()]),
+            )
+        )
+        for t in waiting.all():
+            row = rows[t.waiting_workflow_id.removeprefix("order-")]
+            if not row.stuck:
+                row.stuck, row.ticket_id, row.reason = True, t.id, t.subject
+    return list(rows.values())
+
+
+async def order_queue(rt: Runtime) -> list[QueueRow]:
+    """Orders still running, stuck ones first (oldest first within each group)."""
+    async with rt.db() as s:
+        rows = await _in_flight(s)
+    return sorted(rows, key=lambda r: (not r.stuck, r.order.created_at))
+
+
+async def stuck_work(rt: Runtime, order_id: str) -> QueueRow:
+    """The order's stuck work, read again now (never trusted from a form)."""
+    from domains.ordering.models import ProductOrder
+
+    async with rt.db() as s:
+        order = await s.get(ProductOrder, order_id[:20])
+        if order is None:
+            raise NotFound("order.not_found", f"No order {order_id}.")
+        row = next((r for r in await _in_flight(s) if r.order.id == order.id), None)
+    if row is None or not row.stuck:
+        raise PolicyViolation("order.not_stuck", f"Order {order.id} has no stuck work to retry or resolve.")
+    return row
+
+
+async def decide_stuck(rt: Runtime, ctx: RequestContext, order_id: str, action: str, note: str) -> QueueRow:
+    """Retry or resolve the order's stuck work: a stuck provisioning task, else the ticket its
+    workflow waits on. The same operations as `bss som task …` and `bss ticket retry|resolve`."""
+    from ops import attention, orders
+
+    row = await stuck_work(rt, order_id)
+    if action not in ("retry", "resolve"):
+        raise PolicyViolation("order.stuck.action_invalid", "Retry or resolve.")
+    if row.task_id is not None:
+        if action == "retry":
+            await orders.retry_task(rt, ctx, row.task_id)
+        else:
+            await orders.resolve_task(rt, ctx, row.task_id, note)
+    else:
+        await attention.decide(rt, ctx, row.ticket_id or "", action, note)
+    return row

@@ -1,0 +1,1 @@
+"""The operator cockpit (port 9002, BSS_COCKPIT_PORT): app.py."""
