@@ -117,7 +117,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         target = _local(form.get("next", "/"))
         rt: Runtime = request.app.state.runtime
         login = await staff.authenticate(
-            rt, context_for(None, actor=email.strip().lower() or None), email, password
+            rt,
+            context_for(None, actor=email.strip().lower() or None),
+            email,
+            password,
+            ip=sessions.client_ip(request),
         )
         if not login.ok or login.operator is None:
             error = "Wrong email or password. After 5 wrong passwords an account is locked for 15 minutes."

@@ -82,6 +82,18 @@ async def test_five_wrong_passwords_lock_the_account_and_a_disabled_operator_is_
     assert refused == [("locked",)]
 
 
+async def test_one_address_spraying_passwords_over_many_emails_is_stopped(settings, runtime):
+    from ops.staff import WRONG_PER_IP
+
+    await operator(runtime, "dee@example.com", "csr")
+    async with cockpit_client(settings, runtime) as client:
+        for i in range(WRONG_PER_IP):
+            assert (await sign_in(client, f"guess{i}@example.com", "password123")).status_code == 401
+        stopped = await sign_in(client, "dee@example.com")  # even the right password, from here
+        assert stopped.status_code == 429 and "staff.login.rate_limited" in stopped.text
+        assert (await client.get("/")).status_code == 303
+
+
 async def test_a_csr_is_refused_the_admin_page_and_an_admin_sees_it(settings, runtime):
     await operator(runtime, "csr@example.com", "csr")
     await operator(runtime, "sup@example.com", "supervisor")
