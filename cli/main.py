@@ -85,7 +85,7 @@ def up(
         False, "--test-clock", help="A test stack: `bss clock` may freeze and move business time."
     ),
 ) -> None:
-    """Start the whole stack: Postgres, Temporal (with its UI), the worker and the API."""
+    """Start the whole stack: Postgres, Temporal (with its UI), the worker, the API and the portals."""
     from stack.runner import up as run_up
 
     raise typer.Exit(run_up(detach, test_clock))

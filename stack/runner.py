@@ -87,6 +87,23 @@ def _write_pid_file(settings: Settings) -> None:
     pid_file(settings).write_text(f"{pid} {_start_time(pid) or ''}".strip() + "\n")
 
 
+PORTALS = (
+    # (name, module of its uvicorn factory `app_from_env`, settings attribute of its port)
+    ("portal", "portals.selfserve.app", "portal_port"),
+    ("cockpit", "portals.cockpit.app", "cockpit_port"),
+)
+
+
+def portals(settings: Settings) -> list[tuple[str, str, int]]:
+    """The web doors this tree has: (name, uvicorn factory, port). A door whose module is not in
+    the tree yet is simply not started."""
+    found = []
+    for name, module, port_attr in PORTALS:
+        if (ROOT / (module.replace(".", "/") + ".py")).is_file():
+            found.append((name, f"{module}:app_from_env", int(getattr(settings, port_attr))))
+    return found
+
+
 def components(settings: Settings) -> list[tuple[str, str, int | None]]:
     """(name, address, port) of every part of the stack, for status and the banner."""
     parts: list[tuple[str, str, int | None]] = []
@@ -103,6 +120,8 @@ def components(settings: Settings) -> list[tuple[str, str, int | None]]:
         parts.append(("temporal (external)", settings.temporal_target, None))
     parts.append(("api", settings.api_url, settings.api_port))
     parts.append(("worker", f"task queue {settings.task_queue}", None))
+    for name, _, port in portals(settings):
+        parts.append((name, f"http://{settings.host}:{port}", port))
     return parts
 
 
@@ -276,11 +295,15 @@ def supervise(settings: Settings, announce: bool = True) -> int:
                 True,
             ),
         ]
-        step("worker and api", announce)
+        for name, factory, port in portals(settings):
+            apps.append(Child(name, _uvicorn(py, factory, settings.host, port), port, True))
+        step("worker, api and portals" if len(apps) > 2 else "worker and api", announce)
         for child in apps:
             _spawn(settings, child, env)
         _record_children(settings, apps)
-        wait_healthy(settings, watch=apps)
+        doors = [c for c in apps if c.name not in ("worker", "api")]
+        wait_healthy(settings, watch=[c for c in apps if c not in doors])
+        _wait_doors(settings, doors)
         starting = False
         if stopping:
             return 0
@@ -321,6 +344,31 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         pid_file(settings).unlink(missing_ok=True)
         children_file(settings).unlink(missing_ok=True)
     return 0
+
+
+def _wait_doors(settings: Settings, doors: list[Child], timeout: float = 30) -> None:
+    """Until every portal listens. A portal that fails does not stop the stack (the API and the
+    worker serve without it): the supervisor's loop keeps restarting it, and `bss status` shows it down."""
+    deadline = time.monotonic() + timeout
+    waiting = list(doors)
+    while waiting and time.monotonic() < deadline:
+        for child in list(waiting):
+            if child.proc is not None and child.proc.poll() is not None:
+                print(f"{child.name} exited during start-up; see {_log(settings, child.name)}", flush=True)
+                waiting.remove(child)
+            elif child.port is not None and postgres.port_open(settings.host, child.port):
+                waiting.remove(child)
+        if waiting:
+            time.sleep(0.2)
+    for child in waiting:
+        print(
+            f"{child.name} does not listen on {child.port} yet; see {_log(settings, child.name)}", flush=True
+        )
+
+
+def _uvicorn(py: str, factory: str, host: str, port: int) -> list[str]:
+    return [py, "-m", "uvicorn", factory, "--factory", "--host", host, "--port", str(port),
+            "--no-access-log", "--log-level", "warning"]  # fmt: skip
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -390,6 +438,9 @@ def banner(settings: Settings, seconds: float, detached: bool = False) -> None:
     token = settings.token_file.read_text().strip() if settings.token_file.exists() else "(BSS_API_TOKEN)"
     print(f"\nBSS is up in {seconds:.1f} s.\n")
     print(f"  TMF API      {settings.api_url}   (OpenAPI: {settings.api_url}/docs)")
+    titles = {"portal": "Self-serve", "cockpit": "Cockpit"}
+    for name, _, port in portals(settings):
+        print(f"  {titles.get(name, name):<12} http://{settings.host}:{port}")
     if settings.embedded_temporal:
         print(f"  Temporal UI  http://{settings.host}:{settings.temporal_ui_port}")
     print(f"  Temporal     {settings.temporal_target}")
@@ -435,10 +486,16 @@ def up(detach: bool = False, test_clock: bool = False) -> int:
             return 1
         try:
             wait_healthy(settings, timeout=1)
-            banner(settings, time.monotonic() - started, detached=True)
-            return 0
         except TimeoutError:
             continue
+        # The supervisor waits for the portals before it settles; give them that long here too.
+        doors_deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < doors_deadline:
+            if all(postgres.port_open(settings.host, port) for _, _, port in portals(settings)):
+                break
+            time.sleep(0.2)
+        banner(settings, time.monotonic() - started, detached=True)
+        return 0
     print(f"The stack is not healthy after 120 s; see {log}.", file=sys.stderr)
     return 1
 

@@ -42,13 +42,15 @@ def free_ports(n: int) -> list[int]:
 def stack_env(data_dir: Path) -> dict[str, str]:
     # An outer BSS_DB_URL or BSS_TEMPORAL_ADDRESS would point the stack elsewhere: drop every BSS_*.
     env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
-    pg, temporal, ui, api = free_ports(4)
+    pg, temporal, ui, api, portal, cockpit = free_ports(6)
     env.update(
         BSS_DATA_DIR=str(data_dir),
         BSS_PG_PORT=str(pg),
         BSS_TEMPORAL_PORT=str(temporal),
         BSS_TEMPORAL_UI_PORT=str(ui),
         BSS_API_PORT=str(api),
+        BSS_PORTAL_PORT=str(portal),
+        BSS_COCKPIT_PORT=str(cockpit),
         BSS_SIM_LATENCY_FACTOR="0",
         # The worker's order sweeper looks every second (not every minute) in these short tests.
         BSS_ORDER_SWEEP_SECONDS="1",
@@ -95,7 +97,9 @@ class Stack:
         self.data_dir = data_dir
         self.env = stack_env(data_dir)
         self.api_url = f"http://127.0.0.1:{self.env['BSS_API_PORT']}"
-        self.ports = [int(self.env[k]) for k in ("BSS_PG_PORT", "BSS_TEMPORAL_PORT", "BSS_API_PORT")]
+        self.ports = [
+            int(self.env[k]) for k in ("BSS_PG_PORT", "BSS_TEMPORAL_PORT", "BSS_API_PORT", "BSS_PORTAL_PORT")
+        ]
         self.customer: dict | None = None
 
     def bss(self, *args: str, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -201,8 +205,13 @@ def test_status_json_shows_every_component_healthy(stack: Stack):
     status = json.loads(r.stdout)
     assert status["running"] is True and status["pid"] == stack.supervisor_pid()
     names = {c["component"] for c in status["components"]}
-    assert {"postgres", "temporal", "temporal ui", "api", "worker"} <= names
+    assert {"postgres", "temporal", "temporal ui", "api", "worker", "portal"} <= names
     assert all(c["healthy"] for c in status["components"]), status
+
+
+def test_the_self_serve_portal_runs_beside_the_api(stack: Stack):
+    r = httpx.get(f"http://127.0.0.1:{stack.env['BSS_PORTAL_PORT']}/", timeout=10)
+    assert r.status_code == 200 and "Standard" in r.text  # the seeded plans, from the catalogue
 
 
 def test_the_worker_schedules_the_hourly_quarantine_release(stack: Stack):

@@ -78,6 +78,12 @@ def day(value: str | datetime | None) -> str:
 ALLOWANCE_NAMES = {"data": "Data", "voice": "Calls", "sms": "SMS", "data_roaming": "Roaming data"}
 
 
+def by_kind(allowances: list[Any]) -> list[Any]:
+    """Data, calls, SMS, roaming: the order people read a plan in."""
+    order = list(ALLOWANCE_NAMES)
+    return sorted(allowances, key=lambda a: order.index(a.allowance_type) if a.allowance_type in order else 9)
+
+
 # ---- reads the pages share ----------------------------------------------------------------------
 
 
@@ -114,7 +120,7 @@ async def _offering_names(rt: Runtime) -> dict[str, str]:
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     app = create_web_app(DOOR, TEMPLATES, settings, runtime)
     env = app.state.templates.env
-    env.filters.update(amount=amount, money=money, day=day)
+    env.filters.update(amount=amount, money=money, day=day, by_kind=by_kind)
     env.globals["allowance_name"] = lambda kind: ALLOWANCE_NAMES.get(kind, kind)
 
     @app.get("/")
