@@ -165,16 +165,22 @@ class Customer360:
     tickets: list[Any] = field(default_factory=list)
     payments: list[Any] = field(default_factory=list)
     payment_methods: list[Any] = field(default_factory=list)
+    interactions: list[Any] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)  # notify.OutboxMessage sent or queued to them
+    steps: dict[str, list[Any]] = field(default_factory=dict)  # order id -> its provisioning tasks
 
 
 async def customer_360(rt: Runtime, customer_id: str, limit: int = 20) -> Customer360:
-    """Everything about one customer on one page: lines with balances (live first), latest orders,
-    cases, tickets, payments and cards on file."""
+    """Everything about one customer on one page: lines with balances (live first), latest orders
+    with their provisioning steps, cases, tickets, payments, cards on file, interactions and the
+    messages sent to them."""
     from domains.crm import services as crm
-    from domains.crm.models import SupportCase, Ticket
+    from domains.crm.models import Interaction, SupportCase, Ticket
+    from domains.notify.models import OutboxMessage
     from domains.ordering.models import ProductOrder
     from domains.payment.charges import Payment
     from domains.payment.models import PaymentMethod
+    from domains.service_ordering.models import ProvisioningTask
     from domains.subscription import lifecycle
     from domains.subscription.models import Subscription
     from ops.ownership import STATE_ORDER
@@ -200,11 +206,27 @@ async def customer_360(rt: Runtime, customer_id: str, limit: int = 20) -> Custom
                 (await s.exec(select(model).where(*where).order_by(col(when).desc()).limit(limit))).all()
             )
 
+        orders = await latest(ProductOrder, ProductOrder.created_at, ProductOrder.customer_id == customer_id)
+        steps: dict[str, list[Any]] = {}
+        by_so = {o.service_order_id: o.id for o in orders if o.service_order_id}
+        if by_so:
+            tasks = await s.exec(
+                select(ProvisioningTask)
+                .where(col(ProvisioningTask.service_order_id).in_(list(by_so)))
+                .order_by(col(ProvisioningTask.created_at), col(ProvisioningTask.id))
+            )
+            for t in tasks.all():
+                steps.setdefault(by_so[t.service_order_id], []).append(t)
         return Customer360(
             view=view,
             lines=lines,
-            orders=await latest(
-                ProductOrder, ProductOrder.created_at, ProductOrder.customer_id == customer_id
+            orders=orders,
+            steps=steps,
+            interactions=await latest(
+                Interaction, Interaction.occurred_at, Interaction.customer_id == customer_id
+            ),
+            messages=await latest(
+                OutboxMessage, OutboxMessage.created_at, OutboxMessage.customer_id == customer_id
             ),
             cases=await latest(SupportCase, SupportCase.opened_at, SupportCase.customer_id == customer_id),
             tickets=await latest(Ticket, Ticket.opened_at, Ticket.customer_id == customer_id),

@@ -157,6 +157,7 @@ async def test_search_finds_the_customer_by_name_email_msisdn_and_id_and_the_360
         assert "Ada Lovelace" in page.text and f'id="line-{sub_id}"' in page.text and msisdn in page.text
         assert "<progress" in page.text and "4242" in page.text
         assert bob_sub not in page.text and bob_msisdn not in page.text
+        assert "No interactions." not in page.text  # the customer's creation is on their file
         assert (await client.get("/customers/CUST-00000000")).status_code == 404
 
 
@@ -229,6 +230,12 @@ async def test_an_operator_resolves_a_stuck_order_after_confirming_and_it_is_aud
         assert step2.status_code == 303
     result = await asyncio.wait_for(saga.handle(order.id).result(), 60)
     assert result.state == "completed", result.reason
+    async with cockpit_client(settings, runtime) as client:
+        await sign_in(client, "sup@example.com")
+        c360 = await client.get(f"/customers/{order.customer_id}")
+        assert (
+            "OCS_BALANCE_INIT <strong>" in c360.text and "HLR_PROVISION <strong>" in c360.text
+        )  # saga steps
     events = await _events(
         runtime,
         "select actor, channel from audit.domain_event where event_type = 'provisioning.task.resolved'",
