@@ -23,6 +23,7 @@ SESSION_IDLE = timedelta(hours=2)
 SESSION_MAX = timedelta(hours=12)
 CODE_TTL = timedelta(minutes=10)
 CODE_MAX_TRIES = 5
+CODE_KEEP = timedelta(days=1)
 
 
 def token_id(token: str) -> str:
@@ -149,6 +150,8 @@ async def issue_code(
 ) -> tuple[str, LoginCode]:
     """A new code for this address; any code still active for it stops working."""
     email = email.lower()
+    # Codes are worth keeping a day at most (what was asked, from where); older ones go here.
+    await s.exec(delete(LoginCode).where(col(LoginCode.created_at) < now - CODE_KEEP))  # type: ignore[call-overload]
     await s.exec(  # type: ignore[call-overload]
         update(LoginCode)
         .where(col(LoginCode.portal) == portal, col(LoginCode.email) == email, col(LoginCode.state) == ACTIVE)

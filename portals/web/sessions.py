@@ -87,11 +87,13 @@ async def start_login(request: Request, subject: str, email: str | None = None) 
     from domains.web import services as web
 
     state = web_state(request)
+    now = _wall_now()
     async with transaction(request.app.state.runtime.db) as s:
         if state.session is not None:
             await web.end_session(s, state.session.id)
+        await web.prune_sessions(s, now)  # expired sessions of anybody go at each login
         token, row = await web.new_session(
-            s, state.portal, _wall_now(), subject=subject, email=email, ip=client_ip(request)
+            s, state.portal, now, subject=subject, email=email, ip=client_ip(request)
         )
         state.session = Session.of(row)
     state.set_token, state.clear_cookie = token, False

@@ -271,3 +271,14 @@ async def test_landing_shows_the_catalogue_and_public_promotions(portal, runtime
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert '<script src="/static/htmx.min.js"' in page.text
     assert (await portal.get("/static/htmx.min.js")).status_code == 200
+
+
+async def test_the_session_cookie_is_secure_over_tls(settings, runtime):
+    from portals.selfserve.app import create_app
+
+    app = create_app(settings, runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://portal.test") as tls:
+            cookie = (await tls.get("/login")).headers["set-cookie"]
+    assert cookie.startswith("bss_portal=") and "; Secure" in cookie and "HttpOnly" in cookie
