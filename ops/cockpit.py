@@ -336,3 +336,41 @@ async def decide_stuck(rt: Runtime, ctx: RequestContext, order_id: str, action: 
     else:
         await attention.decide(rt, ctx, row.ticket_id or "", action, note)
     return row
+
+
+# ---------------------------------------------------------------------------------------- tickets
+
+
+async def ticket_queue(rt: Runtime, limit: int = 100) -> list[Any]:
+    """Open tickets by SLA due time (overdue first; those without one last), then oldest first."""
+    from domains.crm.models import Ticket
+    from domains.crm.rules import OPEN_TICKET_STATES
+
+    async with rt.db() as s:
+        rows = await s.exec(
+            select(Ticket)
+            .where(col(Ticket.state).in_(OPEN_TICKET_STATES))
+            .order_by(col(Ticket.sla_due_at).asc().nulls_last(), col(Ticket.opened_at), col(Ticket.id))
+            .limit(limit)
+        )
+        return list(rows.all())
+
+
+async def work_ticket(rt: Runtime, ctx: RequestContext, ticket_id: str, action: str, text: str = "") -> Any:
+    """A note, a resolve (with notes) or a close on a ticket. A ticket a workflow waits on is
+    answered through the workflow instead (ops/attention.py: retry or resolve), which resolves it."""
+    from ops import attention, crm
+
+    ticket = await attention.get_ticket(rt, ticket_id[:16])
+    text = text.strip()
+    if action == "note":
+        return await crm.change_ticket(rt, ctx, ticket.id, notes=[text])
+    if ticket.waiting_workflow_id is not None and action in ("retry", "resolve"):
+        return await attention.decide(rt, ctx, ticket.id, action, text)
+    if action == "resolve":
+        return await crm.change_ticket(rt, ctx, ticket.id, trigger="resolve", resolution_notes=text)
+    if action == "close":
+        return await crm.change_ticket(rt, ctx, ticket.id, trigger="close")
+    raise PolicyViolation(
+        "ticket.action_invalid", f"{action!r} is not something to do with ticket {ticket.id}."
+    )

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
+from core.clock import clock
 from core.context import RequestContext
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.settings import Settings
@@ -195,6 +196,29 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return page(request, "confirm_stuck.html", {"row": row, "action": action, "note": note})
         await cockpit.decide_stuck(rt, context_for(op), row.order.id, action, note)
         return RedirectResponse(f"/orders?done={quote(action)}+{quote(row.order.id)}", status_code=303)
+
+    # ---- tickets ---------------------------------------------------------------------------------
+
+    @app.get("/tickets")
+    async def tickets(request: Request) -> Response:
+        await signed_in(request)
+        rows = await cockpit.ticket_queue(request.app.state.runtime)
+        return page(
+            request,
+            "tickets.html",
+            {"rows": rows, "now": clock.now(), "flash": request.query_params.get("done")},
+        )
+
+    @app.post("/tickets/{ticket_id}")
+    async def work_ticket(request: Request, ticket_id: str) -> Response:
+        op = await signed_in(request)
+        form = await form_data(request)
+        action, text = form.get("action", ""), form.get("text", "")
+        if len(text) > NOTE_MAX:
+            raise InvalidInput("cockpit.ticket.note_length", f"A note is at most {NOTE_MAX} characters.")
+        done = await cockpit.work_ticket(request.app.state.runtime, context_for(op), ticket_id, action, text)
+        ticket_ref = getattr(getattr(done, "ticket", done), "id", ticket_id)
+        return RedirectResponse(f"/tickets?done={quote(action)}+{quote(ticket_ref)}", status_code=303)
 
     # ---- admin -----------------------------------------------------------------------------------
 

@@ -161,6 +161,49 @@ async def test_search_finds_the_customer_by_name_email_msisdn_and_id_and_the_360
         assert (await client.get("/customers/CUST-00000000")).status_code == 404
 
 
+async def test_the_ticket_queue_puts_overdue_first_and_an_operator_notes_and_resolves_under_their_name(
+    settings, runtime
+):
+    from datetime import timedelta
+
+    from core.clock import clock
+    from domains.crm import tickets
+
+    async with transaction(runtime.db) as s:
+        later = await tickets.open_ticket(
+            s, ADMIN_CTX, ticket_type="information_request", subject="Later one", description=""
+        )
+        late = await tickets.open_ticket(
+            s, ADMIN_CTX, ticket_type="information_request", subject="Overdue one", description=""
+        )
+        later.sla_due_at, late.sla_due_at = clock.now() + timedelta(hours=4), clock.now() - timedelta(hours=1)
+        s.add(later)
+        s.add(late)
+    await operator(runtime, "ana@example.com", "csr")
+    async with cockpit_client(settings, runtime) as client:
+        await sign_in(client, "ana@example.com")
+        queue = await client.get("/tickets")
+        assert queue.text.index(f'id="ticket-{late.id}"') < queue.text.index(f'id="ticket-{later.id}"')
+        assert "past SLA" in queue.text.split(f'id="ticket-{later.id}"')[0]
+        token = csrf_of(queue.text)
+        for action, text in (("note", "called the customer"), ("resolve", "fixed by hand")):
+            r = await client.post(
+                f"/tickets/{late.id}", data={"action": action, "text": text, "csrf_token": token}
+            )
+            assert r.status_code == 303, r.text
+        no_notes = await client.post(f"/tickets/{later.id}", data={"action": "resolve", "csrf_token": token})
+        assert no_notes.status_code in (400, 422)  # the rule's refusal, on a page
+        assert f'id="ticket-{late.id}"' not in (await client.get("/tickets")).text
+    events = await _events(
+        runtime,
+        "select event_type, actor, channel from audit.domain_event where aggregate_id = :t "
+        "and actor <> 'test-admin' order by id",
+        t=late.id,
+    )
+    assert [e[0] for e in events] == ["ticket.note_added", "ticket.resolved"]
+    assert {e[1:] for e in events} == {("ana@example.com", "cockpit")}
+
+
 async def test_a_form_without_its_csrf_token_is_refused(settings, runtime):
     await operator(runtime, "ana@example.com", "csr")
     async with cockpit_client(settings, runtime) as client:
