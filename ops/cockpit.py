@@ -374,3 +374,114 @@ async def work_ticket(rt: Runtime, ctx: RequestContext, ticket_id: str, action: 
     raise PolicyViolation(
         "ticket.action_invalid", f"{action!r} is not something to do with ticket {ticket.id}."
     )
+
+
+# ---------------------------------------------------------------------------------------- line actions
+
+
+@dataclass
+class LinePlan:
+    """A lifecycle action on a line, spelled out before it is done (the cockpit's confirm step)."""
+
+    sub_id: str
+    action: str
+    title: str
+    effects: list[str]
+    fields: dict[str, str]  # what the confirmed post carries again
+    key: str | None = None  # idempotency key of a charge: a double submit charges once
+
+
+async def line_action_plan(rt: Runtime, sub_id: str, action: str, form: dict[str, str]) -> LinePlan:
+    """What `action` would do to the line now: the charge, the card, what ends. Refuses what the
+    line's state does not allow before anything is shown."""
+    import secrets
+
+    from ops import catalog, payment, subscriptions
+
+    line = await subscriptions.status(rt, sub_id)  # NotFound for an unknown line
+    sub_id = line["id"]
+    if line["state"] == "terminated":
+        raise PolicyViolation("subscription.terminated", f"{sub_id} is terminated; nothing more can be done.")
+    key = (form.get("key") or "").strip()[:64] or secrets.token_urlsafe(12)
+    card = await payment.default_payment_method(rt, line["customerId"])
+    card_text = f"{card.brand} •••• {card.last4}" if card else "no card on file (it will be refused)"
+    who = f"line {line['msisdn']} ({sub_id}) of {line['customerId']}"
+    if action == "topup":
+        vas_id = (form.get("vas") or "").strip()[:64]
+        if not vas_id:
+            raise PolicyViolation("cockpit.topup.vas_missing", "Choose a top-up.")
+        vas = await catalog.get_vas(rt, vas_id)
+        return LinePlan(
+            sub_id,
+            action,
+            f"top-up {vas.id}",
+            [
+                f"Charge {vas.currency} {vas.price_amount:.2f} to {card_text}.",
+                f"Add {vas.name} ({vas.allowance_quantity} {vas.allowance_unit} of {vas.allowance_type}) to {who}.",
+            ],
+            {"vas": vas.id},
+            key,
+        )
+    if action == "renew":
+        price = line["price"]
+        return LinePlan(
+            sub_id,
+            action,
+            "renew now",
+            [
+                f"Charge {price['currency']} {price['amount']} to {card_text} for the next period now.",
+                f"Start a new 30-day period on {who}, with fresh allowances; a blocked line is unblocked.",
+            ],
+            {},
+            key,
+        )
+    if action == "plan_change":
+        offering_id = (form.get("offering") or "").strip()[:64]
+        if not offering_id:
+            raise PolicyViolation("cockpit.plan_change.offering_missing", "Choose a plan.")
+        details = await catalog.offering_details(rt, offering_id)
+        price = details.active_price
+        at = line["currentPeriodEnd"][:10]
+        return LinePlan(
+            sub_id,
+            action,
+            f"plan change to {offering_id}",
+            [
+                f"Move {who} from {line['offeringId']} to {details.offering.id} at its renewal on {at}.",
+                f"From then it renews at {price.currency} {price.amount:.2f}; nothing is charged now."
+                if price
+                else "That plan has no price on sale now; the change will be refused.",
+            ],
+            {"offering": details.offering.id},
+        )
+    if action == "cancel_plan_change":
+        return LinePlan(
+            sub_id, action, "cancel the plan change", [f"Keep {who} on {line['offeringId']}."], {}
+        )
+    reason = (form.get("reason") or "").strip()[:200]
+    return LinePlan(
+        sub_id,
+        "terminate",
+        "terminate",
+        [
+            f"End {who} now: it stops working at once and cannot be brought back.",
+            f"Its number {line['msisdn']} rests 90 days in quarantine; its eSIM goes back to the pool.",
+            "Nothing is refunded." + (f" Reason recorded: {reason}" if reason else ""),
+        ],
+        {"reason": reason},
+    )
+
+
+async def do_line_action(rt: Runtime, ctx: RequestContext, plan: LinePlan) -> dict[str, Any]:
+    from ops import subscriptions
+
+    key = f"cockpit-{plan.key}" if plan.key else None
+    if plan.action == "topup":
+        return await subscriptions.purchase_vas(rt, ctx, plan.sub_id, plan.fields["vas"], key)
+    if plan.action == "renew":
+        return await subscriptions.renew_now(rt, ctx, plan.sub_id, key)
+    if plan.action == "plan_change":
+        return await subscriptions.schedule_plan_change(rt, ctx, plan.sub_id, plan.fields["offering"])
+    if plan.action == "cancel_plan_change":
+        return await subscriptions.cancel_plan_change(rt, ctx, plan.sub_id)
+    return await subscriptions.terminate(rt, ctx, plan.sub_id, plan.fields.get("reason") or None)

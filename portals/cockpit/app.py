@@ -34,6 +34,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 DOOR = Door(portal="cockpit", cookie_name="bss_cockpit", title="BSS Cockpit", channel="cockpit")
 SERVICE_IDENTITY = "portal-cockpit"
 NOTE_MAX = 1000
+LINE_ACTIONS = ("topup", "renew", "plan_change", "cancel_plan_change", "terminate")
 
 
 class LoginRequired(Exception):
@@ -196,6 +197,45 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return page(request, "confirm_stuck.html", {"row": row, "action": action, "note": note})
         await cockpit.decide_stuck(rt, context_for(op), row.order.id, action, note)
         return RedirectResponse(f"/orders?done={quote(action)}+{quote(row.order.id)}", status_code=303)
+
+    # ---- line detail -----------------------------------------------------------------------------
+
+    @app.get("/lines/{sub_id}")
+    async def line(request: Request, sub_id: str) -> Response:
+        from ops import catalog, subscriptions
+
+        await signed_in(request)
+        rt: Runtime = request.app.state.runtime
+        view = await subscriptions.status(rt, sub_id[:20])
+        return page(
+            request,
+            "line.html",
+            {
+                "line": view,
+                "vas": await catalog.list_vas(rt),
+                "plans": await catalog.sellable_offerings(rt),
+                "flash": request.query_params.get("done"),
+            },
+        )
+
+    @app.post("/lines/{sub_id}/act")
+    async def line_action(request: Request, sub_id: str) -> Response:
+        """Every lifecycle action in two steps: the first post shows exactly what will happen (what
+        is charged, to which card, what ends); only the confirmed post does it. Terminating a line
+        is for a supervisor or an admin."""
+        op = await signed_in(request)
+        form = await form_data(request)
+        action = form.get("action", "")
+        if action not in LINE_ACTIONS:
+            raise InvalidInput("cockpit.line.action", "Choose one of the line's actions.")
+        if action == "terminate":
+            await signed_in(request, StaffRole.SUPERVISOR)
+        rt: Runtime = request.app.state.runtime
+        plan = await cockpit.line_action_plan(rt, sub_id[:20], action, form)
+        if form.get("confirmed") != "yes":
+            return page(request, "confirm_line.html", {"plan": plan})
+        await cockpit.do_line_action(rt, context_for(op), plan)
+        return RedirectResponse(f"/lines/{plan.sub_id}?done={quote(plan.title)}", status_code=303)
 
     # ---- tickets ---------------------------------------------------------------------------------
 

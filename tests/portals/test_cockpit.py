@@ -227,7 +227,7 @@ async def test_a_form_without_its_csrf_token_is_refused(settings, runtime):
         assert (await client.get("/")).status_code == 200  # still signed in
 
 
-async def test_an_operator_resolves_a_stuck_order_after_confirming_and_it_is_audited_under_their_name(
+async def test_an_operator_resolves_a_stuck_order_and_terminates_its_line_after_confirming_audited_under_their_name(
     saga, settings
 ):
     runtime = saga.runtime
@@ -276,14 +276,51 @@ async def test_an_operator_resolves_a_stuck_order_after_confirming_and_it_is_aud
     async with cockpit_client(settings, runtime) as client:
         await sign_in(client, "sup@example.com")
         c360 = await client.get(f"/customers/{order.customer_id}")
-        assert (
-            "OCS_BALANCE_INIT <strong>" in c360.text and "HLR_PROVISION <strong>" in c360.text
-        )  # saga steps
+        assert "OCS_BALANCE_INIT <strong>" in c360.text and "HLR_PROVISION <strong>" in c360.text  # steps
+        assert f'href="/lines/{result.subscription_id}"' in c360.text
     events = await _events(
         runtime,
         "select actor, channel from audit.domain_event where event_type = 'provisioning.task.resolved'",
     )
     assert events == [("sup@example.com", "cockpit")]
+    await _terminate_the_line_in_two_steps(settings, runtime, result.subscription_id)
+
+
+async def _terminate_the_line_in_two_steps(settings, runtime, sub_id: str) -> None:
+    """A csr may look and is shown a top-up's charge, but terminating is a supervisor's, after a confirm."""
+    await operator(runtime, "csr@example.com", "csr")
+    line = f"/lines/{sub_id}"
+    async with cockpit_client(settings, runtime) as client:
+        await sign_in(client, "csr@example.com")
+        page = await client.get(line)
+        assert page.status_code == 200 and "Terminate…" in page.text
+        topup = await form_post(client, line, f"{line}/act", {"action": "topup", "vas": "VAS_DATA_1GB"})
+        assert topup.status_code == 200 and "Confirm: top-up VAS_DATA_1GB" in topup.text
+        assert "•••• 4242" in topup.text and 'name="key"' in topup.text  # the charge and the card, named
+        refused = await form_post(client, line, f"{line}/act", {"action": "terminate", "confirmed": "yes"})
+        assert refused.status_code == 403
+    async with cockpit_client(settings, runtime) as client:
+        await sign_in(client, "sup@example.com")
+        step1 = await form_post(
+            client, line, f"{line}/act", {"action": "terminate", "reason": "customer asked"}
+        )
+        assert step1.status_code == 200 and "cannot be brought back" in step1.text
+        state = f"select state from subscription.subscription where id = '{sub_id}'"
+        assert await _scalar(runtime, state) == "active"
+        step2 = await client.post(
+            f"{line}/act",
+            data={
+                "action": "terminate",
+                "reason": "customer asked",
+                "confirmed": "yes",
+                "csrf_token": csrf_of(step1.text),
+            },
+        )
+        assert step2.status_code == 303
+    assert await _scalar(runtime, state) == "terminated"
+    assert await _events(
+        runtime, "select actor, channel from audit.domain_event where event_type = 'subscription.terminated'"
+    ) == [("sup@example.com", "cockpit")]
 
 
 async def _scalar(runtime, sql: str):
