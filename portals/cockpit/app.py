@@ -268,6 +268,40 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         rows = await staff.list_operators(request.app.state.runtime)
         return page(request, "operators.html", {"rows": rows, "roles": STAFF_ROLES})
 
+    @app.post("/admin/operators")
+    async def create_operator(request: Request) -> Response:
+        """A new operator with a generated password, shown on this answer only."""
+        op = await signed_in(request, StaffRole.ADMIN)
+        form = await form_data(request)
+        rt: Runtime = request.app.state.runtime
+        made, password = await staff.create_operator(
+            rt,
+            context_for(op),
+            form.get("email", "")[:254],
+            form.get("role", "")[:20],
+            form.get("name", "")[:200],
+        )
+        rows = await staff.list_operators(rt)
+        return page(
+            request,
+            "operators.html",
+            {"rows": rows, "roles": STAFF_ROLES, "made": made, "password": password},
+        )
+
+    @app.post("/admin/operators/{operator_id}/{change}")
+    async def change_operator(request: Request, operator_id: str, change: str) -> Response:
+        op = await signed_in(request, StaffRole.ADMIN)
+        rt: Runtime = request.app.state.runtime
+        if change == "disable":
+            if operator_id == op.id:
+                raise InvalidInput("cockpit.operator.self_disable", "You cannot disable yourself.")
+            await staff.disable_operator(rt, context_for(op), operator_id[:16])
+        elif change == "enable":
+            await staff.enable_operator(rt, context_for(op), operator_id[:16])
+        else:
+            raise NotFound("cockpit.page.not_found", "There is no such page.")
+        return RedirectResponse("/admin/operators", status_code=303)
+
     return app
 
 

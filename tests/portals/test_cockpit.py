@@ -107,6 +107,15 @@ async def test_a_csr_is_refused_the_admin_page_and_an_admin_sees_it(settings, ru
                 assert "cockpit.role.forbidden" in r.text and "root@example.com" not in r.text
             else:
                 assert "csr@example.com" in r.text and "sup@example.com" in r.text
+                made = await form_post(
+                    client,
+                    "/admin/operators",
+                    "/admin/operators",
+                    {"email": "new@example.com", "role": "csr"},
+                )
+                password = made.text.split('<code id="new-password">')[1].split("</code>")[0]
+                async with cockpit_client(settings, runtime) as newcomer:
+                    assert (await sign_in(newcomer, "new@example.com", password)).status_code == 303
             assert ('href="/admin/operators"' in (await client.get("/")).text) is (status == 200)
 
 
