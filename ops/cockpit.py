@@ -485,3 +485,15 @@ async def do_line_action(rt: Runtime, ctx: RequestContext, plan: LinePlan) -> di
     if plan.action == "cancel_plan_change":
         return await subscriptions.cancel_plan_change(rt, ctx, plan.sub_id)
     return await subscriptions.terminate(rt, ctx, plan.sub_id, plan.fields.get("reason") or None)
+
+
+# ---------------------------------------------------------------------------------------- catalogue
+
+
+async def all_offerings(rt: Runtime) -> list[Any]:
+    """Every plan, retired ones too, each with all its price rows and its allowances."""
+    from domains.catalog import services as catalog
+
+    async with rt.db() as s:
+        offerings = list(await s.exec(catalog.offerings_query()))
+        return await catalog.details(s, offerings, None)

@@ -268,6 +268,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         rows = await staff.list_operators(request.app.state.runtime)
         return page(request, "operators.html", {"rows": rows, "roles": STAFF_ROLES})
 
+    @app.get("/admin/catalog")
+    async def catalog_page(request: Request) -> Response:
+        """Every plan (retired ones too) with all its price rows and their windows, and the VAS."""
+        from ops import catalog
+
+        await signed_in(request, StaffRole.ADMIN)
+        rt: Runtime = request.app.state.runtime
+        plans = await cockpit.all_offerings(rt)
+        return page(request, "catalog.html", {"plans": plans, "vas": await catalog.list_vas(rt)})
+
     @app.post("/admin/operators")
     async def create_operator(request: Request) -> Response:
         """A new operator with a generated password, shown on this answer only."""

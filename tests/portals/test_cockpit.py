@@ -103,6 +103,10 @@ async def test_a_csr_is_refused_the_admin_page_and_an_admin_sees_it(settings, ru
             await sign_in(client, email)
             r = await client.get("/admin/operators")
             assert r.status_code == status, (email, r.status_code)
+            catalogue = await client.get("/admin/catalog")
+            assert catalogue.status_code == status and ('id="plan-PLAN_S"' in catalogue.text) is (
+                status == 200
+            )
             if status == 403:
                 assert "cockpit.role.forbidden" in r.text and "root@example.com" not in r.text
             else:
