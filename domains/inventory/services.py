@@ -130,10 +130,27 @@ async def reserve_msisdn(
         if row is None:
             raise PolicyViolation("msisdn.reserve.no_available", "No number is left in the pool.")
 
+    return await _reserve_row(session, ctx, row, reserved_for, "reserve", reserved_until)
+
+
+async def _take_hold(session: AsyncSession, ctx: RequestContext, row: Msisdn, reserved_for: str) -> str:
+    return await _reserve_row(session, ctx, row, reserved_for, "take_hold", None, hold_ref=row.reserved_for)
+
+
+async def _reserve_row(
+    session: AsyncSession,
+    ctx: RequestContext,
+    row: Msisdn,
+    reserved_for: str,
+    transition: str,
+    reserved_until: datetime | None,
+    **audit: Any,
+) -> str:
+    """Give the locked number to its holder (from available, or from a hold the holder named)."""
     now = clock.now()
     try:
         async with session.begin_nested():
-            row.status = MSISDN.next("reserve", row.status)
+            row.status = MSISDN.next(transition, row.status)
             row.reserved_for, row.reserved_at, row.reserved_until = reserved_for, now, reserved_until
             row.updated_at = now
             session.add(row)
@@ -143,25 +160,8 @@ async def reserve_msisdn(
         if held is None:
             raise
         return held.msisdn
-    _audit(session, ctx, "reserved", "msisdn", row.msisdn, reserved_for=reserved_for)
-    return row.msisdn
-
-
-async def _take_hold(session: AsyncSession, ctx: RequestContext, row: Msisdn, reserved_for: str) -> str:
-    hold_ref = row.reserved_for
-    now = clock.now()
-    try:
-        async with session.begin_nested():
-            row.status = MSISDN.next("take_hold", row.status)
-            row.reserved_for, row.reserved_at, row.reserved_until = reserved_for, now, None
-            row.updated_at = now
-            session.add(row)
-    except IntegrityError:
-        held = await _msisdn_held_by(session, reserved_for)
-        if held is None:
-            raise
-        return held.msisdn
-    _audit(session, ctx, "hold_taken", "msisdn", row.msisdn, hold_ref=hold_ref, reserved_for=reserved_for)
+    event = "reserved" if transition == "reserve" else "hold_taken"
+    _audit(session, ctx, event, "msisdn", row.msisdn, **audit, reserved_for=reserved_for)
     return row.msisdn
 
 
