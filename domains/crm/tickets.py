@@ -200,15 +200,13 @@ async def open_ticket(
             waiting_workflow_id=waiting_workflow_id,
         ),
     )
-    interactions.log(
+    _interaction(
         session,
         ctx,
-        customer_id=customer_id,
-        reason="ticket.opened",
-        summary=f"Ticket {ticket.id} opened: {ticket.subject}",
+        ticket,
+        "ticket.opened",
+        f"Ticket {ticket.id} opened: {ticket.subject}",
         body=ticket.description,
-        case_id=case_id,
-        ticket_id=ticket.id,
     )
     return ticket
 
@@ -333,16 +331,7 @@ async def add_ticket_note(session: AsyncSession, ctx: RequestContext, ticket_id:
     ticket.updated_at = clock.now()
     session.add(ticket)
     record(session, ctx, "ticket.note_added", "ticket", ticket.id, _payload(ticket))
-    interactions.log(
-        session,
-        ctx,
-        customer_id=ticket.customer_id,
-        reason="ticket.note_added",
-        summary=f"Note on ticket {ticket.id}",
-        body=text.strip(),
-        case_id=ticket.case_id,
-        ticket_id=ticket.id,
-    )
+    _interaction(session, ctx, ticket, "ticket.note_added", f"Note on ticket {ticket.id}", body=text.strip())
     return ticket
 
 
@@ -372,15 +361,13 @@ def _assign(session: AsyncSession, ctx: RequestContext, ticket: Ticket, agent: A
         ticket.id,
         _payload(ticket, agent_id=agent.id, agent_name=agent.name, previous_agent_id=previous),
     )
-    interactions.log(
+    _interaction(
         session,
         ctx,
-        customer_id=ticket.customer_id,
-        reason="ticket.assigned",
-        summary=f"Ticket {ticket.id} assigned to {agent.name} ({agent.id}){why}",
+        ticket,
+        "ticket.assigned",
+        f"Ticket {ticket.id} assigned to {agent.name} ({agent.id}){why}",
         agent_id=agent.id,
-        case_id=ticket.case_id,
-        ticket_id=ticket.id,
     )
 
 
@@ -443,15 +430,13 @@ async def transition_ticket(
         ticket.id,
         _payload(ticket, **{"from": previous}),
     )
-    interactions.log(
+    _interaction(
         session,
         ctx,
-        customer_id=ticket.customer_id,
-        reason=rules.TICKET_EVENTS[trigger],
-        summary=f"Ticket {ticket.id}: {previous} → {ticket.state}",
+        ticket,
+        rules.TICKET_EVENTS[trigger],
+        f"Ticket {ticket.id}: {previous} → {ticket.state}",
         body=why or "",
-        case_id=ticket.case_id,
-        ticket_id=ticket.id,
     )
     return ticket
 
@@ -500,15 +485,7 @@ async def update_ticket(
     ticket.updated_at = clock.now()
     session.add(ticket)
     record(session, ctx, "ticket.updated", "ticket", ticket.id, _payload(ticket, changes=changes))
-    interactions.log(
-        session,
-        ctx,
-        customer_id=ticket.customer_id,
-        reason="ticket.updated",
-        summary=f"Ticket {ticket.id} updated ({', '.join(changes)})",
-        case_id=ticket.case_id,
-        ticket_id=ticket.id,
-    )
+    _interaction(session, ctx, ticket, "ticket.updated", f"Ticket {ticket.id} updated ({', '.join(changes)})")
     return ticket
 
 
@@ -553,19 +530,40 @@ async def escalate_overdue(session: AsyncSession, ctx: RequestContext, ticket_id
             sla_due_at=ticket.sla_due_at.isoformat() if ticket.sla_due_at else None,
         ),
     )
-    interactions.log(
+    _interaction(
         session,
         ctx,
-        customer_id=ticket.customer_id,
-        reason="ticket.escalated",
-        summary=f"Ticket {ticket.id} escalated: priority {before} → {ticket.priority}",
+        ticket,
+        "ticket.escalated",
+        f"Ticket {ticket.id} escalated: priority {before} → {ticket.priority}",
         body=text,
         agent_id=chief.id if chief else None,
-        case_id=ticket.case_id,
-        ticket_id=ticket.id,
     )
     return True
 
 
 def ticket_due_text(at: datetime) -> str:
     return at.isoformat(timespec="minutes").replace("+00:00", "Z")
+
+
+def _interaction(
+    session: AsyncSession,
+    ctx: RequestContext,
+    ticket: Ticket,
+    reason: str,
+    summary: str,
+    body: str = "",
+    agent_id: str | None = None,
+) -> None:
+    """Every write to a ticket is an interaction on its customer's file (TMF683)."""
+    interactions.log(
+        session,
+        ctx,
+        customer_id=ticket.customer_id,
+        reason=reason,
+        summary=summary,
+        body=body,
+        agent_id=agent_id,
+        case_id=ticket.case_id,
+        ticket_id=ticket.id,
+    )
