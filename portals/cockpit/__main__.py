@@ -1,30 +1,7 @@
 """`python -m portals.cockpit [--host H] [--port P]`: the operator cockpit under uvicorn
-(defaults: BSS_HOST and BSS_COCKPIT_PORT). `bss up` starts it through uvicorn directly."""
+(defaults: BSS_HOST and BSS_COCKPIT_PORT)."""
 
-from __future__ import annotations
-
-import argparse
-
-
-def main() -> None:
-    import uvicorn
-
-    from core.settings import get_settings
-
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m portals.cockpit")
-    parser.add_argument("--host", default=settings.host)
-    parser.add_argument("--port", type=int, default=settings.cockpit_port)
-    args = parser.parse_args()
-    uvicorn.run(
-        "portals.cockpit.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        proxy_headers=True,
-    )
-
+from portals.web.serve import serve
 
 if __name__ == "__main__":
-    main()
+    serve("portals.cockpit", "cockpit_port")
