@@ -139,8 +139,31 @@ async def temporal_time_skipping():
     from stack.temporal import test_server_binary
 
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
+    await _register_search_attributes(env.client)
     yield env
     await env.shutdown()
+
+
+async def _register_search_attributes(client) -> None:
+    """The test server starts with no custom search attribute. Each is added on its own: a request
+    naming one that exists is refused whole, so a batch would drop the new ones with it."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.service import RPCError
+
+    from stack.temporal import SEARCH_ATTRIBUTES
+
+    kinds = {
+        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    }
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=client.namespace, search_attributes={name: kinds[kind]})
+            )
+        except RPCError:  # already registered
+            pass
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -34,30 +34,13 @@ async def export(env, handle, case: str) -> None:
     (HISTORIES / f"{case}.json").write_text((await handle.fetch_history()).to_json())
 
 
-async def _attributes(env) -> None:
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
-    kw = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={"BssMsisdn": kw, "BssCustomerId": kw},
-            )
-        )
-    except Exception:  # already there (the server is shared by the session)
-        pass
-
-
 @pytest_asyncio.fixture
 async def holds(temporal_time_skipping, runtime, settings):
     from activities.registry import build_activities
     from simulators.network import simulated_network
     from workflows.registry import WORKFLOWS
 
-    env = temporal_time_skipping
-    await _attributes(env)
+    env = temporal_time_skipping  # its search attributes are registered by the session fixture
     settings.task_queue = f"hold-{uuid.uuid4().hex[:8]}"
     runtime.use_temporal(env.client)
     clock.freeze(await env.get_current_time())

@@ -28,22 +28,10 @@ CSR = RequestContext(actor="csr-ann", channel="cli", service_identity="test")
 
 @pytest_asyncio.fixture
 async def sla(temporal_time_skipping, runtime, settings):
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
     from activities.registry import build_activities
     from workflows.registry import WORKFLOWS
 
-    env = temporal_time_skipping
-    try:  # the test server knows no custom attribute by default; a second add is refused
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={"BssCustomerId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
-            )
-        )
-    except Exception:  # noqa: BLE001 - already there
-        pass
+    env = temporal_time_skipping  # its search attributes are registered by the session fixture
     settings.task_queue = f"sla-{uuid.uuid4().hex[:8]}"
     runtime.use_temporal(env.client)
     # The ticket's due time is business time: the test server's clock runs ahead of the wall clock.
