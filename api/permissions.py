@@ -72,6 +72,10 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "Inventory (BSS)": area(),  # adding numbers to the pool is admin's
     "TMF638 Service Inventory": area(),
     "TMF641 Service Ordering": area(),
+    # Read-only. Not for channels: these lists span every customer (a portal or an agent reads a
+    # customer's own messages through the ownership-checked operations layer).
+    "TMF681 Communication": area(channel=NOTHING),
+    "TMF688 Event": area(channel=NOTHING),
     "Trace": area(),
     "Number porting (BSS)": area(READ | POST),  # open (operator, channel) and read port requests
     "Number porting decisions (BSS)": area(POST, channel=NOTHING),  # approve / reject: operators
