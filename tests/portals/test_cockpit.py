@@ -5,6 +5,7 @@ stuck order through the two-step confirm, audited under their name."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from sqlalchemy import text
@@ -171,6 +172,9 @@ async def test_search_finds_the_customer_by_name_email_msisdn_and_id_and_the_360
         assert "<progress" in page.text and "4242" in page.text
         assert bob_sub not in page.text and bob_msisdn not in page.text
         assert "No interactions." not in page.text  # the customer's creation is on their file
+        # Each section once, in the page's body; the tab's title is the customer's name alone.
+        assert page.text.count("<h2>Interactions</h2>") == 1
+        assert re.search(r"<title>Ada Lovelace · [^<]*</title>", page.text)
         assert (await client.get("/customers/CUST-00000000")).status_code == 404
 
 
