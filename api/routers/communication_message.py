@@ -5,13 +5,13 @@ waits for the next), sent → `completed`, failed → `failed`, skipped (no addr
 
 from __future__ import annotations
 
-from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.deps import runtime
+from api.routers.customer import time_json
 from api.tmf import Paging, listing, one
 from core.errors import InvalidInput
 from ops import notify as ops
@@ -31,10 +31,6 @@ OUR_STATES: dict[str, tuple[str, bool | None]] = {
     "failed": ("failed", None),
     "cancelled": ("skipped", None),
 }
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def state_of(m: Any) -> str:
@@ -74,13 +70,13 @@ def to_tmf(m: Any) -> dict[str, Any]:
         "state": state_of(m),
         "logFlag": True,
         "tryTimes": m.attempts,
-        "scheduledSendTime": _time(m.created_at),
+        "scheduledSendTime": time_json(m.created_at),
         "receiver": [receiver],
         "sender": {"@type": "Sender", "id": "bss", "name": name or address, "email": address},
         "characteristic": chars,
     }
     if m.sent_at:
-        body["sendTime"] = body["sendTimeComplete"] = _time(m.sent_at)
+        body["sendTime"] = body["sendTimeComplete"] = time_json(m.sent_at)
     return body
 
 

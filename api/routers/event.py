@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.deps import read_session
+from api.routers.customer import time_json
 from api.tmf import Paging, listing, one
 from core.errors import InvalidInput, NotFound
 from domains.audit import queries
@@ -21,10 +22,6 @@ TOPIC = "audit"
 router = APIRouter(prefix=BASE, tags=["TMF688 Event"])
 
 ID = r"^[A-Za-z0-9_.:-]+$"
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def topic() -> dict[str, Any]:
@@ -55,8 +52,8 @@ def to_tmf(e: Any) -> dict[str, Any]:
         "eventType": e.event_type,
         "title": e.event_type,
         "domain": e.aggregate_type,
-        "eventTime": _time(e.occurred_at),
-        "timeOccurred": _time(e.occurred_at),
+        "eventTime": time_json(e.occurred_at),
+        "timeOccurred": time_json(e.occurred_at),
         "source": {"id": e.aggregate_id, "name": e.aggregate_type, "@referredType": e.aggregate_type},
         "reportingSystem": {"id": e.service_identity, "name": e.channel},
         "relatedParty": parties,

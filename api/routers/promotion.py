@@ -4,7 +4,6 @@ validity window, a code kind and a usage cap, public or for a list of customers.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import context, runtime
+from api.routers.customer import time_json
 from api.tmf import Paging, choice, listing, one
 from core.context import RequestContext
 from ops import promotions as ops
@@ -61,10 +61,6 @@ class Assignment(Strict):
     customer_id: CustomerId = Field(alias="customerId")
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def promotion_json(view: ops.PromotionView) -> dict[str, Any]:
     p = view.promotion
     body: dict[str, Any] = {
@@ -81,11 +77,11 @@ def promotion_json(view: ops.PromotionView) -> dict[str, Any]:
         "uses": p.uses,
         "state": p.state,
         "stateReason": p.state_reason,
-        "validFrom": _time(p.valid_from),
-        "validTo": _time(p.valid_to),
+        "validFrom": time_json(p.valid_from),
+        "validTo": time_json(p.valid_to),
         "audience": "targeted" if p.targeted else "public",
         "eligibleCustomerIds": view.eligible_customer_ids,
-        "createdAt": _time(p.created_at),
+        "createdAt": time_json(p.created_at),
     }
     return body
 

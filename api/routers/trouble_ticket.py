@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from api import tmf
 from api.deps import context, runtime
+from api.routers.customer import TmfIn, time_json
 from core.context import RequestContext
 from core.errors import InvalidInput, PolicyViolation
 from domains.crm import rules
@@ -45,19 +46,7 @@ SEVERITY = {"low": "Minor", "normal": "Minor", "high": "Major", "urgent": "Criti
 TmfStatus = Literal["acknowledged", "inProgress", "pending", "resolved", "closed", "cancelled"]
 
 
-def time_json(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 # ----------------------------------------------------------------------------------- request bodies
-
-
-class TmfIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    at_type: str | None = Field(None, alias="@type", max_length=100)
-    at_base_type: str | None = Field(None, alias="@baseType", max_length=100)
-    at_schema_location: str | None = Field(None, alias="@schemaLocation", max_length=500)
 
 
 class RefIn(TmfIn):
