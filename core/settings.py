@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # The web doors (portals/web): the server secret keying the one-time login codes' HMAC. Unset:
     # generated into <data dir>/portal-secret on first use (development).
     portal_secret: SecretStr | None = None
+    # The LLM agent (agent/): any OpenAI-compatible chat-completions endpoint (".../v1"). Unset base
+    # URL: the agent is off and every chat surface says so plainly; everything else works.
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: SecretStr | None = None
 
     @property
     def embedded_db(self) -> bool:
