@@ -25,6 +25,7 @@ SCHEMAS = (
     "notify",
     "staff",  # operator accounts of the cockpit
     "web",  # the web doors' sessions, login codes and rate counters (domains/web)
+    "agent",  # the LLM agent's conversations, messages and proposals (domains/agent)
     "cardgw",  # the mock card acquirer's own books (domains/payment/mock_gateway.py), not the BSS's
 )
 

@@ -33,6 +33,23 @@ def upgrade() -> None:
         schema="access",
     )
     op.create_table(
+        "conversation",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+        sa.Column("profile", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("tokens_used", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("profile IN ('operator', 'customer')", name="ck_conversation_profile"),
+        sa.PrimaryKeyConstraint("id"),
+        schema="agent",
+    )
+    op.create_index(
+        "ix_agent_conversation_actor", "conversation", ["actor", "updated_at"], unique=False, schema="agent"
+    )
+    op.create_table(
         "domain_event",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
@@ -687,6 +704,55 @@ def upgrade() -> None:
         schema="web",
     )
     op.create_index("ix_web_session_subject", "session", ["portal", "subject"], unique=False, schema="web")
+    op.create_table(
+        "message",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("session_id", sa.String(length=16), nullable=False),
+        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("content", sa.Text(), server_default="", nullable=False),
+        sa.Column(
+            "tool_calls",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("tool_call_id", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("role IN ('user', 'assistant', 'tool')", name="ck_message_role"),
+        sa.ForeignKeyConstraint(["session_id"], ["agent.conversation.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        schema="agent",
+    )
+    op.create_index("ix_agent_message_session", "message", ["session_id", "id"], unique=False, schema="agent")
+    op.create_table(
+        "proposal",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("session_id", sa.String(length=16), nullable=False),
+        sa.Column("tool", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.Column(
+            "args",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("summary", sa.Text(), server_default="", nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("result", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("decided_by", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "state IN ('pending', 'confirmed', 'cancelled', 'expired', 'failed')", name="ck_proposal_state"
+        ),
+        sa.ForeignKeyConstraint(["session_id"], ["agent.conversation.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        schema="agent",
+    )
+    op.create_index(
+        "ix_agent_proposal_session", "proposal", ["session_id", "state"], unique=False, schema="agent"
+    )
     op.create_table(
         "card_refund",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -1514,6 +1580,10 @@ def downgrade() -> None:
     op.drop_table("promotion_claim", schema="catalog")
     op.drop_table("product_offering", schema="catalog")
     op.drop_table("card_refund", schema="cardgw")
+    op.drop_index("ix_agent_proposal_session", table_name="proposal", schema="agent")
+    op.drop_table("proposal", schema="agent")
+    op.drop_index("ix_agent_message_session", table_name="message", schema="agent")
+    op.drop_table("message", schema="agent")
     op.drop_index("ix_web_session_subject", table_name="session", schema="web")
     op.drop_table("session", schema="web")
     op.drop_index("ix_web_rate_event_key", table_name="rate_event", schema="web")
@@ -1625,5 +1695,7 @@ def downgrade() -> None:
     op.drop_index("ix_domain_event_aggregate", table_name="domain_event", schema="audit")
     op.drop_index(op.f("ix_audit_domain_event_trace_id"), table_name="domain_event", schema="audit")
     op.drop_table("domain_event", schema="audit")
+    op.drop_index("ix_agent_conversation_actor", table_name="conversation", schema="agent")
+    op.drop_table("conversation", schema="agent")
     op.drop_table("api_token", schema="access")
     # ### end Alembic commands ###
