@@ -1,13 +1,15 @@
 """What a customer may see and touch through a self-service door: their own things only.
 
 The self-serve portal takes the customer id from the session, never from the URL or a form, and
-asks here. Another customer's line is answered exactly like a line that does not exist (404
-`subscription.not_found`), so a guessed id tells nothing. Checked here, in the operations layer,
+asks here. Another customer's line, order, case or payment method is answered exactly like one that
+does not exist (404 `subscription.not_found`, `order.not_found`, `case.not_found`,
+`payment_method.not_found`), so a guessed id tells nothing. Checked here, in the operations layer,
 so every customer-facing door gets the same rule, not only one route.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import col, select
@@ -78,3 +80,132 @@ async def own_line_usage(rt: Runtime, customer_id: str, sub_id: str, *, limit: i
             .limit(limit)
         )
         return list(rows)
+
+
+# ---- orders -------------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderView:
+    order: Any
+    items: list[Any] = field(default_factory=list)
+    history: list[Any] = field(default_factory=list)
+
+
+async def require_own_order(session: AsyncSession, customer_id: str, order_id: str) -> Any:
+    """The order if it is the customer's; else the same 404 as an order that does not exist."""
+    from domains.ordering.models import ProductOrder
+
+    order = None
+    if customer_id and order_id and len(order_id) <= 20:
+        order = (await session.exec(select(ProductOrder).where(ProductOrder.id == order_id))).first()
+    if order is None or order.customer_id != customer_id:
+        raise NotFound("order.not_found", f"No product order {order_id[:20]}.", order_id=order_id[:20])
+    return order
+
+
+async def own_order(rt: Runtime, customer_id: str, order_id: str) -> OrderView:
+    """The order with its items and its state history, if it is the customer's."""
+    from domains.ordering import services as ordering
+
+    async with rt.db() as s:
+        order = await require_own_order(s, customer_id, order_id)
+        return OrderView(
+            order, await ordering.order_items(s, order.id), await ordering.order_history(s, order.id)
+        )
+
+
+async def own_orders(rt: Runtime, customer_id: str, *, limit: int = 100) -> list[Any]:
+    """The customer's orders, newest first."""
+    from domains.ordering import services as ordering
+
+    if not customer_id:
+        return []
+    async with rt.db() as s:
+        rows, _ = await ordering.list_orders(s, customer_id=customer_id, limit=limit)
+    return rows
+
+
+# ---- cases --------------------------------------------------------------------------------------
+
+
+async def require_own_case(session: AsyncSession, customer_id: str, case_id: str) -> Any:
+    from domains.crm.models import SupportCase
+
+    case = None
+    if customer_id and case_id and len(case_id) <= 16:
+        case = (await session.exec(select(SupportCase).where(SupportCase.id == case_id))).first()
+    if case is None or case.customer_id != customer_id:
+        raise NotFound("case.not_found", f"No case {case_id[:16]}.", case_id=case_id[:16])
+    return case
+
+
+async def check_case(rt: Runtime, customer_id: str, case_id: str) -> None:
+    async with rt.db() as s:
+        await require_own_case(s, customer_id, case_id)
+
+
+async def own_case(rt: Runtime, customer_id: str, case_id: str) -> Any:
+    """The case with its notes and tickets (ops.crm.CaseDetail), if it is the customer's."""
+    from ops.crm import case_detail
+
+    await check_case(rt, customer_id, case_id)
+    return await case_detail(rt, case_id)
+
+
+async def own_cases(rt: Runtime, customer_id: str, *, limit: int = 100) -> list[Any]:
+    """The customer's cases, newest first."""
+    from ops.crm import list_cases
+
+    if not customer_id:
+        return []
+    rows, _ = await list_cases(rt, customer_id=customer_id, limit=limit)
+    return rows
+
+
+# ---- payment methods ----------------------------------------------------------------------------
+
+
+async def require_own_payment_method(session: AsyncSession, customer_id: str, pm_id: str) -> Any:
+    from domains.payment.models import PaymentMethod
+
+    method = None
+    if customer_id and pm_id and len(pm_id) <= 16:
+        method = await session.get(PaymentMethod, pm_id)
+    if method is None or method.customer_id != customer_id:
+        raise NotFound(
+            "payment_method.not_found", f"No payment method {pm_id[:16]}.", payment_method_id=pm_id[:16]
+        )
+    return method
+
+
+async def check_payment_method(rt: Runtime, customer_id: str, pm_id: str) -> None:
+    async with rt.db() as s:
+        await require_own_payment_method(s, customer_id, pm_id)
+
+
+async def own_payment_method(rt: Runtime, customer_id: str, pm_id: str) -> Any:
+    async with rt.db() as s:
+        return await require_own_payment_method(s, customer_id, pm_id)
+
+
+async def own_payment_methods(rt: Runtime, customer_id: str) -> list[Any]:
+    """The customer's cards on file (active ones), the default first."""
+    from ops.payment import list_payment_methods
+
+    if not customer_id:
+        return []
+    return await list_payment_methods(rt, customer_id)
+
+
+# ---- messages -----------------------------------------------------------------------------------
+
+
+async def own_messages(rt: Runtime, customer_id: str, *, limit: int = 50) -> list[Any]:
+    """The messages sent (or queued) to the customer, newest first."""
+    from ops.notify import list_messages
+
+    if not customer_id:
+        return []
+    _, rows = await list_messages(rt, customer_id=customer_id, limit=limit)
+    return rows
