@@ -26,6 +26,7 @@ SCHEMAS = (
     "staff",  # operator accounts of the cockpit
     "web",  # the web doors' sessions, login codes and rate counters (domains/web)
     "agent",  # the LLM agent's conversations, messages and proposals (domains/agent)
+    "knowledge",  # the handbook and docs indexed for the agent's knowledge_search (domains/knowledge)
     "cardgw",  # the mock card acquirer's own books (domains/payment/mock_gateway.py), not the BSS's
 )
 

@@ -14,7 +14,7 @@ depends_on = None
 SCHEMAS = (
     "catalog", "crm", "inventory", "payment", "ordering",
     "service_ordering", "subscription", "usage", "porting", "provisioning", "audit", "access",
-    "notify", "staff", "web", "agent", "cardgw",
+    "notify", "staff", "web", "agent", "knowledge", "cardgw",
 )
 SEQUENCES = (
     "ordering.product_order_seq", "ordering.order_item_seq",

@@ -299,6 +299,41 @@ def upgrade() -> None:
         schema="inventory",
     )
     op.create_table(
+        "doc_chunk",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("anchor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("source_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("indexed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "tsv",
+            postgresql.TSVECTOR(),
+            sa.Computed(
+                "setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('english'::regconfig, coalesce(body, '')), 'B')",
+                persisted=True,
+            ),
+            nullable=True,
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("source", "anchor", name="uq_knowledge_doc_chunk_source_anchor"),
+        schema="knowledge",
+    )
+    op.create_index(
+        op.f("ix_knowledge_doc_chunk_source"), "doc_chunk", ["source"], unique=False, schema="knowledge"
+    )
+    op.create_index(
+        "ix_knowledge_doc_chunk_tsv",
+        "doc_chunk",
+        ["tsv"],
+        unique=False,
+        schema="knowledge",
+        postgresql_using="gin",
+    )
+    op.create_table(
         "outbox",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("source_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -1654,6 +1689,11 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_customer", table_name="outbox", schema="notify")
     op.drop_index(op.f("ix_notify_outbox_source_event_id"), table_name="outbox", schema="notify")
     op.drop_table("outbox", schema="notify")
+    op.drop_index(
+        "ix_knowledge_doc_chunk_tsv", table_name="doc_chunk", schema="knowledge", postgresql_using="gin"
+    )
+    op.drop_index(op.f("ix_knowledge_doc_chunk_source"), table_name="doc_chunk", schema="knowledge")
+    op.drop_table("doc_chunk", schema="knowledge")
     op.drop_table("pool_watermark", schema="inventory")
     op.drop_index(
         "ux_msisdn_reserved_for",
