@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: up down status test test-fast bench chaos lint fmt venv migration clean
+.PHONY: up down status test test-fast bench bench-compare chaos lint fmt venv migration clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -35,8 +35,16 @@ test: venv
 test-fast: venv
 	.venv/bin/pytest -q -x -m "not stack and not slow"
 
+# `make bench [ONLY="signup renewals"] [QUICK=1]`: figures in bench/results/latest.json, with a CPU
+# calibration at start and end and the CPU of every stack process per unit of work.
+# `make bench-compare REF=64d011a [ONLY=…] [QUICK=1] [ROUNDS=2]`: REF (a temporary worktree) and the
+# working tree one after the other in one run, side by side with ratios (bench/results/compare.json).
 bench: venv
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(if $(QUICK),--quick) $(ONLY)
+
+bench-compare: venv
+	@test -n "$(REF)" || { echo "usage: make bench-compare REF=<git ref> [ONLY=\"signup renewals\"] [QUICK=1] [ROUNDS=2]"; exit 2; }
+	$(PY) -m bench.compare $(REF) $(if $(QUICK),--quick) $(if $(ROUNDS),--rounds $(ROUNDS)) $(ONLY)
 
 # Signups and renewals while the stack's processes are SIGKILLed; checks nothing is lost (bench/chaos.py);
 # then schemathesis sends over 10,000 generated requests across every role: no 5xx.

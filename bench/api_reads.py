@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import psutil
-
 from bench.context import BenchContext
 from bench.load import LoadResult, open_loop
-from bench.stack import component_of
 
 ORDER = 30
 RATE = 100.0  # requests per second
@@ -38,10 +35,15 @@ async def _run(ctx: BenchContext) -> None:
             if probe.status_code != 200:
                 print(f"skipping {name}: GET {path} answers {probe.status_code}")
                 continue
-            await open_loop(api, "GET", path, rate=RATE, duration=WARM_UP, concurrency=POOL)
-            before = cpu_seconds(ctx)
-            result = await open_loop(api, "GET", path, rate=RATE, duration=DURATION, concurrency=POOL)
-            _report(ctx, name, path, result, spent(before, cpu_seconds(ctx)))
+            duration = 5.0 if ctx.quick else DURATION
+            await open_loop(
+                api, "GET", path, rate=RATE, duration=1.0 if ctx.quick else WARM_UP, concurrency=POOL
+            )
+            before = ctx.cpu_sample()
+            result = await open_loop(api, "GET", path, rate=RATE, duration=duration, concurrency=POOL)
+            after = ctx.cpu_sample()
+            _report(ctx, name, path, result, duration)
+            ctx.add_cpu(name, before, after, result.sent, "request", path=path)
 
 
 async def _customer(ctx: BenchContext, api) -> str | None:
@@ -57,35 +59,16 @@ async def _customer(ctx: BenchContext, api) -> str | None:
     return ctx.state["customer_id"]
 
 
-def cpu_seconds(ctx: BenchContext) -> dict[str, float]:
-    """CPU time so far of each part of the stack and of this client process."""
-    used = {"client": sum(psutil.Process().cpu_times()[:2])}
-    for proc in ctx.stack.processes():
-        try:
-            name = component_of(proc)
-            used[name] = used.get(name, 0.0) + sum(proc.cpu_times()[:2])
-        except psutil.Error:
-            continue
-    return used
-
-
-def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {
-        k: round(v - before.get(k, 0.0), 1) for k, v in after.items() if k in ("api", "postgres", "client")
-    }
-
-
-def _report(ctx: BenchContext, name: str, path: str, result: LoadResult, cpu: dict[str, float]) -> None:
+def _report(ctx: BenchContext, name: str, path: str, result: LoadResult, duration: float) -> None:
     params = {
         "path": path,
         "target_rate_rps": RATE,
         "achieved_rate_rps": round(result.achieved_rate, 1),
-        "duration_s": DURATION,
+        "duration_s": duration,
         "requests": result.sent,
         "errors": sum(result.errors.values()),
         "pacing": "open loop, latency from scheduled send time",
         "client": f"httpx.AsyncClient, {POOL} connections, on the same machine",
-        "cpu_s": cpu,
     }
     if result.errors:
         params["error_kinds"] = result.errors

@@ -62,17 +62,26 @@ def write(figures: list[Figure], path: Path) -> None:
     path.write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
 
 
-def print_table(figures: list[Figure]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="BSS benchmarks")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("unit")
-    table.add_column("parameters", overflow="fold")
+def format_table(figures: list[Figure], params_width: int = 70) -> str:
+    """A plain-text table: figure, value, unit and the parameters cut to `params_width` (all of them
+    are in the JSON)."""
+    rows = [("figure", "value", "unit", "parameters")]
     for f in figures:
         value = f"{f.value:,.1f}" if isinstance(f.value, float) else str(f.value)
         params = ", ".join(f"{k}={v}" for k, v in f.params.items())
-        table.add_row(f.name, value, f.unit, params)
-    Console().print(table)
+        if len(params) > params_width:
+            params = params[: params_width - 1] + "…"
+        rows.append((f.name, value, f.unit, params))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for n, (name, value, unit, params) in enumerate(rows):
+        lines.append(
+            f"{name.ljust(widths[0])}  {value.rjust(widths[1])}  {unit.ljust(widths[2])}  {params}".rstrip()
+        )
+        if n == 0:
+            lines.append("-" * (sum(widths) + 6 + params_width))
+    return "\n".join(lines)
+
+
+def print_table(figures: list[Figure]) -> None:
+    print(format_table(figures), flush=True)

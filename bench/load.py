@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,21 +52,23 @@ async def open_loop(
     json: Any = None,
     expect: int = 200,
     concurrency: int | None = None,
+    json_for: Callable[[int], Any] | None = None,
 ) -> LoadResult:
     """`concurrency` bounds the requests in flight; the others queue here (cheaply, unlike in
-    httpx's pool, whose waiting list costs the client CPU it then lacks) and their wait counts."""
+    httpx's pool, whose waiting list costs the client CPU it then lacks) and their wait counts.
+    `json_for(i)` gives the i-th request its own body (e.g. a usage event with its own id)."""
     result = LoadResult(rate=rate, duration=duration)
     total = int(rate * duration)
     start = time.perf_counter()
     gate = asyncio.Semaphore(concurrency) if concurrency else None
 
-    async def one(scheduled: float) -> None:
+    async def one(scheduled: float, body: Any) -> None:
         try:
             if gate is None:
-                r = await client.request(method, path, json=json)
+                r = await client.request(method, path, json=body)
             else:
                 async with gate:
-                    r = await client.request(method, path, json=json)
+                    r = await client.request(method, path, json=body)
             outcome = "ok" if r.status_code == expect else f"http {r.status_code}"
         except httpx.HTTPError as exc:
             outcome = type(exc).__name__
@@ -80,7 +83,7 @@ async def open_loop(
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
+        tasks.append(asyncio.create_task(one(scheduled, json_for(i) if json_for else json)))
     await asyncio.gather(*tasks)
     result.elapsed = time.perf_counter() - start
     return result

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.context import BenchContext
+from bench.load import open_loop
 
 ORDER = 45
 LINES = 1_000
@@ -29,6 +30,15 @@ BULK_EVENTS = 20_000
 SINGLE_CLIENTS = 8
 SINGLE_EVENTS = 4_000
 ALONE_EVENTS = 1_000  # one client, one event at a time: latency without queueing behind others
+OPEN_RATE = 200.0  # events/s, open loop: the target's p99 is at this fixed rate
+OPEN_SECONDS = 20.0
+QUICK = {
+    "BULK_REQUESTS": 3,
+    "BULK_EVENTS": 5_000,
+    "SINGLE_EVENTS": 800,
+    "ALONE_EVENTS": 200,
+    "OPEN_SECONDS": 5.0,
+}
 USAGE = "/tmf-api/usageManagement/v4/usage"
 BULK = f"{USAGE}/bulk"
 MSISDN_BASE = 97_000_000
@@ -39,6 +49,12 @@ def run(ctx: BenchContext) -> None:
 
 
 async def _run(ctx: BenchContext) -> None:
+    size = dict(QUICK) if ctx.quick else {}
+    bulk_requests = size.get("BULK_REQUESTS", BULK_REQUESTS)
+    bulk_events = size.get("BULK_EVENTS", BULK_EVENTS)
+    single_events = size.get("SINGLE_EVENTS", SINGLE_EVENTS)
+    alone_events = size.get("ALONE_EVENTS", ALONE_EVENTS)
+    open_seconds = size.get("OPEN_SECONDS", OPEN_SECONDS)
     db = ctx.stack.db_url()
     engine = create_async_engine(db)
     try:
@@ -47,35 +63,51 @@ async def _run(ctx: BenchContext) -> None:
         sent_kb = 0
         async with ctx.api(max_connections=SINGLE_CLIENTS + 2) as api:
             bodies = []
-            for n in range(BULK_REQUESTS + 1):  # the first is a warm-up, sent again at the end
-                events = [_event(rng, f"bulk-{n}-{i}", msisdns) for i in range(BULK_EVENTS)]
+            for n in range(bulk_requests + 1):  # the first is a warm-up, sent again at the end
+                events = [_event(rng, f"bulk-{n}-{i}", msisdns) for i in range(bulk_events)]
                 sent_kb += sum(_data_kb(e) for e in events)
                 bodies.append(json.dumps(events).encode())
             await _bulk(api, bodies[0])
+            cpu_before = ctx.cpu_sample()
             started = time.perf_counter()
             per_request = [await _bulk(api, body) for body in bodies[1:]]
             elapsed = time.perf_counter() - started
+            ctx.add_cpu("rating.bulk", cpu_before, ctx.cpu_sample(), bulk_requests * bulk_events, "event")
             rated = sum(r["rated"] for r, _ in per_request)
             resent, resend_s = await _bulk(api, bodies[0])
 
-            singles = [_event(rng, f"single-{i}", msisdns) for i in range(SINGLE_EVENTS)]
+            singles = [_event(rng, f"single-{i}", msisdns) for i in range(single_events)]
             sent_kb += sum(_data_kb(e) for e in singles)
+            cpu_before = ctx.cpu_sample()
             single_started = time.perf_counter()
             latencies = await _singles(api, singles, SINGLE_CLIENTS)
             single_elapsed = time.perf_counter() - single_started
+            ctx.add_cpu("rating.single", cpu_before, ctx.cpu_sample(), len(latencies), "event")
 
-            alone = [_event(rng, f"alone-{i}", msisdns) for i in range(ALONE_EVENTS)]
+            alone = [_event(rng, f"alone-{i}", msisdns) for i in range(alone_events)]
             sent_kb += sum(_data_kb(e) for e in alone)
             alone_latencies = await _singles(api, alone, 1)
+
+            # Open loop at a fixed rate: each event leaves on schedule, its latency counts from then.
+            opened = [_event(rng, f"open-{i}", msisdns) for i in range(int(OPEN_RATE * open_seconds))]
+            sent_kb += sum(_data_kb(e) for e in opened)
+            cpu_before = ctx.cpu_sample()
+            paced = await open_loop(
+                api, "POST", USAGE, rate=OPEN_RATE, duration=open_seconds, expect=201,
+                concurrency=SINGLE_CLIENTS, json_for=lambda i: opened[i],
+            )  # fmt: skip
+            cpu_after = ctx.cpu_sample()
+            if paced.errors:
+                raise RuntimeError(f"open-loop usage POSTs failed: {paced.errors}")
         consumed_kb = await _consumed_kb(engine)
     finally:
         await engine.dispose()
 
-    exact = consumed_kb == sent_kb and resent["rated"] == 0 and resent["duplicate"] == BULK_EVENTS
+    exact = consumed_kb == sent_kb and resent["rated"] == 0 and resent["duplicate"] == bulk_events
     params = {
         "lines": LINES,
-        "requests": BULK_REQUESTS,
-        "events_per_request": BULK_EVENTS,
+        "requests": bulk_requests,
+        "events_per_request": bulk_events,
         "body": "JSON array of TMF635 Usage",
         "exactly_once_verified": exact,
         "measured": "sequential POST usage/bulk, wall time including upload and commit",
@@ -83,15 +115,25 @@ async def _run(ctx: BenchContext) -> None:
     ctx.add("rating.bulk.events_per_s", rated / elapsed, "events/s", **params)
     ctx.add("rating.bulk.request_p50", statistics.median(s for _, s in per_request) * 1000, "ms", **params)
     ctx.add(
-        "rating.bulk.resend_events_per_s", BULK_EVENTS / resend_s, "events/s", duplicates=resent["duplicate"]
+        "rating.bulk.resend_events_per_s", bulk_events / resend_s, "events/s", duplicates=resent["duplicate"]
     )
-    single = {"clients": SINGLE_CLIENTS, "events": SINGLE_EVENTS, "lines": LINES, "loop": "closed"}
+    single = {"clients": SINGLE_CLIENTS, "events": single_events, "lines": LINES, "loop": "closed"}
     ctx.add("rating.single.events_per_s", len(latencies) / single_elapsed, "events/s", **single)
     ctx.add("rating.single.p50", _pct(latencies, 50), "ms", **single)
     ctx.add("rating.single.p99", _pct(latencies, 99), "ms", **single)
-    one = {"clients": 1, "events": ALONE_EVENTS, "lines": LINES, "loop": "closed"}
+    one = {"clients": 1, "events": alone_events, "lines": LINES, "loop": "closed"}
     ctx.add("rating.single_one_client.p50", _pct(alone_latencies, 50), "ms", **one)
     ctx.add("rating.single_one_client.p99", _pct(alone_latencies, 99), "ms", **one)
+    paced_params = {
+        "rate": OPEN_RATE,
+        "seconds": open_seconds,
+        "events": paced.sent,
+        "achieved_rate": round(paced.achieved_rate, 1),
+        "loop": f"open, at most {SINGLE_CLIENTS} in flight, latency from the scheduled send",
+    }
+    ctx.add("rating.open_200.p50", paced.percentile(50), "ms", **paced_params)
+    ctx.add("rating.open_200.p99", paced.percentile(99), "ms", **paced_params)
+    ctx.add_cpu("rating.open_200", cpu_before, cpu_after, paced.sent, "event", **paced_params)
     if not exact:
         raise RuntimeError(
             f"exactly-once check failed: consumed {consumed_kb} KB, sent {sent_kb} KB, resend {resent}"

@@ -17,6 +17,7 @@ from bench.context import BenchContext, customer_with_card
 
 ORDER = 70
 LINES = 10_000
+QUICK_LINES = 300
 START_CONCURRENCY = 50
 
 
@@ -30,18 +31,20 @@ async def _run(ctx: BenchContext) -> None:
 
     from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
+    lines = ctx.size(LINES, QUICK_LINES)
     async with ctx.api() as api:
         customer = await customer_with_card(api, "renewals")
     db = await asyncpg.connect(ctx.stack.db_url(driver="postgresql"))
     client = await Client.connect(f"127.0.0.1:{ctx.stack.env['BSS_TEMPORAL_PORT']}")
     # Far enough ahead for every workflow to start and sit on its timer before the moment comes.
-    setup_budget = timedelta(seconds=max(60, LINES / 60))
+    setup_budget = timedelta(seconds=max(20 if ctx.quick else 60, lines / 60))
     due = datetime.now(UTC) + setup_budget
     tag = f"{int(time.time())}"
-    ids = [f"SUB-R{tag}{i:05d}" for i in range(LINES)]
+    ids = [f"SUB-R{tag}{i:05d}" for i in range(lines)]
     await _insert_lines(db, ids, customer, due, tag)
 
     sem = asyncio.Semaphore(START_CONCURRENCY)
+    cpu_before_starts = ctx.cpu_sample()
     started = time.monotonic()
 
     async def start(i: int, sub_id: str) -> None:
@@ -54,11 +57,22 @@ async def _run(ctx: BenchContext) -> None:
             )
 
     await asyncio.gather(*(start(i, s) for i, s in enumerate(ids)))
-    start_rate = LINES / (time.monotonic() - started)
-    wait = (due - datetime.now(UTC)).total_seconds()
+    start_rate = lines / (time.monotonic() - started)
+    await asyncio.sleep(2)  # the first workflow task of the last lines started
+    ctx.add_cpu(
+        "renewals.start_line",
+        cpu_before_starts,
+        ctx.cpu_sample(),
+        lines,
+        "line",
+        measured="start_workflow of each line until it sleeps on its period's end (+2 s)",
+    )
+    wait = (due - datetime.now(UTC)).total_seconds() - 1
     if wait < 0:
-        print(f"warning: starting {LINES} workflows took longer than the {setup_budget} budget")
+        print(f"warning: starting {lines} workflows took longer than the {setup_budget} budget")
     await asyncio.sleep(max(0.0, wait))
+    cpu_before = ctx.cpu_sample()
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
     t0 = time.monotonic()
     done, deadline = 0, t0 + 900
     while time.monotonic() < deadline:
@@ -67,17 +81,19 @@ async def _run(ctx: BenchContext) -> None:
             "ON s.id = r.subscription_id WHERE s.id LIKE $1 AND r.status = 'renewed'",
             f"SUB-R{tag}%",
         )
-        if done >= LINES:
+        if done >= lines:
             break
         await asyncio.sleep(0.5)
     elapsed = time.monotonic() - t0
+    await asyncio.sleep(1)  # the last lines' balance reset and continue-as-new
+    cpu_after = ctx.cpu_sample()
     payments = await db.fetchval(
         "SELECT count(*) FROM payment.payment WHERE customer_id = $1 AND purpose = 'renewal' AND status = 'approved'",
         customer,
     )
     await db.close()
     params = {
-        "lines": LINES,
+        "lines": lines,
         "renewed": done,
         "approved_payments": payments,
         "due_together": True,
@@ -85,6 +101,14 @@ async def _run(ctx: BenchContext) -> None:
     }
     ctx.add("renewals.all_due_at_once.duration", elapsed, "s", **params)
     ctx.add("renewals.per_second", done / elapsed if elapsed else 0.0, "renewals/s", **params)
+    ctx.add_cpu(
+        "renewals",
+        cpu_before,
+        cpu_after,
+        done,
+        "renewal",
+        measured="1 s before the periods end until every line renewed (+1 s)",
+    )
 
 
 async def _insert_lines(db, ids: list[str], customer: str, due: datetime, tag: str) -> None:

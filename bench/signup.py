@@ -17,7 +17,9 @@ ORDER = 50
 ORDERS = "/tmf-api/productOrderingManagement/v4/productOrder"
 SLOWEST_TASK_S = 0.5
 SAMPLES = {1: 20, 10: 50}  # concurrency -> orders
+QUICK_SAMPLES = {1: 6, 10: 20}
 SUSTAINED_ORDERS = 150
+QUICK_SUSTAINED_ORDERS = 40
 SUSTAINED_CONCURRENCY = 20
 
 
@@ -27,6 +29,7 @@ def run(ctx: BenchContext) -> None:
             ctx.stack.stop()
             ctx.stack.env["BSS_SIM_LATENCY_FACTOR"] = factor
             ctx.stack.start()
+            ctx.stack.settle()
         asyncio.run(_measure(ctx, float(factor)))
 
 
@@ -35,16 +38,30 @@ async def _measure(ctx: BenchContext, factor: float) -> None:
 
     client = await Client.connect(f"127.0.0.1:{ctx.stack.env['BSS_TEMPORAL_PORT']}")
     async with ctx.api(max_connections=50) as api:
-        for concurrency, n in SAMPLES.items():
+        for concurrency, n in (QUICK_SAMPLES if ctx.quick else SAMPLES).items():
             customers = await _customers(api, n)
             await _order_and_wait(api, client, customers[0])  # warm-up
+            before = ctx.cpu_sample()
             latencies = await _run_orders(api, client, customers[1:], concurrency)
+            after = ctx.cpu_sample()
             _report(ctx, factor, concurrency, latencies)
+            ctx.add_cpu(
+                f"signup.sim{factor:g}.c{concurrency}",
+                before,
+                after,
+                len(latencies),
+                "order",
+                sim_latency_factor=factor,
+                concurrency=concurrency,
+            )
         if factor == 0:
-            customers = await _customers(api, SUSTAINED_ORDERS)
+            n = ctx.size(SUSTAINED_ORDERS, QUICK_SUSTAINED_ORDERS)
+            customers = await _customers(api, n)
+            before = ctx.cpu_sample()
             started = time.monotonic()
             done = await _run_orders(api, client, customers, SUSTAINED_CONCURRENCY)
             elapsed = time.monotonic() - started
+            after = ctx.cpu_sample()
             ctx.add(
                 "signup.sustained_orders_per_s",
                 len(done) / elapsed,
@@ -52,6 +69,16 @@ async def _measure(ctx: BenchContext, factor: float) -> None:
                 orders=len(done),
                 concurrency=SUSTAINED_CONCURRENCY,
                 sim_latency_factor=factor,
+            )
+            ctx.add_cpu(
+                "signup.sustained",
+                before,
+                after,
+                len(done),
+                "order",
+                sim_latency_factor=factor,
+                concurrency=SUSTAINED_CONCURRENCY,
+                measured="every process of the stack, from the first POST to the last order completed",
             )
 
 

@@ -20,6 +20,10 @@ from stack import postgres
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 90.0
+# After /health answers, the portals and the worker may still be importing: a workload measured
+# then would be charged their start-up. settle() waits until the stack idles.
+SETTLE_CORES = 0.25
+SETTLE_TIMEOUT = 30.0
 
 
 def _free_ports(n: int) -> list[int]:
@@ -31,9 +35,9 @@ def _free_ports(n: int) -> list[int]:
 
 def isolated_env(data_dir: Path, latency_factor: str) -> tuple[dict[str, str], list[int]]:
     """The environment of a stack of our own in `data_dir` on free ports (Postgres, Temporal,
-    its UI, the API, in that order). Only our settings: an outer BSS_DB_URL would point the run at
+    its UI, the API, the portal, the cockpit, in that order). Only our settings: an outer BSS_DB_URL would point the run at
     someone else's database."""
-    pg, temporal, ui, api = ports = _free_ports(4)
+    pg, temporal, ui, api, portal, cockpit = ports = _free_ports(6)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
     env.update(
         BSS_DATA_DIR=str(data_dir),
@@ -41,6 +45,8 @@ def isolated_env(data_dir: Path, latency_factor: str) -> tuple[dict[str, str], l
         BSS_TEMPORAL_PORT=str(temporal),
         BSS_TEMPORAL_UI_PORT=str(ui),
         BSS_API_PORT=str(api),
+        BSS_PORTAL_PORT=str(portal),
+        BSS_COCKPIT_PORT=str(cockpit),
         BSS_SIM_LATENCY_FACTOR=latency_factor,
         PYTHONUNBUFFERED="1",
     )
@@ -49,9 +55,14 @@ def isolated_env(data_dir: Path, latency_factor: str) -> tuple[dict[str, str], l
 
 @dataclass
 class BenchStack:
+    """`root` is the tree whose code the stack runs (a worktree of another commit for
+    `make bench-compare`) and `python` the interpreter of its venv; the driver stays in ours."""
+
     data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bss-bench-")))
     env: dict[str, str] = field(default_factory=dict)
     supervisor: subprocess.Popen[bytes] | None = None
+    root: Path = ROOT
+    python: str = sys.executable
 
     def __post_init__(self) -> None:
         self.env, _ = isolated_env(self.data_dir, "0")
@@ -81,8 +92,8 @@ class BenchStack:
         started = time.monotonic()
         with open(log, "ab") as out:
             self.supervisor = subprocess.Popen(
-                [sys.executable, "-m", "stack.runner", "supervise"],
-                cwd=ROOT,
+                [self.python, "-m", "stack.runner", "supervise"],
+                cwd=self.root,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -118,6 +129,32 @@ class BenchStack:
         assert self.supervisor is not None
         root = psutil.Process(self.supervisor.pid)
         return [root, *root.children(recursive=True)]
+
+    def cpu_processes(self) -> list[tuple[int, str]]:
+        """(pid, component) of every process of the stack, for bench.cpu's samples."""
+        found = []
+        for proc in self.processes():
+            try:
+                found.append((proc.pid, component_of(proc)))
+            except psutil.Error:
+                continue
+        return found
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> float:
+        """Wait until the whole stack uses under SETTLE_CORES for a second (start-up done); returns
+        the seconds waited."""
+        from bench import cpu
+
+        started = time.monotonic()
+        before = cpu.sample(self.cpu_processes())
+        while time.monotonic() - started < timeout:
+            time.sleep(1.0)
+            after = cpu.sample(self.cpu_processes())
+            busy = sum(cpu.cpu_between(before, after).values()) / max(after.at - before.at, 1e-3)
+            if busy < SETTLE_CORES:
+                break
+            before = after
+        return time.monotonic() - started
 
     def memory_mib(self) -> dict[str, float]:
         """Summed RSS (counts shared pages once per process) and PSS (shares them out) of the stack."""
@@ -159,7 +196,14 @@ def component_of(proc: psutil.Process) -> str:
     if name in ("postgres", "temporal"):  # the binaries' own names; backends share "postgres"
         return name
     cmd = " ".join(proc.cmdline())
-    for marker, component in (("stack.runner", "supervisor"), ("uvicorn", "api"), ("worker.py", "worker")):
+    markers = (
+        ("stack.runner", "supervisor"),
+        ("api.app", "api"),
+        ("portals.", "portals"),
+        ("worker.py", "worker"),
+        ("migrate_and_seed", "supervisor"),
+    )
+    for marker, component in markers:
         if marker in cmd:
             return component
     return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import cpu
 from bench.context import BenchContext
 
 ORDER = 10
@@ -11,7 +12,22 @@ STARTS_STACK = True
 def run(ctx: BenchContext) -> None:
     cold = ctx.stack.start()
     ctx.add("startup.cold_to_healthy", cold, "s", data_dir="empty", includes="initdb, migrations, seed")
+    _start_cpu(ctx, "startup.cold")
     stop = ctx.stack.stop()
     ctx.add("startup.stop", stop, "s", signal="SIGTERM to the supervisor (bss down)")
     warm = ctx.stack.start()
     ctx.add("startup.warm_restart_to_healthy", warm, "s", data_dir="kept from the cold start")
+    _start_cpu(ctx, "startup.warm")
+    settled = ctx.stack.settle()
+    ctx.add(
+        "startup.warm_settled_after", warm + settled, "s", meaning="until the stack idles (portals imported)"
+    )
+
+
+def _start_cpu(ctx: BenchContext, name: str) -> None:
+    """CPU seconds every process of the stack has spent since it was born, at /health 200 (with the
+    children the supervisor already reaped: initdb, the migration child)."""
+    spent = cpu.cpu_between(cpu.Sample(0.0, {}), cpu.sample(ctx.stack.cpu_processes()))
+    ctx.add(
+        f"{name}.cpu_s", sum(spent.values()), "s CPU", **{k: round(v, 2) for k, v in sorted(spent.items())}
+    )
