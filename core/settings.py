@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
     task_queue: str = "bss"
+    # Worker processes `bss up` runs on the task queue (`bss up --workers N`); each polls it alone.
+    workers: int = 1
 
     pg_port: int = 5433
     temporal_port: int = 7233
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
+    # Loop guards of one turn: model calls at most, and tokens (as the endpoint reports them).
+    llm_max_steps: int = 8
+    llm_turn_token_budget: int = 60_000
 
     @property
     def embedded_db(self) -> bool:

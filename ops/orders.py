@@ -236,6 +236,29 @@ async def cancel_order(rt: Runtime, ctx: RequestContext, order_id: str, reason: 
         return await ordering.get_order(s, order_id)
 
 
+async def get_order(rt: Runtime, order_id: str) -> Any:
+    """One product order (404 `order.not_found`)."""
+    from domains.ordering import services as ordering
+
+    async with rt.db() as s:
+        return await ordering.get_order(s, order_id)
+
+
+async def list_orders(
+    rt: Runtime,
+    *,
+    customer_id: str | None = None,
+    state: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[Any], int]:
+    """(orders newest first, total) of a customer and/or in a state."""
+    from domains.ordering import services as ordering
+
+    async with rt.db() as s:
+        return await ordering.list_orders(s, state=state, customer_id=customer_id, offset=offset, limit=limit)
+
+
 TASK_WORKFLOW = {"ESIM_PROFILE_PREPARE": "esim"}
 
 
