@@ -67,7 +67,9 @@ async def own_lines(rt: Runtime, customer_id: str) -> list[dict[str, Any]]:
     return sorted(views, key=lambda v: STATE_ORDER.get(v["state"], 9))
 
 
-async def own_line_usage(rt: Runtime, customer_id: str, sub_id: str, *, limit: int = 20) -> list[Any]:
+async def own_line_usage(
+    rt: Runtime, customer_id: str, sub_id: str, *, limit: int = 20, offset: int = 0
+) -> list[Any]:
     """The line's latest rated usage events, newest first."""
     from domains.usage.models import UsageEvent
 
@@ -77,6 +79,7 @@ async def own_line_usage(rt: Runtime, customer_id: str, sub_id: str, *, limit: i
             select(UsageEvent)
             .where(UsageEvent.subscription_id == sub_id)
             .order_by(col(UsageEvent.seq).desc())
+            .offset(offset)
             .limit(limit)
         )
         return list(rows)

@@ -49,7 +49,7 @@ class StepUpState:
 
 
 def _key(customer_id: str, session_key: str) -> str:
-    return f"{customer_id}:{session_key}"[:254]
+    return f"{customer_id}:{session_key}".lower()[:254]  # stored lower-case, like an address
 
 
 def mask_email(address: str) -> str:

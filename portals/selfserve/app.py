@@ -5,14 +5,17 @@ Server-rendered (FastAPI + Jinja, portals/web), usable with JavaScript off; htmx
 forms lighter. Every operation goes through the operations layer in-process with the portal's own
 channel identity: RequestContext(actor=<CUST id>, channel="portal-self-serve",
 service_identity="portal-selfserve"), so the rules, audit rows and workflows are the API's. The
-customer id comes from the session only; ops/ownership.py answers 404 for anybody else's line.
+customer id comes from the session only; ops/ownership.py answers 404 for anybody else's line,
+order, case or card.
+
+The signed-in pages live in one module per capability (lines.py, payments.py, support.py,
+stepup.py; shared pieces in common.py), each an APIRouter included in create_app below.
+Money-moving and destructive actions show what will happen, then need a fresh step-up code
+(ops/step_up.py, common.act).
 """
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,68 +23,32 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from core.clock import clock
-from core.context import RequestContext
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError
 from core.settings import Settings, get_settings
 from ops.runtime import Runtime
+from portals.selfserve import lines, payments, stepup, support
+from portals.selfserve.common import (  # noqa: F401 - context_for, signed_in: the other page modules' API
+    DOOR,
+    SERVICE_IDENTITY,
+    LoginRequired,
+    context_for,
+    customer_of,
+    install_filters,
+    pop_flash,
+    signed_in,
+)
+from portals.selfserve.lines import offering_names
 from portals.web import sessions
-from portals.web.app import Door, create_web_app, form_data, render, render_form_page
+from portals.web.app import create_web_app, form_data, render, render_form_page
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-DOOR = Door(portal="selfserve", cookie_name="bss_portal", title="BSS Mobile", channel="portal-self-serve")
-SERVICE_IDENTITY = "portal-selfserve"
-
-
-def context_for(request: Request, customer_id: str | None = None) -> RequestContext:
-    return RequestContext(
-        actor=customer_id or "anonymous", channel=DOOR.channel, service_identity=SERVICE_IDENTITY
-    )
-
-
-def signed_in(request: Request) -> str | None:
-    session = sessions.web_state(request).session
-    return session.subject if session is not None else None
 
 
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
 
-# ---- template filters ---------------------------------------------------------------------------
-
-
-def amount(quantity: int | None, unit: str | None) -> str:
-    if quantity is None:
-        return "—"
-    if quantity < 0:
-        return "Unlimited"
-    if unit == "mb":
-        return f"{quantity / 1024:.1f} GB".replace(".0 GB", " GB") if quantity >= 1024 else f"{quantity} MB"
-    if unit == "minutes":
-        return f"{quantity} min"
-    if unit == "count":
-        return f"{quantity} SMS"
-    return f"{quantity} {unit or ''}".strip()
-
-
-def money(value: Any, currency: str = "SGD") -> str:
-    return f"{currency} {Decimal(str(value)):.2f}"
-
-
-def day(value: str | datetime | None) -> str:
-    if not value:
-        return "—"
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when.strftime("%d %b %Y")
-
-
-ALLOWANCE_NAMES = {"data": "Data", "voice": "Calls", "sms": "SMS", "data_roaming": "Roaming data"}
-
-
-def by_kind(allowances: list[Any]) -> list[Any]:
-    """Data, calls, SMS, roaming: the order people read a plan in."""
-    order = list(ALLOWANCE_NAMES)
-    return sorted(allowances, key=lambda a: order.index(a.allowance_type) if a.allowance_type in order else 9)
+_pop_flash = pop_flash  # the name it had before the split
 
 
 # ---- reads the pages share ----------------------------------------------------------------------
@@ -108,20 +75,20 @@ async def _promotions_on_offer(rt: Runtime) -> list[Any]:
     ]
 
 
-async def _offering_names(rt: Runtime) -> dict[str, str]:
-    from sqlmodel import select
-
-    from domains.catalog.models import ProductOffering
-
-    async with rt.db() as s:
-        return {o.id: o.name for o in await s.exec(select(ProductOffering))}
-
-
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     app = create_web_app(DOOR, TEMPLATES, settings, runtime)
-    env = app.state.templates.env
-    env.filters.update(amount=amount, money=money, day=day, by_kind=by_kind)
-    env.globals["allowance_name"] = lambda kind: ALLOWANCE_NAMES.get(kind, kind)
+    install_filters(app.state.templates.env)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return _to_login()
+
+    # The signed-in customer's pages, one module per capability; each module is one include here
+    # (the signup funnel and the customer chat add theirs below).
+    app.include_router(lines.router)
+    app.include_router(payments.router)
+    app.include_router(support.router)
+    app.include_router(stepup.router)
 
     @app.get("/")
     async def landing(request: Request) -> Response:
@@ -199,9 +166,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         from ops.crm import get_customer
         from ops.ownership import own_lines
 
-        customer_id = signed_in(request)
-        if not customer_id:
-            return _to_login()
+        customer_id = customer_of(request)
         rt: Runtime = request.app.state.runtime
         customer = await get_customer(rt, customer_id)
         return render(
@@ -210,66 +175,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             {
                 "customer": customer,
                 "lines": await own_lines(rt, customer_id),
-                "offerings": await _offering_names(rt),
-                "flash": await _pop_flash(request),
+                "offerings": await offering_names(rt),
+                **await pop_flash(request),
             },
         )
-
-    @app.get("/lines/{sub_id}")
-    async def line_page(request: Request, sub_id: str) -> Response:
-        from ops.catalog import list_vas
-        from ops.ownership import own_line, own_line_usage
-
-        customer_id = signed_in(request)
-        if not customer_id:
-            return _to_login()
-        rt: Runtime = request.app.state.runtime
-        line = await own_line(rt, customer_id, sub_id)
-        vas = [v for v in await list_vas(rt) if v.lifecycle_status == "Active"]
-        return render(
-            request,
-            "line.html",
-            {
-                "line": line,
-                "usage": await own_line_usage(rt, customer_id, sub_id),
-                "offerings": await _offering_names(rt),
-                "vas": vas,
-                "topup_key": secrets.token_urlsafe(12),
-                "flash": await _pop_flash(request),
-            },
-        )
-
-    @app.post("/lines/{sub_id}/topup")
-    async def topup(request: Request, sub_id: str) -> Response:
-        from ops.ownership import check_line
-        from ops.subscriptions import purchase_vas
-
-        customer_id = signed_in(request)
-        if not customer_id:
-            return _to_login()
-        rt: Runtime = request.app.state.runtime
-        await check_line(rt, customer_id, sub_id)  # before anything else: 404 for another's line
-        form = await form_data(request)
-        vas_id = (form.get("vas") or "").strip()
-        key = (form.get("key") or "").strip()[:64] or None
-        if not vas_id or len(vas_id) > 64:
-            raise InvalidInput("portal.topup.vas_missing", "Choose a top-up.")
-        await purchase_vas(
-            rt, context_for(request, customer_id), sub_id, vas_id, f"portal-{key}" if key else None
-        )
-        await sessions.update_data(request, flash="Top-up added.")
-        return RedirectResponse(f"/lines/{sub_id}", status_code=303)
 
     return app
-
-
-async def _pop_flash(request: Request) -> str | None:
-    session = sessions.web_state(request).session
-    if session is None or "flash" not in session.data:
-        return None
-    message = session.data.get("flash")
-    await sessions.update_data(request, flash=None)
-    return message
 
 
 def app_from_env() -> FastAPI:
