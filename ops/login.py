@@ -1,9 +1,11 @@
 """One-time email login codes for the web doors (the self-serve portal's `/login`).
 
 `request_code` sends a 6-digit code through the notification outbox (ops/notify.py `send`, so in
-development it lands in <data dir>/mailbox/) when the address belongs to a customer who may sign in;
-it answers the same way for any other address, so the form tells nobody who is a customer.
-`verify_code` checks it. Codes are stored as an HMAC under the server secret (BSS_PORTAL_SECRET, or
+development it lands in <data dir>/mailbox/). On the self-serve portal a new customer signs up
+through the same door: an address that belongs to no customer gets a code too, in a mail that says
+it is for creating an account (template `signup_code`); the door answers the same way for both, so
+the form tells nobody who is a customer. `verify_code` checks it; with `signup=True` a right code for
+an address without a customer answers None (a verified email, no customer yet: the signup funnel). Codes are stored as an HMAC under the server secret (BSS_PORTAL_SECRET, or
 <data dir>/portal-secret generated for development), expire after 10 minutes of business time, and
 the fifth wrong try burns the code. Limits: 5 codes an hour per address, 20 per client address, and
 20 wrong codes an hour per client address (across addresses); over a limit is a 429
@@ -93,8 +95,8 @@ async def customer_for_email(session, email: str) -> str | None:
 async def request_code(
     rt: Runtime, ctx: RequestContext, email: str, ip: str | None, *, portal: str = SELFSERVE
 ) -> bool:
-    """Send a code to `email` if it belongs to a customer; True when one was sent (the door must
-    not tell the visitor which)."""
+    """Send a code to `email`: a login code when it belongs to a customer (True), on the self-serve
+    portal a signup code otherwise (False); the door must not tell the visitor which."""
     from domains.web import services as web
     from ops import notify
 
@@ -111,8 +113,8 @@ async def request_code(
         await web.count_event(s, "code_email", email, now, WINDOW)
         await web.count_event(s, "code_ip", ip_key, now, WINDOW)
         customer_id = await customer_for_email(s, email)
-        if customer_id is None:
-            return False
+        if customer_id is None and portal != SELFSERVE:
+            return False  # only the self-serve portal signs new customers up
         code, row = await web.issue_code(
             s, portal_secret(rt.settings), portal, email, now, subject=customer_id, ip=ip
         )
@@ -120,20 +122,30 @@ async def request_code(
     minutes = int(web.CODE_TTL.total_seconds() // 60)
     await notify.send(
         rt,
-        "login_code",
+        "login_code" if customer_id is not None else "signup_code",
         email,
         {"code": code, "minutes": minutes},
         customer_id,
         key=f"login:{portal}:{row_id}",
     )
-    return True
+    return customer_id is not None
 
 
 async def verify_code(
-    rt: Runtime, ctx: RequestContext, email: str, code: str, ip: str | None, *, portal: str = SELFSERVE
-) -> str:
+    rt: Runtime,
+    ctx: RequestContext,
+    email: str,
+    code: str,
+    ip: str | None,
+    *,
+    portal: str = SELFSERVE,
+    signup: bool = False,
+) -> str | None:
     """The customer id a right code logs in; a wrong, expired or burned code is a 422 with
-    `login.code.invalid|expired|burned`; too many wrong codes from one client address, a 429."""
+    `login.code.invalid|expired|burned`; too many wrong codes from one client address, a 429.
+    A right signup code (the address had no customer) answers None when `signup` (the email is
+    verified, the customer is still to be created), the customer's id when one was created with
+    this address since, and otherwise is refused like a wrong code."""
     from domains.audit.services import record
     from domains.web import services as web
 
@@ -146,19 +158,20 @@ async def verify_code(
                 "login.rate_limited", "Too many wrong codes from this address; wait a while and try again."
             )
         check = await web.check_code(s, portal_secret(rt.settings), portal, email, code, now)
+        subject = check.subject
         if not check.ok:
             await web.count_event(s, "verify_ip", ip_key, now, WINDOW)
-        elif check.subject is not None:
+        elif subject is None and portal == SELFSERVE:
+            # A signup code: the address may have become a customer's since (another browser).
+            subject = await customer_for_email(s, email)
+        if check.ok and subject is not None:
             record(
-                s,
-                ctx,
-                "customer.logged_in",
-                "customer",
-                check.subject,
-                {"customer_id": check.subject, "portal": portal},
+                s, ctx, "customer.logged_in", "customer", subject, {"customer_id": subject, "portal": portal}
             )
-    if check.ok and check.subject is not None:
-        return check.subject
+    if check.ok and subject is not None:
+        return subject
+    if check.ok and signup and portal == SELFSERVE:
+        return None
     if check.reason == "expired":
         raise PolicyViolation("login.code.expired", "That code has expired; ask for a new one.")
     if check.reason == "burned":

@@ -39,7 +39,7 @@ EVENT_TEMPLATES: dict[str, str] = {
 OPERATOR_TEMPLATES = frozenset({"inventory_low"})
 # Sent by the dispatcher's own scans or by a direct send (ops/notify.send), never from an event.
 SCHEDULED_TEMPLATES = frozenset({"renewal_reminder"})
-DIRECT_TEMPLATES = frozenset({"login_code", "step_up_code"})
+DIRECT_TEMPLATES = frozenset({"login_code", "step_up_code", "signup_code"})
 TEMPLATES = frozenset(EVENT_TEMPLATES.values()) | SCHEDULED_TEMPLATES | DIRECT_TEMPLATES
 
 RENEWAL_REMINDER_DAYS = 3

@@ -26,7 +26,7 @@ from core.clock import clock
 from core.errors import DomainError
 from core.settings import Settings, get_settings
 from ops.runtime import Runtime
-from portals.selfserve import lines, payments, stepup, support
+from portals.selfserve import lines, payments, signup, stepup, support
 from portals.selfserve.common import (  # noqa: F401 - context_for, signed_in: the other page modules' API
     DOOR,
     SERVICE_IDENTITY,
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(payments.router)
     app.include_router(support.router)
     app.include_router(stepup.router)
+    app.include_router(signup.router)  # the signup funnel (/signup/...)
 
     @app.get("/")
     async def landing(request: Request) -> Response:
@@ -143,7 +144,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         code = (form.get("code") or "").strip()[:12]
         try:
             customer_id = await verify_code(
-                request.app.state.runtime, context_for(request), email, code, sessions.client_ip(request)
+                request.app.state.runtime,
+                context_for(request),
+                email,
+                code,
+                sessions.client_ip(request),
+                signup=True,  # an address without a customer: a prospect's session (signup.py)
             )
         except DomainError as exc:
             status = getattr(exc, "status", 422)
@@ -151,8 +157,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return render(
                 request, "verify.html", {"email": email, "error": exc.message, "spent": spent}, status
             )
-        await sessions.start_login(request, customer_id, email)
-        return RedirectResponse("/dashboard", status_code=303)
+        return await signup.after_login(request, customer_id, email)  # dashboard, or the funnel
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:

@@ -82,8 +82,12 @@ async def ensure_session(request: Request) -> Session:
     return state.session
 
 
-async def start_login(request: Request, subject: str, email: str | None = None) -> Session:
-    """A new signed-in session for `subject`, replacing the visitor's (anonymous) one."""
+async def start_login(
+    request: Request, subject: str | None, email: str | None = None, data: dict[str, Any] | None = None
+) -> Session:
+    """A new signed-in session for `subject`, replacing the visitor's (anonymous) one. Without a
+    subject but with a verified `email` it is a prospect's session (a new customer signing up): it
+    reaches only what needs no customer until `bind_subject`. `data` carries values over."""
     from domains.web import services as web
 
     state = web_state(request)
@@ -93,11 +97,32 @@ async def start_login(request: Request, subject: str, email: str | None = None) 
             await web.end_session(s, state.session.id)
         await web.prune_sessions(s, now)  # expired sessions of anybody go at each login
         token, row = await web.new_session(
-            s, state.portal, now, subject=subject, email=email, ip=client_ip(request)
+            s, state.portal, now, subject=subject, email=email, ip=client_ip(request), data=data
         )
+        if subject is None and email:
+            row.authenticated_at = now  # the email is verified
+            s.add(row)
         state.session = Session.of(row)
     state.set_token, state.clear_cookie = token, False
     return state.session
+
+
+async def bind_subject(request: Request, subject: str) -> Session:
+    """A prospect's session becomes the signed-in session of the customer just created for its
+    verified email (same session, same CSRF token: the funnel goes on where it was)."""
+    from domains.web.models import WebSession
+
+    state = web_state(request)
+    session = state.session
+    if session is None or session.email is None:
+        raise RuntimeError("only a session with a verified email can be bound to a customer")
+    async with transaction(request.app.state.runtime.db) as s:
+        row = await s.get(WebSession, session.id)
+        if row is not None:
+            row.subject = subject
+            s.add(row)
+    session.subject = subject
+    return session
 
 
 async def end(request: Request) -> None:

@@ -1,0 +1,286 @@
+"""The self-serve portal's signup funnel over HTTP (httpx against the app in-process, real Postgres;
+the funnels that hold numbers and place orders run on the real order saga, Temporal dev server):
+a new customer comes in through the login door, and every step is the API's own operation."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import hashlib
+import io
+import re
+import uuid
+
+import httpx
+import pytest_asyncio
+import segno
+from sqlalchemy import text
+
+from tests.api.order_flow import scalar, until
+from tests.portals.test_selfserve import ask_code, codes_sent_to, csrf_of, enter_code, new_customer
+
+GOOD_CARD, DECLINED_CARD = "4242424242424242", "4000000000000002"
+
+
+def signup_codes_sent_to(settings, address: str) -> list[str]:
+    codes = []
+    for path in sorted((settings.data_dir / "mailbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+        msg = email.message_from_bytes(path.read_bytes())
+        if msg["To"] and address in msg["To"]:
+            body = msg.get_payload(decode=True) or msg.get_payload(0).get_payload(decode=True)
+            codes += re.findall(r"code to create your account is (\d{6})", body.decode())
+    return codes
+
+
+async def _client(settings, runtime):
+    from portals.selfserve.app import create_app
+
+    app = create_app(settings, runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+            yield client
+
+
+@pytest_asyncio.fixture
+async def portal(settings, runtime):
+    async for client in _client(settings, runtime):
+        yield client
+
+
+@pytest_asyncio.fixture
+async def live_portal(saga, settings, runtime):
+    """The portal on the real order saga (numbers are held and orders run on the dev server)."""
+    async for client in _client(settings, runtime):
+        yield client
+
+
+async def post_form(portal: httpx.AsyncClient, page_url: str, action: str, **fields: str) -> httpx.Response:
+    page = await portal.get(page_url)
+    assert page.status_code == 200, (page_url, page.status_code, page.text[:500])
+    return await portal.post(action, data={**fields, "csrf_token": csrf_of(page)})
+
+
+async def become_prospect(portal: httpx.AsyncClient, settings, plan: str | None = "PLAN_S") -> str:
+    """A visitor picks a plan (or not), asks for a code for a new address and types it."""
+    address = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    if plan:
+        picked = await post_form(portal, f"/signup?plan={plan}", "/signup/plan", plan=plan)
+        assert picked.headers["location"] == "/login"  # next: confirm an email address
+    assert (await ask_code(portal, address)).headers["location"] == "/login/verify"
+    [code] = signup_codes_sent_to(settings, address)
+    verified = await enter_code(portal, code)
+    assert verified.status_code == 303
+    assert verified.headers["location"] == ("/signup/number" if plan else "/signup")
+    return address
+
+
+async def walk_to_review(
+    portal: httpx.AsyncClient, settings, *, card: str = GOOD_CARD, promo: str = ""
+) -> tuple[str, str]:
+    """Plan → code → number → details → KYC → card → promo, as a person with JavaScript off."""
+    address = await become_prospect(portal, settings)
+    page = await portal.get("/signup/number")
+    msisdn = re.findall(r'name="msisdn" value="(\d+)"', page.text)[0]
+    held = await portal.post("/signup/number", data={"msisdn": msisdn, "csrf_token": csrf_of(page)})
+    assert held.headers["location"] == "/signup/details", held.text
+    details = await post_form(
+        portal, "/signup/details", "/signup/details", given_name="Lin", family_name="Tan", mobile=""
+    )
+    assert details.headers["location"] == "/signup/kyc", details.text
+    kyc = await post_form(
+        portal,
+        "/signup/kyc",
+        "/signup/kyc",
+        document_type="nric",
+        document_number=f"S{uuid.uuid4().int % 10**7:07d}A",
+        document_country="SG",
+    )
+    assert kyc.headers["location"] == "/signup/card", kyc.text
+    carded = await post_form(
+        portal, "/signup/card", "/signup/card", card_number=card, exp_month="12", exp_year="2035", key="k1"
+    )
+    assert carded.headers["location"] == "/signup/promo", carded.text
+    promoted = await post_form(portal, "/signup/promo", "/signup/promo", code=promo)
+    assert promoted.headers["location"] == "/signup/review"
+    return msisdn, address
+
+
+async def order_state(portal: httpx.AsyncClient, order_id: str, states: tuple[str, ...]) -> str:
+    async def fetch() -> str:
+        return (await portal.get(f"/signup/orders/{order_id}/status")).text
+
+    text = await until(fetch, lambda t: any(f">{s}<" in t for s in states), timeout=30)
+    assert any(f">{s}<" in text for s in states), text
+    return text
+
+
+async def test_an_unknown_email_gets_a_signup_code_and_the_same_answer_as_a_customer(
+    portal, runtime, settings
+):
+    _, known = await new_customer(runtime, "Ada")
+    unknown = f"stranger-{uuid.uuid4().hex[:8]}@example.com"
+    answers = []
+    for address in (known, unknown):
+        asked = await ask_code(portal, address)
+        assert asked.status_code == 303, asked.text
+        verify = await portal.get("/login/verify")
+        answers.append(
+            (asked.status_code, asked.headers["location"], verify.text.replace(address, "<email>"))
+        )
+    assert answers[0] == answers[1]  # nothing tells the visitor which address is a customer's
+    assert len(codes_sent_to(settings, known)) == 1 and not signup_codes_sent_to(settings, known)
+    [code] = signup_codes_sent_to(settings, unknown)
+    assert not codes_sent_to(settings, unknown)  # the mail says it is for creating an account
+    # The limits hold for new addresses as for customers': five codes an hour, then a 429.
+    for _ in range(4):
+        assert (await ask_code(portal, unknown)).status_code == 303
+    assert (await ask_code(portal, unknown)).status_code == 429
+    assert len(signup_codes_sent_to(settings, unknown)) == 5
+    # The newest code opens a prospect's session: a verified email, no customer.
+    assert (await enter_code(portal, code)).status_code == 422  # a newer code replaced the first
+    verified = await enter_code(portal, signup_codes_sent_to(settings, unknown)[-1])
+    assert verified.headers["location"] == "/signup"
+    from domains.web.models import WebSession
+
+    async with runtime.db() as s:
+        row = await s.get(WebSession, hashlib.sha256(portal.cookies["bss_portal"].encode()).hexdigest())
+        assert row.subject is None and row.email == unknown and row.authenticated_at is not None
+    assert await scalar(runtime, "SELECT count(*) FROM crm.customer") == 1  # Ada only: nobody created yet
+
+
+async def test_a_prospect_reaches_only_the_funnel_and_a_customer_goes_to_the_dashboard(
+    portal, runtime, settings
+):
+    await become_prospect(portal, settings, plan=None)
+    for page in ("/dashboard", "/lines/SUB-000001"):
+        refused = await portal.get(page)
+        assert refused.status_code == 303 and refused.headers["location"] == "/login", page
+    assert (await portal.get("/signup")).status_code == 200
+    assert (await portal.get("/signup/orders/ORD-000001")).headers["location"] == "/signup"  # no orders yet
+    # Later steps send a prospect back to the first one not done (here: the plan).
+    assert (await portal.get("/signup/number")).headers["location"] == "/signup"
+    picked = await post_form(portal, "/signup", "/signup/plan", plan="PLAN_M")
+    assert picked.headers["location"] == "/signup/number"
+    assert (await portal.get("/signup/kyc")).headers["location"] == "/signup/details"
+    out = await post_form(portal, "/signup", "/logout")
+    assert out.status_code == 303
+
+    _, known = await new_customer(runtime, "Bea")
+    await ask_code(portal, known)
+    [code] = codes_sent_to(settings, known)
+    assert (await enter_code(portal, code)).headers["location"] == "/dashboard"
+    assert (await portal.get("/dashboard")).status_code == 200
+
+
+async def test_a_signup_on_the_portal_makes_one_customer_and_one_order_and_shows_the_esim(
+    live_portal, runtime, settings
+):
+    portal = live_portal
+    msisdn, address = await walk_to_review(portal, settings, promo="NOSUCHCODE")
+    customer_id = await scalar(runtime, "SELECT max(id) FROM crm.customer")
+    # A resent details form never makes a second customer.
+    page = await portal.get("/signup/review")
+    again = await portal.post(
+        "/signup/details", data={"given_name": "Lin", "family_name": "Tan", "csrf_token": csrf_of(page)}
+    )
+    assert again.headers["location"] == "/signup/review"
+    assert await scalar(runtime, "SELECT count(*) FROM crm.customer") == 1
+    assert "NOSUCHCODE" in page.text and "full price" in page.text
+
+    # A double submit of the order form: one order (the Idempotency-Key comes from the funnel).
+    form = {"csrf_token": csrf_of(page)}
+    first, second = await asyncio.gather(
+        portal.post("/signup/order", data=form), portal.post("/signup/order", data=form)
+    )
+    assert first.headers["location"] == second.headers["location"]
+    order_id = first.headers["location"].rsplit("/", 1)[-1]
+    third = await portal.post("/signup/order", data=form)
+    assert third.headers["location"] == f"/signup/orders/{order_id}"
+    assert await scalar(runtime, "SELECT count(*) FROM ordering.product_order") == 1
+
+    progress = await portal.get(f"/signup/orders/{order_id}")
+    assert progress.status_code in (200, 303)
+    await order_state(portal, order_id, ("complete",))
+    done = await portal.get(f"/signup/orders/{order_id}")
+    assert done.headers["location"] == f"/signup/orders/{order_id}/done"
+    page = await portal.get(f"/signup/orders/{order_id}/done")
+    activation = await scalar(
+        runtime,
+        "SELECT e.activation_code FROM inventory.esim_profile e JOIN subscription.subscription s"
+        " ON s.iccid = e.iccid WHERE s.customer_id = :c",
+        c=customer_id,
+    )
+    assert (
+        msisdn in page.text and activation in page.text and f"/signup/orders/{order_id}/esim.png" in page.text
+    )
+    assert "was not applied" in page.text  # the unknown promo code's reason, as the API reports it
+    qr = await portal.get(f"/signup/orders/{order_id}/esim.png")
+    assert qr.status_code == 200 and qr.headers["content-type"] == "image/png"
+    expected = io.BytesIO()
+    segno.make(activation, error="m").save(expected, kind="png", scale=6, border=2)
+    assert qr.content == expected.getvalue()
+
+    # Every write was the customer's (the email before the customer existed) on the portal's channel.
+    async with runtime.engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT event_type, actor, channel FROM audit.domain_event WHERE event_type IN"
+                " ('customer.created', 'order.acknowledged', 'payment_method.added')"
+            )
+        )
+        rows = {r[0]: (r[1], r[2]) for r in found.all()}
+    assert rows["order.acknowledged"] == (customer_id, "portal-self-serve")
+    assert rows["payment_method.added"] == (customer_id, "portal-self-serve")
+    assert rows["customer.created"] == (address, "portal-self-serve")  # before the customer existed
+
+    # Another customer asking for this order, its page or its QR code by URL: 404.
+    async for other in _client(settings, runtime):
+        _, bob_email = await new_customer(runtime, "Bob")
+        await ask_code(other, bob_email)
+        [code] = codes_sent_to(settings, bob_email)
+        await enter_code(other, code)
+        for url in (f"/signup/orders/{order_id}", f"/signup/orders/{order_id}/done"):
+            assert (await other.get(url)).status_code == 404, url
+        stolen = await other.get(f"/signup/orders/{order_id}/esim.png")
+        assert stolen.status_code == 404 and not stolen.content.startswith(b"\x89PNG")
+
+
+async def test_a_declined_card_fails_the_order_with_its_reason_and_another_card_goes_on(
+    live_portal, runtime, settings
+):
+    portal = live_portal
+    await walk_to_review(portal, settings, card=DECLINED_CARD)
+    page = await portal.get("/signup/review")
+    placed = await portal.post("/signup/order", data={"csrf_token": csrf_of(page)})
+    order_id = placed.headers["location"].rsplit("/", 1)[-1]
+    failed = await order_state(portal, order_id, ("failed",))
+    assert "Your card was declined." in failed and "nothing was charged" in failed
+    assert "Use another card" in failed
+
+    progress = await portal.get(f"/signup/orders/{order_id}")
+    retry = await portal.post("/signup/retry", data={"csrf_token": csrf_of(progress)})
+    assert retry.headers["location"] == "/signup/number"  # the failed order gave its number back
+    page = await portal.get("/signup/number")
+    msisdn = re.findall(r'name="msisdn" value="(\d+)"', page.text)[0]
+    held = await portal.post("/signup/number", data={"msisdn": msisdn, "csrf_token": csrf_of(page)})
+    assert held.headers["location"] == "/signup/card"  # the declined card must be replaced first
+    card_page = await portal.get("/signup/card")
+    assert "was declined" in card_page.text
+    carded = await portal.post(
+        "/signup/card",
+        data={
+            "card_number": GOOD_CARD,
+            "exp_month": "1",
+            "exp_year": "2036",
+            "key": "k2",
+            "csrf_token": csrf_of(card_page),
+        },
+    )
+    assert carded.headers["location"] == "/signup/review"  # the promo step was done already
+    page = await portal.get("/signup/review")
+    again = await portal.post("/signup/order", data={"csrf_token": csrf_of(page)})
+    second = again.headers["location"].rsplit("/", 1)[-1]
+    assert second != order_id  # a new attempt, a new order
+    await order_state(portal, second, ("complete",))
+    assert await scalar(runtime, "SELECT count(*) FROM crm.customer") == 1
