@@ -25,7 +25,7 @@ from core.settings import Settings
 from domains.staff.rules import StaffRole, at_least
 from ops import cockpit, staff
 from ops.runtime import Runtime
-from portals.cockpit import base, catalog, customers, operators, orders, porting, promotions, workbench
+from portals.cockpit import base, catalog, chat, customers, operators, orders, porting, promotions, workbench
 from portals.cockpit.base import DOOR, LoginRequired, context_for, local, page, signed_in
 from portals.web import sessions
 from portals.web.app import CsrfRefused, create_web_app, form_data, render_form_page
@@ -33,7 +33,7 @@ from portals.web.app import CsrfRefused, create_web_app, form_data, render_form_
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # The page modules, each with a `router`; a new capability adds its module here (one line).
-PAGE_MODULES = (customers, orders, workbench, porting, promotions, catalog, operators)
+PAGE_MODULES = (customers, orders, workbench, porting, promotions, catalog, operators, chat)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

@@ -26,7 +26,7 @@ from core.clock import clock
 from core.errors import DomainError
 from core.settings import Settings, get_settings
 from ops.runtime import Runtime
-from portals.selfserve import lines, payments, signup, stepup, support
+from portals.selfserve import chat, lines, payments, signup, stepup, support
 from portals.selfserve.common import (  # noqa: F401 - context_for, signed_in: the other page modules' API
     DOOR,
     SERVICE_IDENTITY,
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(support.router)
     app.include_router(stepup.router)
     app.include_router(signup.router)  # the signup funnel (/signup/...)
+    app.include_router(chat.router)  # the help chat (/chat)
 
     @app.get("/")
     async def landing(request: Request) -> Response:

@@ -61,3 +61,42 @@ def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
         if kind:
             events.append((kind, data or {}))
     return events
+
+
+async def new_customer(runtime: Any, given_name: str = "Ada", family_name: str = "Tester") -> str:
+    import uuid
+
+    from domains.crm.services import create_customer
+
+    address = f"{uuid.uuid4().hex[:8]}@example.com"
+    async with transaction(runtime.db) as s:
+        cust = await create_customer(s, CTX, given_name=given_name, family_name=family_name, email=address)
+        return cust.id
+
+
+async def new_line(runtime: Any, customer_id: str, offering_id: str = "PLAN_S") -> tuple[str, str]:
+    """A line as the order saga leaves it (number and eSIM reserved, active). -> (SUB id, MSISDN)"""
+    import uuid
+    from decimal import Decimal
+
+    from domains.inventory.services import reserve_esim, reserve_msisdn
+    from domains.subscription.services import create_subscription
+
+    order_id = f"ORD-9{uuid.uuid4().int % 10**5:05d}"
+    async with transaction(runtime.db) as s:
+        msisdn = await reserve_msisdn(s, CTX, reserved_for=order_id)
+        profile = await reserve_esim(s, CTX, reserved_for=order_id)
+        sub = await create_subscription(
+            s,
+            CTX,
+            order_id=order_id,
+            customer_id=customer_id,
+            offering_id=offering_id,
+            msisdn=msisdn,
+            iccid=profile.iccid,
+            service_order_id="SO-000001",
+            price_id=f"PRICE_{offering_id}",
+            price_amount=Decimal("10.00"),
+            price_currency="SGD",
+        )
+        return sub.id, msisdn

@@ -12,7 +12,7 @@ from core.context import RequestContext
 from ops import promotions
 from tests.agent.chat_helpers import csrf_of, sse_events
 from tests.agent.scripted_llm import call, text
-from tests.portals.cockpit_harness import cheap_hashes, cockpit_client, operator, sign_in  # noqa: F401
+from tests.portals.cockpit_harness import cheap_hashes, cockpit_client, operator, sign_in  # noqa: F401 (fixture)
 
 CTX = RequestContext(actor="chat-test", channel="scenario", service_identity="test")
 ADMIN = "chief@example.com"
@@ -33,8 +33,11 @@ async def _audit(runtime, event_type: str) -> list:
 
 
 async def test_cockpit_chat_streams_and_confirms_only_on_the_post(
-    settings, runtime, scripted_llm, cheap_hashes
-):  # noqa: F811
+    settings,
+    runtime,
+    scripted_llm,
+    cheap_hashes,  # noqa: F811 (the fixture)
+):
     await promotions.create(
         runtime,
         CTX,
