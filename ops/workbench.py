@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from core.clock import clock
 from core.context import RequestContext
 from core.db import transaction
-from core.errors import InvalidInput, NotFound, PolicyViolation
+from core.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from ops.runtime import Runtime
 
 VIEWS = ("all", "mine", "unassigned")
@@ -489,7 +489,7 @@ async def promotion_create_plan(rt: Runtime, req: Any) -> Plan:
     except NotFound:
         pass
     else:
-        raise PolicyViolation("catalog.promotion.code_in_use", f"Promo code {req.code} already exists.")
+        raise Conflict("catalog.promotion.code_in_use", f"Promo code {req.code} already exists.")
     return Plan(f"create promotion {req.code}", describe_promotion(req))
 
 
