@@ -62,6 +62,16 @@ class ApiClient:
             return None
         return r.json()
 
+    def send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The API's raw answer (an httpx.Response) whatever its status, for callers that check the
+        status themselves (the scenario runner); only an unreachable API raises CliError."""
+        import httpx
+
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CliError(f"The BSS API at {self.base_url} did not answer: {exc}.") from None
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 

@@ -56,6 +56,7 @@ GROUPS = [
     ("ticket", "ticket", "Trouble tickets (TMF621): list, open, assign, ack, resolve, close; retry a waiting workflow."),
     ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),
     ("promo", "promo", "Promotions: promo codes, discounts, eligibility lists, exhaust."),
+    ("scenario", "scenario", "YAML scenarios against the stack: run FILE, run-all, validate."),
 ]
 
 
