@@ -290,3 +290,75 @@ async def test_promotions_by_a_supervisor_and_the_catalogue_by_an_admin_only(set
     ]
     assert [e[1] for e in events] == ["sup@example.com"] * 2 + ["root@example.com"] * 3
     assert {e[2] for e in events} == {"cockpit"}
+
+
+async def test_a_supervisor_approves_one_port_and_rejects_another_after_confirming(saga, settings):
+    import asyncio
+
+    from core.context import RequestContext
+    from ops import porting
+
+    runtime = saga.runtime
+    customer_id = await saga.customer()
+    ctx = RequestContext(actor="channel-x", channel="scenario", service_identity="test")
+    tomorrow = (clock.now() + timedelta(days=1)).date()
+    ids = []
+    for msisdn in ("87651001", "87651002"):
+        view = await porting.create(
+            runtime,
+            ctx,
+            direction="port_in",
+            msisdn=msisdn,
+            requested_port_date=tomorrow,
+            donor_carrier="OtherTel",
+            customer_id=customer_id,
+            offering_id="PLAN_S",
+        )
+        ids.append(view["id"])
+    for _ in range(300):
+        if {(await porting.get(runtime, i))["state"] for i in ids} == {"validated"}:
+            break
+        await asyncio.sleep(0.1)
+    keep, drop = ids
+    state = "select state from porting.port_request where id = :p"
+    await operator(runtime, "sup@example.com", "supervisor")
+    async with cockpit_client(settings, runtime) as sup:
+        await sign_in(sup, "sup@example.com")
+        listed = await sup.get("/porting?state=validated")
+        assert f'id="port-{keep}"' in listed.text and f'id="port-{drop}"' in listed.text
+        token = csrf_of(listed.text)
+        step1 = await _post(sup, f"/porting/{keep}", token, action="approve")
+        assert step1.status_code == 200
+        assert (
+            f"Approve the port-in of 87651001 from OtherTel to a new PLAN_S line of {customer_id}"
+            in step1.text
+        )
+        assert await _one(runtime, state, p=keep) == "validated"
+        assert (
+            await _post(sup, f"/porting/{keep}", token, action="approve", confirmed="yes")
+        ).status_code == 303
+        assert await _one(runtime, state, p=keep) == "approved"
+
+        no_reason = await _post(sup, f"/porting/{drop}", token, action="reject")
+        assert no_reason.status_code == 422 and "port.reject.reason_required" in no_reason.text
+        step1 = await _post(sup, f"/porting/{drop}", token, action="reject", reason="customer withdrew")
+        assert step1.status_code == 200 and "it ends as rejected and nothing moves" in step1.text
+        assert await _one(runtime, state, p=drop) == "validated"
+        step2 = await _post(
+            sup, f"/porting/{drop}", token, action="reject", reason="customer withdrew", confirmed="yes"
+        )
+        assert step2.status_code == 303
+        assert (await sup.get("/porting?state=rejected")).text.count("customer withdrew") == 1
+        again = await _post(sup, f"/porting/{drop}", token, action="approve")
+        assert again.status_code == 422  # ended: nothing left to decide
+    rows = await _rows(runtime, "select id, state, approved_by, reason from porting.port_request order by id")
+    assert {r[0]: r[1:] for r in rows} == {
+        keep: ("approved", "sup@example.com", None),
+        drop: ("rejected", None, "customer withdrew"),
+    }
+    events = await _rows(
+        runtime,
+        "select aggregate_id, event_type, channel from audit.domain_event where actor = 'sup@example.com' "
+        "and aggregate_type <> 'operator' order by id",
+    )
+    assert {(e[0], e[2]) for e in events} == {(keep, "cockpit"), (drop, "cockpit")}
