@@ -225,6 +225,11 @@ def _sentences(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _plan_text(plan: Any) -> str:
+    """A cockpit confirm step (ops.workbench.Plan, ops.cockpit.LinePlan) as the proposal's summary."""
+    return _sentences(f"{plan.title[:1].upper()}{plan.title[1:]}:", *plan.effects)
+
+
 async def _line_plan(rt: Runtime, sub_id: str, action: str, form: dict[str, str]) -> str:
     """The cockpit's own confirm step: the charge, the card, what ends (ops.cockpit.line_action_plan)."""
     from ops import cockpit
@@ -278,6 +283,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         subscriptions,
         trace,
         usage,
+        workbench,
     )
 
     ts = ToolSet()
@@ -558,9 +564,18 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         valid_to: datetime | None = None
 
     async def plan_offering(a):
-        allow = ", ".join(f"{k} {v}" for k, v in a.allowances.items())
-        window = f" from {a.valid_from or 'now'} to {a.valid_to or 'open-ended'}"
-        return f"Add the plan {a.offering_id} “{a.name}” at SGD {a.amount:.2f} ({allow}){window}; it goes on sale to every channel."
+        return _plan_text(
+            await workbench.add_offering_plan(
+                rt,
+                offering_id=a.offering_id,
+                name=a.name,
+                amount=a.amount,
+                allowances=dict(a.allowances),
+                price_id=None,
+                valid_from=a.valid_from,
+                valid_to=a.valid_to,
+            )
+        )
 
     @add(
         "catalog_add_plan",
@@ -569,7 +584,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="admin",
         plan=plan_offering,
-        ops=("ops.catalog.add_offering",),
+        ops=("ops.catalog.add_offering", "ops.workbench.add_offering_plan"),
     )
     async def _(a, key):
         return await catalog.add_offering(rt, ctx, **a.model_dump())
@@ -581,8 +596,9 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         valid_to: datetime | None = None
 
     async def plan_price(a):
-        await catalog.offering_details(rt, a.offering_id)
-        return f"Add price {a.price_id} of SGD {a.amount:.2f} to {a.offering_id}, valid from {a.valid_from or 'now'} to {a.valid_to or 'open-ended'}; new sales in that window pay it."
+        return _plan_text(
+            await workbench.add_price_plan(rt, a.offering_id, a.price_id, a.amount, a.valid_from, a.valid_to)
+        )
 
     @add(
         "catalog_add_price",
@@ -591,14 +607,13 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="admin",
         plan=plan_price,
-        ops=("ops.catalog.add_price",),
+        ops=("ops.catalog.add_price", "ops.workbench.add_price_plan"),
     )
     async def _(a, key):
         return await catalog.add_price(rt, ctx, a.offering_id, a.price_id, a.amount, a.valid_from, a.valid_to)
 
     async def plan_retire(a):
-        d = await catalog.offering_details(rt, a.offering_id)
-        return f"Retire the plan {d.offering.id} “{d.offering.name}”: no new sales; existing lines keep it."
+        return _plan_text(await workbench.retire_plan(rt, a.offering_id))
 
     @add(
         "catalog_retire_plan",
@@ -607,7 +622,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="admin",
         plan=plan_retire,
-        ops=("ops.catalog.retire_offering",),
+        ops=("ops.catalog.retire_offering", "ops.workbench.retire_plan"),
     )
     async def _(a, key):
         return await catalog.retire_offering(rt, ctx, a.offering_id)
@@ -669,13 +684,9 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         eligible_customer_ids: list[str] | None = Field(None, max_length=100)
 
     async def plan_promo(a):
-        off = f"{a.discount_value}%" if a.discount_type == "percent" else f"SGD {a.discount_value:.2f}"
-        who = (
-            f"only for {', '.join(a.eligible_customer_ids)}"
-            if a.eligible_customer_ids
-            else "for anyone with the code"
-        )
-        return f"Create promo {a.code} “{a.name}”: {off} off for {a.periods or 1} period(s), {a.code_kind}, {who}, max uses {a.max_uses or 'unlimited'}."
+        from ops.promotions import NewPromotion
+
+        return _plan_text(await workbench.promotion_create_plan(rt, NewPromotion(**a.model_dump())))
 
     @add(
         "promo_create",
@@ -684,7 +695,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="admin",
         plan=plan_promo,
-        ops=("ops.promotions.create",),
+        ops=("ops.promotions.create", "ops.workbench.promotion_create_plan"),
     )
     async def _(a, key):
         from ops.promotions import NewPromotion
@@ -703,8 +714,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         return f"Remove {a.customer_id} from the customers eligible for promo {a.code}."
 
     async def plan_exhaust(a):
-        await promotions.show(rt, a.code)
-        return f"Exhaust promo {a.code} now: nobody can use it any more (orders already placed keep their discount)."
+        return _plan_text(await workbench.promotion_exhaust_plan(rt, a.code))
 
     @add(
         "promo_assign",
@@ -737,7 +747,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="admin",
         plan=plan_exhaust,
-        ops=("ops.promotions.exhaust",),
+        ops=("ops.promotions.exhaust", "ops.workbench.promotion_exhaust_plan"),
     )
     async def _(a, key):
         return await promotions.exhaust(rt, ctx, a.code)
@@ -941,10 +951,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         note: str = Field("", max_length=1000)
 
     async def plan_ticket_decide(a):
-        t = await attention.get_ticket(rt, a.ticket_id)
-        if a.action == "retry":
-            return f"Tell the workflow behind {t.id} ({t.subject}) to retry its step now."
-        return f"Tell the workflow behind {t.id} ({t.subject}) that it was resolved by hand (note: {a.note or '—'}); it carries on."
+        return _plan_text(await workbench.ticket_plan(rt, a.ticket_id, a.action, a.note))
 
     @add(
         "ticket_decide",
@@ -953,7 +960,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="supervisor",
         plan=plan_ticket_decide,
-        ops=("ops.attention.decide", "ops.attention.get_ticket"),
+        ops=("ops.attention.decide", "ops.attention.get_ticket", "ops.workbench.ticket_plan"),
     )
     async def _(a, key):
         return await attention.decide(rt, ctx, a.ticket_id, a.action, a.note)
@@ -1369,17 +1376,13 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         return await porting.create(rt, ctx, **fields, subscription_id=a.line_id, idempotency_key=key)
 
     async def plan_port_approve(a):
-        p = await porting.get(rt, a.port_id)
-        if p["direction"] == "port_in":
-            return f"Approve port-in {p['id']} of {p['msisdn']} for {p['customerId']}: the number joins our pool and the new line is ordered."
-        return f"Approve port-out {p['id']} of {p['msisdn']}: the number leaves us and line {p['subscriptionId']} is terminated."
+        return _plan_text(await workbench.port_plan(rt, a.port_id, "approve"))
 
     class Reject(PortRef):
         reason: str = Field(min_length=3, max_length=200)
 
     async def plan_port_reject(a):
-        p = await porting.get(rt, a.port_id)
-        return f"Reject {p['direction'].replace('_', '-')} {p['id']} of {p['msisdn']}: {a.reason}"
+        return _plan_text(await workbench.port_plan(rt, a.port_id, "reject", a.reason))
 
     @add(
         "port_approve",
@@ -1388,7 +1391,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         kind="act",
         min_role="supervisor",
         plan=plan_port_approve,
-        ops=("ops.porting.approve",),
+        ops=("ops.porting.approve", "ops.workbench.port_plan"),
     )
     async def _(a, key):
         return await porting.approve(rt, ctx, a.port_id)
@@ -1416,9 +1419,31 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
             rt, customer_id=a.customer_id, state=a.state, offset=a.offset, limit=a.limit
         )
 
-    @add("case_get", "One case with its notes and tickets.", CaseRef, ops=("ops.crm.case_detail",))
+    @add(
+        "case_get",
+        "One case with its notes and its tickets (state, SLA due, assignee).",
+        CaseRef,
+        ops=("ops.workbench.case_page", "ops.crm.case_detail"),
+    )
     async def _(a, key):
-        return await crm.case_detail(rt, a.case_id)
+        return await workbench.case_page(rt, a.case_id)
+
+    class Queue(Args):
+        view: Literal["all", "mine", "unassigned"] = Field(
+            "all", description="mine: assigned to the person (as a support agent), or opened by them."
+        )
+
+    @add(
+        "case_queue",
+        "Open cases by the SLA due time of their most pressing ticket, overdue first.",
+        Queue,
+        ops=("ops.workbench.case_queue", "ops.workbench.agent_of"),
+    )
+    async def _(a, key):
+        agent = await workbench.agent_of(rt, ctx.actor)
+        return await workbench.case_queue(
+            rt, view=a.view, agent_id=agent.id if agent else None, actor=ctx.actor, limit=LIST_MAX
+        )
 
     class NewCase(CustomerRef):
         subject: str = Field(min_length=3, max_length=200)
@@ -1482,12 +1507,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         note: str | None = Field(None, max_length=1000)
 
     async def plan_case_close(a):
-        d = await crm.case_detail(rt, a.case_id)
-        return (
-            f"Close case {d.case.id} “{d.case.subject}” of {d.case.customer_id} with resolution {a.resolution_code}"
-            + (f" ({a.note})" if a.note else "")
-            + "."
-        )
+        return _plan_text(await workbench.case_close_plan(rt, a.case_id, a.resolution_code, a.note or ""))
 
     @add(
         "case_close",
@@ -1495,7 +1515,7 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         CaseClose,
         kind="act",
         plan=plan_case_close,
-        ops=("ops.crm.close_case",),
+        ops=("ops.crm.close_case", "ops.workbench.case_close_plan"),
     )
     async def _(a, key):
         return await crm.close_case(rt, ctx, a.case_id, a.resolution_code, a.note)
@@ -1522,18 +1542,26 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         rows, total = await crm.list_tickets(rt, offset=a.offset, limit=a.limit, **filters)
         return {"total": total, "items": rows}
 
-    @add("ticket_queue", "Open tickets by SLA due time, overdue first.", ops=("ops.cockpit.ticket_queue",))
+    @add(
+        "ticket_queue",
+        "Open tickets by SLA due time, overdue first (all, mine, or unassigned).",
+        Queue,
+        ops=("ops.workbench.ticket_queue", "ops.workbench.agent_of"),
+    )
     async def _(a, key):
-        return await cockpit.ticket_queue(rt, limit=LIST_MAX)
+        agent = await workbench.agent_of(rt, ctx.actor)
+        return await workbench.ticket_queue(
+            rt, view=a.view, agent_id=agent.id if agent else None, limit=LIST_MAX
+        )
 
     @add(
         "ticket_get",
-        "One ticket with its notes and state history.",
+        "One ticket with its notes, state history, SLA due time, assignee and case.",
         TicketRef,
-        ops=("ops.crm.ticket_detail",),
+        ops=("ops.workbench.ticket_page",),
     )
     async def _(a, key):
-        return await crm.ticket_detail(rt, a.ticket_id)
+        return await workbench.ticket_page(rt, a.ticket_id)
 
     class Agents(Args):
         role: Literal["csr", "supervisor"] | None = None
@@ -1622,6 +1650,8 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         )
 
     async def plan_ticket_end(a):
+        if a.action == "close":  # the cockpit's own confirm step
+            return _plan_text(await workbench.ticket_plan(rt, a.ticket_id, "close", a.notes))
         d = await crm.ticket_detail(rt, a.ticket_id)
         t = d.ticket
         tail = (
@@ -1642,7 +1672,12 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         TicketEnd,
         kind="act",
         plan=plan_ticket_end,
-        ops=("ops.crm.change_ticket", "ops.cockpit.work_ticket"),
+        ops=(
+            "ops.crm.change_ticket",
+            "ops.cockpit.work_ticket",
+            "ops.crm.ticket_detail",
+            "ops.workbench.ticket_plan",
+        ),
     )
     async def _(a, key):
         if a.action == "cancel":
@@ -1843,7 +1878,7 @@ def customer_tools(rt: Runtime, ctx: RequestContext, customer_id: str) -> list[T
     """The customer chat's tools, bound to `customer_id`: no customer, order or case id parameter
     the model could point elsewhere; a line id is checked with ops/ownership.py before use, and
     every result is checked for other customers' things before the model sees it."""
-    from ops import catalog, crm, notify, orders, ownership, payment, subscriptions
+    from ops import catalog, crm, ownership, subscriptions
 
     ts = ToolSet()
     add = ts.add
@@ -1888,27 +1923,25 @@ def customer_tools(rt: Runtime, ctx: RequestContext, customer_id: str) -> list[T
     async def _(a, key):
         return await ownership.own_line_usage(rt, customer_id, a.line_id, limit=a.limit)
 
-    @add("my_orders", "The customer's own orders, newest first.", ops=("ops.orders.list_orders",))
+    @add("my_orders", "The customer's own orders, newest first.", ops=("ops.ownership.own_orders",))
     async def _(a, key):
-        rows, total = await orders.list_orders(rt, customer_id=customer_id, limit=20)
-        return {"total": total, "items": rows}
+        return await ownership.own_orders(rt, customer_id, limit=20)
 
-    @add("my_cases", "The customer's own support cases.", ops=("ops.crm.list_cases",))
+    @add("my_cases", "The customer's own support cases.", ops=("ops.ownership.own_cases",))
     async def _(a, key):
-        return await crm.list_cases(rt, customer_id=customer_id, limit=20)
+        return await ownership.own_cases(rt, customer_id, limit=20)
 
     @add(
         "my_payment_methods",
         "The customer's own cards on file (brand, last 4, expiry, default).",
-        ops=("ops.payment.list_payment_methods",),
+        ops=("ops.ownership.own_payment_methods",),
     )
     async def _(a, key):
-        return await payment.list_payment_methods(rt, customer_id)
+        return await ownership.own_payment_methods(rt, customer_id)
 
-    @add("my_messages", "Messages we sent the customer, newest first.", ops=("ops.notify.list_messages",))
+    @add("my_messages", "Messages we sent the customer, newest first.", ops=("ops.ownership.own_messages",))
     async def _(a, key):
-        total, rows = await notify.list_messages(rt, customer_id=customer_id, limit=20)
-        return {"total": total, "items": rows}
+        return await ownership.own_messages(rt, customer_id, limit=20)
 
     @add(
         "plans", "The plans on sale now, with price and allowances.", ops=("ops.catalog.sellable_offerings",)
@@ -2097,6 +2130,27 @@ NOT_TOOLS: dict[str, str] = {
     "ops.seed.seed_reference_data": "reference data at start-up",
     "ops.idempotency.once": "plumbing of the idempotent creates",
     "ops.ownership.require_own_line": "takes a DB session; check_line and own_line wrap it",
+    "ops.cockpit.ticket_queue": "the first cockpit queue; ticket_queue uses ops.workbench.ticket_queue, the same queue with views",
+    "ops.workbench.active_agents": "the cockpit's assignee picker; agent_list (ops.crm.list_agents) answers the same",
+    "ops.workbench.ensure_agent": "creates the support-agent record of a signed-in cockpit operator (cockpit plumbing)",
+    "ops.ownership.require_own_order": "takes a DB session; the customer chat lists its own orders instead",
+    "ops.ownership.require_own_case": "takes a DB session; the customer chat lists its own cases instead",
+    "ops.ownership.require_own_payment_method": "takes a DB session; the customer chat lists its own cards instead",
+    "ops.ownership.own_order": "takes an order id: the customer chat has no order id parameter (my_orders lists theirs)",
+    "ops.ownership.own_case": "takes a case id: the customer chat has no case id parameter (my_cases lists theirs)",
+    "ops.ownership.check_case": "takes a case id: the customer chat has no case id parameter",
+    "ops.ownership.own_payment_method": "takes a card id: the customer chat has no card id parameter",
+    "ops.ownership.check_payment_method": "takes a card id: the customer chat has no card id parameter",
+    "ops.signup.signup_status": "the portal's sign-up funnel for a visitor (prospect session), not a chat's",
+    "ops.signup.promo_preview": "the portal's sign-up funnel for a visitor (prospect session), not a chat's",
+    "ops.signup.order_progress": "the portal's sign-up funnel for a visitor (prospect session), not a chat's",
+    "ops.signup.order_esim": "the portal's sign-up funnel: the eSIM QR of a new order, shown on the portal only",
+    "ops.signup.last_order": "the portal's sign-up funnel for a visitor (prospect session), not a chat's",
+    "ops.step_up.request_code": "the portal's step-up code for money moves; the chat's /confirm is the person's own act",
+    "ops.step_up.verify": "the portal's step-up code for money moves; the chat's /confirm is the person's own act",
+    "ops.step_up.state": "the portal's step-up code for money moves; the chat's /confirm is the person's own act",
+    "ops.step_up.require": "the portal's step-up code for money moves; the chat's /confirm is the person's own act",
+    "ops.step_up.confirm": "the portal's step-up code for money moves; the chat's /confirm is the person's own act",
     "ops.cockpit.do_line_action": "the cockpit's executor of its own confirm page; the agent calls the same ops.subscriptions operations with the proposal id as key",
 }
 
