@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # Loop guards of one turn: model calls at most, and tokens (as the endpoint reports them).
     llm_max_steps: int = 8
     llm_turn_token_budget: int = 60_000
+    # The portal's customer chat (portals/selfserve/chat.py), per customer: messages an hour, and
+    # tokens over the conversations used in the last 24 hours; over either it refuses politely.
+    chat_turns_per_hour: int = 20
+    chat_tokens_per_day: int = 100_000
 
     @property
     def embedded_db(self) -> bool:

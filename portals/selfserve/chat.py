@@ -2,8 +2,8 @@
 tools are bound to this customer (agent.tools.customer_tools, plus escalate_to_case from
 agent/escalation.py); the customer id comes from the web session only, never from the page.
 
-- Caps, refused politely before the model is asked: at most `chat_turns_per_hour` messages an hour
-  (web rate counter `chat_turn`) and `chat_tokens_per_day` tokens over the conversations used in
+- Caps, refused politely before the model is asked: at most BSS_CHAT_TURNS_PER_HOUR messages an hour
+  (web rate counter `chat_turn`) and BSS_CHAT_TOKENS_PER_DAY tokens over the conversations used in
   the last 24 hours (what the endpoint reported, agent.conversation.tokens_used).
 - What the assistant proposes (a top-up, a plan change, ending a line) is confirmed like the
   portal's own pages: the confirm page spells it out, then a fresh step-up code, then
@@ -43,8 +43,6 @@ from portals.web.app import form_data, render
 router = APIRouter()
 
 RATE_BUCKET = "chat_turn"
-TURNS_PER_HOUR = 20
-TOKENS_PER_DAY = 60_000
 # What the step-up email says the code is for (portals/selfserve/common.py PURPOSES).
 PURPOSE_OF_TOOL = {
     "top_up": "topup",
@@ -55,13 +53,6 @@ PURPOSE_OF_TOOL = {
 }
 
 
-def _limits(settings: Any) -> tuple[int, int]:
-    return (
-        int(getattr(settings, "chat_turns_per_hour", TURNS_PER_HOUR)),
-        int(getattr(settings, "chat_tokens_per_day", TOKENS_PER_DAY)),
-    )
-
-
 async def over_limit(rt: Any, customer_id: str) -> str | None:
     """Why this customer may not send another message now, in words for them; None when they may."""
     from sqlalchemy import func
@@ -70,7 +61,7 @@ async def over_limit(rt: Any, customer_id: str) -> str | None:
     from domains.agent.models import Conversation
     from domains.web import services as web
 
-    turns, tokens = _limits(rt.settings)
+    turns, tokens = rt.settings.chat_turns_per_hour, rt.settings.chat_tokens_per_day
     now = clock.now()
     async with rt.db() as s:
         sent = await web.count_recent(s, RATE_BUCKET, customer_id, now - timedelta(hours=1))

@@ -77,12 +77,8 @@ async def test_talk_to_a_person_without_a_model(settings, runtime):
     assert transcript_sha256([]) in case.description
 
 
-async def test_chat_caps_refuse_politely_before_asking_the_model(
-    settings, runtime, scripted_llm, monkeypatch
-):
-    from portals.selfserve import chat
-
-    monkeypatch.setattr(chat, "TURNS_PER_HOUR", 2)
+async def test_chat_caps_refuse_politely_before_asking_the_model(settings, runtime, scripted_llm):
+    settings.chat_turns_per_hour = 2
     ada = await new_customer(runtime, "Ada")
     scripted_llm.push(
         text("Hello!", usage={"prompt_tokens": 400, "completion_tokens": 100, "total_tokens": 500})
@@ -106,8 +102,7 @@ async def test_chat_caps_refuse_politely_before_asking_the_model(
         )
         assert frag.status_code == 200 and "2 messages in the last hour" in frag.text
         # the token cap: 1000 tokens used today, the cap 1000
-        monkeypatch.setattr(chat, "TURNS_PER_HOUR", 100)
-        monkeypatch.setattr(chat, "TOKENS_PER_DAY", 1000)
+        settings.chat_turns_per_hour, settings.chat_tokens_per_day = 100, 1000
         refused = await say(client, "one more")
         assert refused.status_code == 429 and "come back tomorrow" in refused.text
     assert len(scripted_llm.requests) == 2
