@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.agent.scripted_llm import call, llm_server, scripted_llm, text  # noqa: F401 (fixtures)
 from tests.cli_harness import bss_cli
 
 ACTOR = "ops-alice@example.com"
@@ -115,3 +116,60 @@ def test_repl_slash_commands_work_without_a_model(cockpit_settings):
     assert [r["id"] for r in mine] == sessions
     assert mine[0]["customer_id"] == cust and mine[0]["profile"] == "operator"
     assert mine[1]["customer_id"] is None
+
+
+def test_repl_proposal_card_and_confirm(cockpit_settings, scripted_llm):  # noqa: F811 (fixture)
+    """With a model: the proposal is a card saying exactly what will happen and to type /confirm;
+    only the operator's /confirm, in a later REPL, carries it out."""
+    from decimal import Decimal
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from core.context import SYSTEM
+    from ops import promotions
+    from ops.runtime import Runtime
+
+    async def with_rt(make):
+        rt = Runtime.create(cockpit_settings, pool_size=1)
+        try:
+            return await make(rt)
+        finally:
+            await rt.close()
+
+    async def promo(rt):
+        from domains.catalog.promotions import Promotion
+
+        async with rt.db() as s:
+            return await s.get(Promotion, "AUTUMN5")
+
+    asyncio.run(
+        with_rt(
+            lambda rt: promotions.create(
+                rt,
+                SYSTEM,
+                promotions.NewPromotion(
+                    code="AUTUMN5",
+                    name="Autumn five",
+                    discount_type="absolute",
+                    discount_value=Decimal("5"),
+                    periods=1,
+                    code_kind="multi_use",
+                ),
+            )
+        )
+    )
+    scripted_llm.push(call("promo_exhaust", code="AUTUMN5"), text("I can end AUTUMN5 for you."))
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+    first = runner.invoke(app, [], input="end the autumn promo please\n/sessions\nexit\n")
+    out = first.output
+    assert first.exit_code == 0, out
+    assert "· promo_exhaust(" in out and "I can end AUTUMN5 for you." in out
+    card = re.search(r"Proposal (PROP-[0-9a-f]{8})", out)
+    assert card and "type /confirm to do it, /cancel to drop it" in out and "What will happen" in out
+    assert asyncio.run(with_rt(promo)).state == "active"  # nothing happened yet
+    session_id = re.search(r"(SESS-[0-9a-f]{8})", out).group(1)
+    second = runner.invoke(app, [], input=f"/switch {session_id}\n/confirm\nexit\n")
+    assert second.exit_code == 0, second.output
+    assert card.group(1) in second.output and "confirmed" in second.output
+    assert asyncio.run(with_rt(promo)).state == "exhausted"
