@@ -81,6 +81,7 @@ TABLE: dict[str, dict[Role, frozenset[str]]] = {
     "Number porting decisions (BSS)": area(POST, channel=NOTHING),  # approve / reject: operators
     "Promotions (BSS)": area(),  # reading codes; creating, assigning and exhausting is admin's
     "Operators (BSS)": area(NOTHING, readonly=NOTHING),  # cockpit accounts: admin only
+    "Agent (BSS)": area(READ | POST, channel=NOTHING, readonly=NOTHING),  # bss ask: an operator's own turns
     # "Access tokens" (/bss-api/v1/admin/token): not listed, so admin only.
 }
 

@@ -110,6 +110,8 @@ def status(as_json: bool = JsonOpt) -> None:
 
 
 _register()
+_ask = importlib.import_module("cli.commands.ask").ask  # a command, not a group: `bss ask TEXT`
+app.command("ask", help="Ask the LLM agent (one turn); /confirm carries out its proposal.")(_ask)
 
 
 def run() -> None:
