@@ -204,11 +204,24 @@ async def own_payment_methods(rt: Runtime, customer_id: str) -> list[Any]:
 # ---- messages -----------------------------------------------------------------------------------
 
 
+# One-time codes are not shown again on a page: whoever holds a session could read a step-up code.
+SECRET_TEMPLATES = ("login_code", "signup_code", "step_up_code")
+
+
 async def own_messages(rt: Runtime, customer_id: str, *, limit: int = 50) -> list[Any]:
-    """The messages sent (or queued) to the customer, newest first."""
-    from ops.notify import list_messages
+    """The messages sent (or queued) to the customer, newest first, one-time codes left out."""
+    from domains.notify.models import OutboxMessage
 
     if not customer_id:
         return []
-    _, rows = await list_messages(rt, customer_id=customer_id, limit=limit)
-    return rows
+    async with rt.db() as s:
+        rows = await s.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.customer_id == customer_id,
+                col(OutboxMessage.template).notin_(SECRET_TEMPLATES),
+            )
+            .order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
+            .limit(limit)
+        )
+        return list(rows)

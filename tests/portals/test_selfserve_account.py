@@ -244,6 +244,14 @@ async def test_cards_need_a_fresh_step_up_bound_to_the_session(portal, runtime, 
     again = await portal.post(f"/payment-methods/{other.id}/remove", data={"csrf_token": csrf_of(confirm)})
     assert again.status_code == 422 and "already removed" in again.text  # a sentence, not a 500
 
+    # The messages page lists what was sent, but never a one-time code again.
+    from ops.notify import send
+
+    await send(runtime, "renewal_reminder", address, {"msisdn": "90000000"}, ada, key=f"t-{ada}")
+    messages = await portal.get("/messages")
+    assert messages.status_code == 200 and "<details" in messages.text
+    assert f"code is {code}" not in messages.text and "confirmation code" not in messages.text.lower()
+
     actors = await scalar(
         runtime,
         "SELECT string_agg(DISTINCT actor || ' ' || channel, ',') FROM audit.domain_event"

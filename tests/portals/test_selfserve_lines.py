@@ -61,6 +61,13 @@ async def test_top_up_plan_change_and_terminate_on_the_portal(saga, api, portal,
     assert "Top-up added." in after.text and "6 GB left of 6 GB" in after.text  # 5 GB + 1 GB, bought once
     assert await payments(runtime, cust, "vas") == 1
 
+    # Renew now: the confirm page names the price and the card; the period starts again.
+    confirm = await portal.get(f"{line_url}/renew")
+    assert "Charge SGD" in confirm.text and "•••• 4242 now for a new 30-day period" in confirm.text
+    renewed = await portal.post(f"{line_url}/renew", data={"key": "r-1", "csrf_token": key})
+    assert renewed.status_code == 303 and await payments(runtime, cust, "renewal") == 1
+    assert "Line renewed." in (await portal.get(line_url)).text
+
     # Plan change at renewal, shown with its price then; and its cancellation.
     confirm = await portal.get(f"{line_url}/plan?offering=PLAN_M")
     assert (
@@ -92,12 +99,13 @@ async def test_top_up_plan_change_and_terminate_on_the_portal(saga, api, portal,
     rows = await scalar(
         runtime,
         "SELECT string_agg(event_type || ' ' || actor || ' ' || channel, ',' ORDER BY id) FROM audit.domain_event"
-        " WHERE aggregate_id = :s AND event_type IN ('subscription.vas_purchased',"
+        " WHERE aggregate_id = :s AND event_type IN ('subscription.vas_purchased', 'subscription.renewed',"
         " 'subscription.plan_change_scheduled', 'subscription.plan_change_cancelled', 'subscription.terminated')",
         s=sub_id,
     )
     assert rows.split(",") == [
         f"subscription.vas_purchased {cust} portal-self-serve",
+        f"subscription.renewed {cust} portal-self-serve",
         f"subscription.plan_change_scheduled {cust} portal-self-serve",
         f"subscription.plan_change_cancelled {cust} portal-self-serve",
         f"subscription.terminated {cust} portal-self-serve",
