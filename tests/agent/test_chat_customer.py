@@ -112,3 +112,37 @@ async def test_chat_caps_refuse_politely_before_asking_the_model(settings, runti
         "hi",
         "again",
     ]
+
+
+async def test_chat_proposal_needs_the_portal_step_up(settings, runtime, scripted_llm):
+    """What the assistant proposes is confirmed like the portal's own pages: the confirm page spells
+    it out, and without a fresh step-up code nothing is done; /chat/cancel drops it."""
+    from tests.agent.chat_helpers import new_line
+
+    ada = await new_customer(runtime, "Ada")
+    line_id, _ = await new_line(runtime, ada)
+    scripted_llm.push(
+        call("top_up", line_id=line_id, vas_id="VAS_DATA_1GB"), text("I can add 1 GB; review and confirm it.")
+    )
+    async with portal_as(settings, runtime, ada) as client:
+        assert (await say(client, "I need more data")).status_code == 303
+        [conv] = await store.list_sessions(runtime, ada)
+        pending = await store.pending_proposal(runtime, conv.id, ada)
+        assert pending is not None and pending.tool == "top_up"
+        page = await client.get("/chat")
+        assert f'href="/chat/confirm?proposal={pending.id}"' in page.text
+        review = await client.get(f"/chat/confirm?proposal={pending.id}")
+        assert (
+            review.status_code == 200
+            and "Data Top-Up 1GB" in review.text
+            and "Email me a code" in review.text
+        )
+        refused = await client.post(
+            "/chat/confirm", data={"proposal": pending.id, "csrf_token": csrf_of(review.text)}
+        )
+        assert refused.status_code >= 400 and "code" in refused.text.lower()
+        assert (await store.pending_proposal(runtime, conv.id, ada)).id == pending.id  # still only proposed
+        dropped = await client.post("/chat/cancel", data={"csrf_token": csrf_of(page.text)})
+        assert dropped.status_code == 303
+    [proposal] = await store.proposals(runtime, conv.id, ada)
+    assert proposal.state == "cancelled" and proposal.result is None
