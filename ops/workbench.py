@@ -141,6 +141,31 @@ class TicketRow:
     ticket: Any
     due: Due
     agent: Any | None  # the assignee's Agent row
+    task: Any | None = None  # the stuck provisioning task this ticket was opened for
+
+    @property
+    def waits(self) -> bool:
+        """Work waits on it: answering it (retry / resolve) moves a workflow, not only the ticket."""
+        return self.ticket.waiting_workflow_id is not None or self.task is not None
+
+
+async def _stuck_tasks(s: Any, ticket_ids: list[str]) -> dict[str, Any]:
+    from domains.service_ordering.models import ProvisioningTask
+
+    if not ticket_ids:
+        return {}
+    rows = await s.exec(
+        select(ProvisioningTask).where(
+            col(ProvisioningTask.ticket_id).in_(ticket_ids), ProvisioningTask.state == "stuck"
+        )
+    )
+    return {t.ticket_id: t for t in rows.all()}
+
+
+async def stuck_task_of(rt: Runtime, ticket_id: str) -> Any | None:
+    """The stuck provisioning task a ticket was opened for, if it is still stuck."""
+    async with rt.db() as s:
+        return (await _stuck_tasks(s, [ticket_id])).get(ticket_id)
 
 
 async def ticket_queue(
@@ -171,7 +196,11 @@ async def ticket_queue(
             ).all()
         )
         agents = {a.id: a for a in (await s.exec(select(Agent))).all()}
-    return [TicketRow(t, due(t.sla_due_at, now), agents.get(t.assigned_to_agent_id or "")) for t in rows]
+        tasks = await _stuck_tasks(s, [t.id for t in rows])
+    return [
+        TicketRow(t, due(t.sla_due_at, now), agents.get(t.assigned_to_agent_id or ""), tasks.get(t.id))
+        for t in rows
+    ]
 
 
 @dataclass
@@ -191,7 +220,8 @@ async def ticket_page(rt: Runtime, ticket_id: str) -> TicketPage:
     async with rt.db() as s:
         agent = await s.get(Agent, t.assigned_to_agent_id) if t.assigned_to_agent_id else None
         case = await s.get(SupportCase, t.case_id) if t.case_id else None
-    return TicketPage(TicketRow(t, due(t.sla_due_at), agent), detail.notes, detail.history, case)
+        task = (await _stuck_tasks(s, [t.id])).get(t.id)
+    return TicketPage(TicketRow(t, due(t.sla_due_at), agent, task), detail.notes, detail.history, case)
 
 
 @dataclass
@@ -225,10 +255,26 @@ async def ticket_plan(rt: Runtime, ticket_id: str, action: str, text: str) -> Pl
             ],
             {"action": "close"},
         )
-    if ticket.waiting_workflow_id is None or action not in ("retry", "resolve"):
+    task = await stuck_task_of(rt, ticket.id)
+    if (ticket.waiting_workflow_id is None and task is None) or action not in ("retry", "resolve"):
         raise PolicyViolation("ticket.action_invalid", f"{action!r} needs no confirm on {ticket.id}.")
     if ticket.state not in OPEN_TICKET_STATES:
         raise PolicyViolation("ticket.transition.valid_from_state", f"Ticket {ticket.id} is {ticket.state}.")
+    if action == "resolve" and not text:
+        raise PolicyViolation(
+            "ticket.resolve.requires_resolution_notes", "Say what was done by hand: a note is required."
+        )
+    if task is not None:
+        step = f"the stuck step {task.task_type} (task {task.id}, {task.attempts} attempt(s))"
+        if action == "retry":
+            effects = [f"Ask the provisioning workflow to run {step} again now."]
+        else:
+            effects = [
+                f"Tell the provisioning workflow that {step} was done by hand, with the note: {text}",
+                "The order carries on from there.",
+            ]
+        effects.append(f"Ticket {ticket.id} is resolved by the workflow once the step is done.")
+        return Plan(f"{action} ticket {ticket.id}", effects, {"action": action, "text": text})
     if action == "retry":
         effects = [
             f"Ask the workflow {ticket.waiting_workflow_id} to run its waiting step "
@@ -236,16 +282,25 @@ async def ticket_plan(rt: Runtime, ticket_id: str, action: str, text: str) -> Pl
             f"The workflow resolves ticket {ticket.id} itself once it has acted.",
         ]
     else:
-        if not text:
-            raise PolicyViolation(
-                "ticket.resolve.requires_resolution_notes", "Say what was done by hand: a note is required."
-            )
         effects = [
             f"Tell the workflow {ticket.waiting_workflow_id} that its waiting step "
             f"({ticket.waiting_topic or 'the step'}) was done by hand, with the note: {text}",
             f"The workflow carries on from there and resolves ticket {ticket.id}.",
         ]
     return Plan(f"{action} ticket {ticket.id}", effects, {"action": action, "text": text})
+
+
+async def answer_ticket(rt: Runtime, ctx: RequestContext, ticket_id: str, action: str, text: str) -> Any:
+    """Retry or resolve what a ticket stands for: its stuck provisioning task (ops.orders), else the
+    workflow waiting on it (ops.attention); a plain ticket is noted, resolved or closed (ops.crm)."""
+    from ops import cockpit, orders
+
+    task = await stuck_task_of(rt, ticket_id) if action in ("retry", "resolve") else None
+    if task is None:
+        return await cockpit.work_ticket(rt, ctx, ticket_id, action, text)
+    if action == "retry":
+        return await orders.retry_task(rt, ctx, task.id)
+    return await orders.resolve_task(rt, ctx, task.id, text)
 
 
 # ---------------------------------------------------------------------------------------- cases

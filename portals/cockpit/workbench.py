@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from core.errors import InvalidInput
-from ops import attention, cockpit, crm, workbench
+from ops import attention, crm, workbench
 from portals.cockpit.base import (
     SUPERVISOR,
     confirm,
@@ -87,13 +87,14 @@ async def work_ticket(request: Request, ticket_id: str) -> Response:
             agent_id = who
         await crm.change_ticket(rt, ctx, found.id, agent_id=agent_id)
         return done(back, f"assigned {found.id} to {agent_id}")
-    if action == "close" or (found.waiting_workflow_id is not None and action in ("retry", "resolve")):
+    waits = found.waiting_workflow_id is not None or await workbench.stuck_task_of(rt, found.id) is not None
+    if action == "close" or (waits and action in ("retry", "resolve")):
         if action != "close":
             await signed_in(request, SUPERVISOR)  # a workflow's stuck step, as on the order queue
         plan = await workbench.ticket_plan(rt, found.id, action, note)
         if not confirmed(form):
             return confirm(request, plan, f"/tickets/{found.id}", back)
-    await cockpit.work_ticket(rt, ctx, found.id, action, note)
+    await workbench.answer_ticket(rt, ctx, found.id, action, note)
     return done(back, f"{action} {found.id}")
 
 
