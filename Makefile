@@ -14,7 +14,13 @@ export UV_PYTHON_DOWNLOADS := never
 	$(UV) sync --frozen --python python3
 	@touch $@
 
-venv: .venv/.synced
+# The environment sets PYTHONDONTWRITEBYTECODE=1: without bytecode compiled once here, every start
+# of every stack process compiled every module again (stack/bytecode.py).
+.venv/.compiled: .venv/.synced
+	$(PY) -m stack.bytecode
+	@touch $@
+
+venv: .venv/.compiled
 
 up: venv
 	.venv/bin/bss up

@@ -72,8 +72,12 @@ class BenchStack:
         return f"http://127.0.0.1:{self.env['BSS_API_PORT']}"
 
     def db_url(self, driver: str = "postgresql+asyncpg") -> str:
-        """The stack's database, with the password its Postgres generated."""
-        return postgres.url(self.data_dir / "pg", int(self.env["BSS_PG_PORT"]), "bss", driver=driver)
+        """The stack's database, with the password its Postgres generated (none for a REF from
+        before passwords, whose cluster trusted local connections)."""
+        cluster, port = self.data_dir / "pg", int(self.env["BSS_PG_PORT"])
+        if not postgres.password_file(cluster).exists():
+            return f"{driver}://{postgres.USER}@127.0.0.1:{port}/bss"
+        return postgres.url(cluster, port, "bss", driver=driver)
 
     @property
     def token(self) -> str:

@@ -1,6 +1,9 @@
-"""Cold start (empty data dir: initdb, migrations, seed) and warm restart, each until /health is 200."""
+"""Cold start (empty data dir: initdb, migrations, seed) and warm restart, each until /health is 200,
+with the CPU seconds the stack spent on it; and a warm restart with no bytecode at all, side by side."""
 
 from __future__ import annotations
+
+import tempfile
 
 from bench import cpu
 from bench.context import BenchContext
@@ -22,6 +25,25 @@ def run(ctx: BenchContext) -> None:
     ctx.add(
         "startup.warm_settled_after", warm + settled, "s", meaning="until the stack idles (portals imported)"
     )
+    # The same restart with no bytecode to read and none written (what PYTHONDONTWRITEBYTECODE=1
+    # did to every start before stack/bytecode.py): an empty pycache prefix hides the compiled files.
+    ctx.stack.stop()
+    with tempfile.TemporaryDirectory(prefix="bss-no-pyc-") as empty:
+        saved = dict(ctx.stack.env)
+        ctx.stack.env.update(
+            PYTHONPYCACHEPREFIX=empty, PYTHONDONTWRITEBYTECODE="1", BSS_COMPILE_BYTECODE="false"
+        )
+        try:
+            bare = ctx.stack.start()
+            ctx.add("startup.warm_no_bytecode_to_healthy", bare, "s", bytecode="none readable, none written")
+            _start_cpu(ctx, "startup.warm_no_bytecode")
+            ctx.stack.settle()
+            ctx.stack.stop()
+        finally:
+            ctx.stack.env.clear()
+            ctx.stack.env.update(saved)
+    ctx.stack.start()
+    ctx.stack.settle()
 
 
 def _start_cpu(ctx: BenchContext, name: str) -> None:

@@ -85,11 +85,14 @@ def up(
     test_clock: bool = typer.Option(
         False, "--test-clock", help="A test stack: `bss clock` may freeze and move business time."
     ),
+    workers: int = typer.Option(
+        None, "--workers", min=1, help="Worker processes on the task queue (default BSS_WORKERS or 1)."
+    ),
 ) -> None:
-    """Start the whole stack: Postgres, Temporal (with its UI), the worker, the API and the portals."""
+    """Start the whole stack: Postgres, Temporal (with its UI), the worker(s), the API and the portals."""
     from stack.runner import up as run_up
 
-    raise typer.Exit(run_up(detach, test_clock))
+    raise typer.Exit(run_up(detach, test_clock, workers))
 
 
 @app.command()

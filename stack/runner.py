@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.settings import Settings, get_settings
-from stack import postgres, temporal
+from stack import bytecode, postgres, temporal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,10 +119,29 @@ def components(settings: Settings) -> list[tuple[str, str, int | None]]:
     else:
         parts.append(("temporal (external)", settings.temporal_target, None))
     parts.append(("api", settings.api_url, settings.api_port))
-    parts.append(("worker", f"task queue {settings.task_queue}", None))
+    for name in running_worker_names(settings) or worker_names(settings):
+        parts.append((name, f"task queue {settings.task_queue}", None))
     for name, _, port in portals(settings):
         parts.append((name, f"http://{settings.host}:{port}", port))
     return parts
+
+
+def worker_names(settings: Settings) -> list[str]:
+    """`worker` alone, or `worker-1` … `worker-N` with `bss up --workers N` (BSS_WORKERS)."""
+    n = max(1, settings.workers)
+    return ["worker"] if n == 1 else [f"worker-{i}" for i in range(1, n + 1)]
+
+
+def running_worker_names(settings: Settings) -> list[str]:
+    """The workers the running stack here started (its children file), whatever BSS_WORKERS the
+    caller of `bss status` has; empty when no stack runs."""
+    if running_pid(settings) is None:
+        return []
+    try:
+        record = json.loads(children_file(settings).read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return [k for k in record if k.startswith("worker") and k != "workers"]
 
 
 def redact_url(url: str) -> str:
@@ -247,6 +266,9 @@ def supervise(settings: Settings, announce: bool = True) -> int:
     apps: list[Child] = []
     env = child_env(settings)
     try:
+        if bytecode.enabled():
+            # PYTHONDONTWRITEBYTECODE=1 would make every child compile every module at every start.
+            bytecode.compile_project()
         if settings.embedded_temporal:
             # Started first and awaited last: it boots while Postgres starts and migrates.
             step("temporal dev server", announce)
@@ -274,7 +296,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         ensure_dev_token(settings.token_file)
         py = sys.executable
         apps = [
-            Child("worker", [py, str(ROOT / "worker.py")], None, True),
+            *(Child(name, [py, str(ROOT / "worker.py")], None, True) for name in worker_names(settings)),
             Child(
                 "api",
                 [
@@ -297,11 +319,13 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         ]
         for name, factory, port in portals(settings):
             apps.append(Child(name, _uvicorn(py, factory, settings.host, port), port, True))
-        step("worker, api and portals" if len(apps) > 2 else "worker and api", announce)
+        workers = "worker" if settings.workers <= 1 else f"{settings.workers} workers"
+        has_doors = any(c.port not in (None, settings.api_port) for c in apps)
+        step(f"{workers}, api and portals" if has_doors else f"{workers} and api", announce)
         for child in apps:
             _spawn(settings, child, env)
         _record_children(settings, apps)
-        doors = [c for c in apps if c.name not in ("worker", "api")]
+        doors = [c for c in apps if c.port not in (None, settings.api_port)]
         wait_healthy(settings, watch=[c for c in apps if c not in doors])
         _wait_doors(settings, doors)
         starting = False
@@ -309,6 +333,8 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             return 0
         if announce:
             banner(settings, time.monotonic() - started, detached=not sys.stdin.isatty())
+        if bytecode.enabled():
+            bytecode.compile_venv_in_background()  # a venv made without `make venv`: next start
         while not stopping:
             time.sleep(0.3)
             for item in infra:
@@ -378,6 +404,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         os.environ,
         BSS_DATA_DIR=str(settings.data_dir.resolve()),
         BSS_TEST_CLOCK="true" if settings.test_clock else "false",
+        BSS_WORKERS=str(max(1, settings.workers)),
         PYTHONUNBUFFERED="1",
     )
 
@@ -452,10 +479,12 @@ def banner(settings: Settings, seconds: float, detached: bool = False) -> None:
     print(f"\nTry `bss catalog list` in another terminal. {stop_hint}; data stays in {settings.data_dir}.")
 
 
-def up(detach: bool = False, test_clock: bool = False) -> int:
+def up(detach: bool = False, test_clock: bool = False, workers: int | None = None) -> int:
     settings = get_settings()
     if test_clock:
         settings = settings.model_copy(update={"test_clock": True})
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": max(1, workers)})
     if (pid := running_pid(settings)) is not None:
         print(f"A stack already runs here (pid {pid}).")
         if settings.test_clock and not stack_test_clock(settings):
@@ -533,19 +562,19 @@ def status_rows(settings: Settings) -> list[dict[str, object]]:
             ok = health.get("database") == "up"
         elif name == "temporal" or name.startswith("temporal (ext"):
             ok = health.get("temporal") == "up"
-        elif name == "worker":
-            ok = _worker_alive(settings)
+        elif name.startswith("worker"):
+            ok = _worker_alive(settings, name)
         else:
             ok = port is not None and postgres.port_open(settings.host, port)
         rows.append({"component": name, "address": address, "healthy": ok})
     return rows
 
 
-def _worker_alive(settings: Settings) -> bool:
+def _worker_alive(settings: Settings, name: str = "worker") -> bool:
     if running_pid(settings) is None:
         return False
     try:
-        pid = json.loads(children_file(settings).read_text())["worker"]
+        pid = json.loads(children_file(settings).read_text())[name]
         os.kill(pid, 0)
         return True
     except (FileNotFoundError, KeyError, ValueError, ProcessLookupError):
@@ -559,6 +588,7 @@ def children_file(settings: Settings) -> Path:
 def _record_children(settings: Settings, apps: list[Child]) -> None:
     record: dict[str, object] = {c.name: c.proc.pid for c in apps if c.proc}
     record["testClock"] = settings.test_clock
+    record["workers"] = [c.proc.pid for c in apps if c.proc and c.name.startswith("worker")]
     children_file(settings).write_text(json.dumps(record))
 
 
