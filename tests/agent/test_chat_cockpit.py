@@ -8,9 +8,10 @@ from decimal import Decimal
 
 from sqlmodel import select
 
+from agent import store
 from core.context import RequestContext
 from ops import promotions
-from tests.agent.chat_helpers import csrf_of, sse_events
+from tests.agent.chat_helpers import csrf_of, new_customer, sse_events
 from tests.agent.scripted_llm import call, text
 from tests.portals.cockpit_harness import cheap_hashes, cockpit_client, operator, sign_in  # noqa: F401 (fixture)
 
@@ -121,6 +122,16 @@ async def test_cockpit_chat_streams_and_confirms_only_on_the_post(
             f"/chat/{session_id}/confirm", data={"csrf_token": token, "proposal": proposal["id"]}
         )
         assert done.status_code == 303
+
+        # from a customer's page: a new conversation pinned on them; without a model, said plainly
+        cust = await new_customer(runtime, "Ada")
+        pinned = await client.post("/chat/new", data={"csrf_token": token, "customer": cust})
+        second = pinned.headers["location"].rsplit("/", 1)[1]
+        assert (await store.get_session(runtime, second, ADMIN)).customer_id == cust
+        settings.llm_base_url = None
+        plain = await client.post(f"/chat/{second}/send", data={"text": "hello", "csrf_token": token})
+        assert plain.status_code == 303
+        assert "No language model is configured" in (await client.get(f"/chat/{second}")).text
     assert await _promo_state(runtime, "SPRING10") == "exhausted"
     [exhausted] = await _audit(runtime, "promotion.exhausted")
     assert (exhausted.actor, exhausted.channel) == (ADMIN, "llm")
