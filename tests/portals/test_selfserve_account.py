@@ -325,6 +325,17 @@ async def test_a_case_is_opened_and_followed(portal, runtime, settings):  # noqa
     page = await portal.get(case_url)
     assert "It works in Korea." in page.text and "Your message is added" in page.text
     assert case_id in (await portal.get("/cases")).text
+
+    # The line's other pages answer for the owner (the actions themselves: test_selfserve_lines.py).
+    sub, _ = await new_line(runtime, ada)
+    assert "No usage" in (await portal.get(f"/lines/{sub}/usage")).text
+    renew = await portal.get(f"/lines/{sub}/renew")
+    assert renew.status_code == 200 and "no card on file" in renew.text  # and no button to press
+    assert 'action="/lines/' not in renew.text.split("</main>")[0].split("What will happen")[1]
+    plan = await portal.get(f"/lines/{sub}/plan?offering=PLAN_M")
+    assert plan.status_code == 200 and "at its next renewal" in plan.text
+    unknown = await portal.get(f"/lines/{sub}/plan?offering=NOPE")
+    assert unknown.status_code == 422 and "pick one from the list" in unknown.text
     owner, channel, category = (
         await scalar(
             runtime,
