@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from agent import loop, store
 from agent.llm import NOT_CONFIGURED, llm_configured
-from core.errors import DomainError, InvalidInput
+from agent.tools import ROLE_RANK
+from core.errors import DomainError, Forbidden, InvalidInput
 from portals.cockpit.base import page, runtime_of, signed_in
 from portals.web import chat
 from portals.web.app import form_data, render
@@ -163,6 +164,11 @@ async def decide(request: Request, session_id: str, what: str) -> Response:
         raise InvalidInput(
             "chat.proposal.changed",
             f"The pending proposal is now {pending.id}, not the one you saw; look at it again first.",
+        )
+    if what == "confirm" and ROLE_RANK.get(str(pending.role), 9) > ROLE_RANK.get(str(op.role), -1):
+        raise Forbidden(
+            "chat.proposal.role",
+            f"This was proposed for the {pending.role} role; you are {op.role} now. Ask a {pending.role}.",
         )
     act = loop.confirm if what == "confirm" else loop.cancel
     result = await act(rt(request), session_id=session_id, actor=op.email)
