@@ -163,6 +163,24 @@ async def test_ownership_is_checked_in_the_operations_layer(runtime):
     assert refused.value.code == "subscription.not_found"
     assert await ownership.own_lines(runtime, ada) == []
 
+    # Orders, cases and cards the same way: another customer's is the missing one's 404.
+    from tests.portals.test_selfserve_account import bobs_things
+
+    theirs = await bobs_things(runtime)
+    checks = (
+        (ownership.own_order, "order_id", "ORD-999999", "order.not_found"),
+        (ownership.own_case, "case_id", "CASE-00000000", "case.not_found"),
+        (ownership.own_payment_method, "pm_id", "PM-999999", "payment_method.not_found"),
+    )
+    for own, field, missing, code in checks:
+        assert await own(runtime, theirs["customer"], theirs[field]) is not None
+        for wanted in (theirs[field], missing):
+            with pytest.raises(NotFound) as refused:
+                await own(runtime, ada, wanted)
+            assert refused.value.code == code and theirs["customer"] not in refused.value.message
+    assert await ownership.own_orders(runtime, ada) == await ownership.own_cases(runtime, ada) == []
+    assert await ownership.own_payment_methods(runtime, ada) == []
+
 
 async def test_five_wrong_codes_burn_the_code(portal, runtime, settings):
     _, address = await new_customer(runtime)
