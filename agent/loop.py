@@ -3,7 +3,9 @@ over the tools of agent/tools.py, with the conversation kept in Postgres (agent/
 
 - `run_turn` runs one turn and returns a TurnResult; `stream_turn` yields the same turn as events
   for SSE ({"type": "token"|"tool"|"proposal"|"done", ...}). "/confirm" and "/cancel" as the text
-  call `confirm` and `cancel`: the person's words, never the model's.
+  call `confirm` and `cancel`: the person's words, never the model's. In a customer conversation
+  "/confirm" is not honoured: the customer's door confirms through its own step-up and calls
+  `confirm` itself.
 - `confirm` carries out the session's pending proposal through the tool's operation, with the
   proposal id as idempotency key; nothing the model says or calls can reach it.
 - Loop guards, each ending the turn with a plain message: at most `llm_max_steps` model calls per
@@ -208,6 +210,15 @@ async def stream_turn(
     {"type": "done", "session_id", "answer", "tool_calls", "proposals", "stopped", "result": TurnResult}."""
     text = (text or "").strip()
     conv = await _open(rt, session_id, actor, profile, customer_id)
+    if text == "/confirm" and conv.profile == "customer":
+        # A customer's door confirms through its own step (the portal's confirm page and one-time
+        # code), calling `confirm` itself: words typed in the chat never carry out a proposal.
+        answer = "To carry out what I proposed, use the Confirm button; it asks for your one-time code."
+        await store.add_messages(
+            rt, conv.id, [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
+        )
+        yield _done(TurnResult(conv.id, answer))
+        return
     if text in ("/confirm", "/cancel"):
         result = await (confirm if text == "/confirm" else cancel)(rt, session_id=conv.id, actor=actor)
         for p in result.proposals:
