@@ -7,15 +7,25 @@ from __future__ import annotations
 import asyncio
 import email
 import hashlib
+import io
 import re
 import uuid
 
 import httpx
 import pytest_asyncio
+import segno
 from sqlalchemy import text
 
 from tests.api.order_flow import scalar, until
-from tests.portals.test_selfserve import ask_code, codes_sent_to, csrf_of, enter_code, new_customer
+from tests.portals.test_selfserve import (
+    CTX,
+    ask_code,
+    codes_sent_to,
+    csrf_of,
+    enter_code,
+    new_customer,
+    new_line,
+)
 
 GOOD_CARD, DECLINED_CARD = "4242424242424242", "4000000000000002"
 
@@ -164,6 +174,59 @@ async def test_an_unknown_email_gets_a_signup_code_like_a_customer_and_reaches_o
     code = codes_sent_to(settings, known)[-1]  # the second code asked for
     assert (await enter_code(portal, code)).headers["location"] == "/dashboard"
     assert (await portal.get("/dashboard")).status_code == 200
+    # The funnel's forms need the session's CSRF token like every other form.
+    assert (await portal.post("/signup/plan", data={"plan": "PLAN_S"})).status_code == 403
+
+
+async def test_the_esim_qr_code_and_order_pages_are_404_for_another_customer(portal, runtime, settings):
+    bob, bob_email = await new_customer(runtime, "Bob")
+    order_id = await completed_order(runtime, bob)
+    _, ada_email = await new_customer(runtime, "Ada")
+    pages = [f"/signup/orders/{order_id}{tail}" for tail in ("/esim.png", "", "/status", "/done")]
+    await ask_code(portal, ada_email)
+    assert (await enter_code(portal, codes_sent_to(settings, ada_email)[-1])).status_code == 303
+    for url in pages:
+        stolen = await portal.get(url)
+        assert stolen.status_code == 404 and not stolen.content.startswith(b"\x89PNG"), url
+        assert "LPA:" not in stolen.text
+    assert (await post_form(portal, "/dashboard", "/logout")).status_code == 303
+
+    await ask_code(portal, bob_email)
+    assert (await enter_code(portal, codes_sent_to(settings, bob_email)[-1])).status_code == 303
+    qr = await portal.get(pages[0])
+    activation = await scalar(
+        runtime,
+        "SELECT e.activation_code FROM inventory.esim_profile e JOIN subscription.subscription s"
+        " ON s.iccid = e.iccid WHERE s.customer_id = :c",
+        c=bob,
+    )
+    assert qr.status_code == 200 and qr.headers["content-type"] == "image/png"
+    assert qr.content == png_of(activation)
+    done = await portal.get(pages[3])
+    assert done.status_code == 200 and activation in done.text
+
+
+async def completed_order(runtime, customer_id: str) -> str:
+    """An order as the saga leaves it when it completes: its line, number and eSIM."""
+    from core.db import transaction
+    from domains.ordering import services as ordering
+    from domains.payment.services import add_payment_method
+
+    sub_id, _ = await new_line(runtime, customer_id)
+    async with transaction(runtime.db) as s:
+        await add_payment_method(
+            s, CTX, customer_id=customer_id, card_number=GOOD_CARD, exp_month=12, exp_year=2099
+        )
+        order = await ordering.create_order(s, CTX, customer_id=customer_id, offering_id="PLAN_S")
+        order.state, order.subscription_id = "completed", sub_id
+        s.add(order)
+        return order.id
+
+
+def png_of(activation_code: str) -> bytes:
+    out = io.BytesIO()
+    segno.make(activation_code, error="m").save(out, kind="png", scale=6, border=2)
+    return out.getvalue()
 
 
 async def test_a_declined_card_fails_the_order_with_its_reason_then_one_customer_and_one_order(
