@@ -1,5 +1,5 @@
-"""Operator accounts (admin only): create one with a generated password shown once, disable or
-enable one (never oneself)."""
+"""Operator accounts (admin only): create one with a generated password shown once, disable one
+(after a confirm; never oneself) or enable one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from fastapi.responses import RedirectResponse, Response
 from core.errors import InvalidInput, NotFound
 from domains.staff.rules import STAFF_ROLES
 from ops import staff
-from portals.cockpit.base import ADMIN, context_for, page, runtime_of, signed_in
+from ops.workbench import Plan
+from portals.cockpit.base import ADMIN, confirm, confirmed, context_for, page, runtime_of, signed_in
 from portals.web.app import form_data
 
 router = APIRouter()
@@ -45,12 +46,23 @@ async def create_operator(request: Request) -> Response:
 
 @router.post("/admin/operators/{operator_id}/{change}")
 async def change_operator(request: Request, operator_id: str, change: str) -> Response:
+    """Enable at once; disable (which signs them out everywhere) after a confirm step."""
     op = await signed_in(request, ADMIN)
     rt = runtime_of(request)
     if change == "disable":
         if operator_id == op.id:
             raise InvalidInput("cockpit.operator.self_disable", "You cannot disable yourself.")
-        await staff.disable_operator(rt, context_for(op), operator_id[:16])
+        target = await staff.get_operator(rt, operator_id[:16])
+        if not confirmed(await form_data(request)):
+            plan = Plan(
+                f"disable {target.email}",
+                [
+                    f"Disable the {target.role} {target.name} ({target.email}, {target.id}).",
+                    "They are signed out of every cockpit session at once and cannot sign in until enabled.",
+                ],
+            )
+            return confirm(request, plan, f"/admin/operators/{target.id}/disable", "/admin/operators")
+        await staff.disable_operator(rt, context_for(op), target.id)
     elif change == "enable":
         await staff.enable_operator(rt, context_for(op), operator_id[:16])
     else:

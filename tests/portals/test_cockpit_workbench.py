@@ -362,3 +362,24 @@ async def test_a_supervisor_approves_one_port_and_rejects_another_after_confirmi
         "and aggregate_type <> 'operator' order by id",
     )
     assert {(e[0], e[2]) for e in events} == {(keep, "cockpit"), (drop, "cockpit")}
+
+
+async def test_an_admin_disables_an_operator_only_after_confirming_and_their_session_ends(settings, runtime):
+    csr = await operator(runtime, "csr@example.com", "csr")
+    root = await operator(runtime, "root@example.com", "admin")
+    disabled = "select disabled_at is not null from staff.operator where id = :o"
+    async with cockpit_client(settings, runtime) as them, cockpit_client(settings, runtime) as admin:
+        await sign_in(them, "csr@example.com")
+        await sign_in(admin, "root@example.com")
+        token = csrf_of((await admin.get("/admin/operators")).text)
+        step1 = await _post(admin, f"/admin/operators/{csr.id}/disable", token)
+        assert step1.status_code == 200 and "signed out of every cockpit session" in step1.text
+        assert await _one(runtime, disabled, o=csr.id) is False
+        assert (await them.get("/tickets")).status_code == 200
+        step2 = await _post(admin, f"/admin/operators/{csr.id}/disable", token, confirmed="yes")
+        assert step2.status_code == 303 and await _one(runtime, disabled, o=csr.id) is True
+        assert (await them.get("/tickets")).status_code == 303  # signed out
+        myself = await _post(admin, f"/admin/operators/{root.id}/disable", token, confirmed="yes")
+        assert myself.status_code == 400 and await _one(runtime, disabled, o=root.id) is False
+        assert (await _post(admin, f"/admin/operators/{csr.id}/enable", token)).status_code == 303
+        assert await _one(runtime, disabled, o=csr.id) is False
