@@ -11,8 +11,9 @@ touches nothing it did not create. It is a list of steps, each of one kind:
 - `ask: "why is {{sub}} blocked?"`: one turn of the LLM agent (agent/loop.py `run_turn`), in
   the scenario's conversation (`session:` names another). With no model configured, the step's
   `without_llm:` steps run in its place, or the step is skipped (and said so). `script:` holds the
-  model's answers for a scripted model: only a test harness that serves one uses it (`on_ask`);
-  against a real model it is ignored.
+  model's answers for a scripted model: the runner only hands it (`script_of`) to the `on_ask`
+  hook a test harness installs with `runner_defaults(on_ask=…)` to load its scripted
+  OpenAI-compatible server; the CLI never sends it anywhere, so against a real model it is ignored.
 
 Every step may have `expect` (exit code, HTTP status, JSON paths, text; for `ask`, tools called or
 not, the answer, proposals), `capture` (variables from the JSON for later steps: `{{sub}}`) and
@@ -29,6 +30,8 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -503,6 +506,50 @@ class _StepFailed(Exception):
     pass
 
 
+_defaults: dict[str, Any] = {}
+_event_loop: Any = None
+
+
+def _loop() -> Any:
+    """One event loop for every ask step of the process, never closed: langchain-openai keeps one
+    cached async HTTP client per process, bound to the loop that first used it."""
+    import asyncio
+
+    global _event_loop
+    if _event_loop is None:
+        _event_loop = asyncio.new_event_loop()
+    return _event_loop
+
+
+@contextmanager
+def runner_defaults(**kwargs: Any) -> Iterator[None]:
+    """Inside the block every Runner the CLI makes takes these (`settings`, `on_ask`): how a test
+    points `bss scenario` at its own database and its scripted model."""
+    saved = dict(_defaults)
+    _defaults.update(kwargs)
+    try:
+        yield
+    finally:
+        _defaults.clear()
+        _defaults.update(saved)
+
+
+def script_of(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """An ask step's `script` as model answers: {"text": …} or {"tool_calls": [{"name", "args"}]}
+    (for a scripted model; a real model never sees it)."""
+    out: list[dict[str, Any]] = []
+    for item in step.get("script") or []:
+        if "text" in item:
+            out.append({"text": item["text"]})
+        elif "call" in item:
+            out.append({"tool_calls": [{"name": item["call"], "args": item.get("args") or {}}]})
+        else:
+            out.append(
+                {"tool_calls": [{"name": c["call"], "args": c.get("args") or {}} for c in item["calls"]]}
+            )
+    return out
+
+
 @dataclass
 class Runner:
     """Runs scenarios against the stack the CLI points at (cli.client.api()). `settings` (default
@@ -513,8 +560,11 @@ class Runner:
     on_ask: Any = None
     actor: str = "scenario"
 
+    @classmethod
+    def from_defaults(cls) -> Runner:
+        return cls(**_defaults)
+
     def __post_init__(self) -> None:
-        self._loop: Any = None
         self._rt: Any = None
 
     # -- helpers -----------------------------------------------------------------------------
@@ -542,11 +592,7 @@ class Runner:
         return None
 
     def _call(self, coro: Any) -> Any:
-        import asyncio
-
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(coro)
+        return _loop().run_until_complete(coro)
 
     def _runtime(self) -> Any:
         if self._rt is None:
@@ -559,9 +605,6 @@ class Runner:
         if self._rt is not None:
             self._call(self._rt.close())
             self._rt = None
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
 
     def _clock(self) -> dict[str, Any]:
         from cli.client import api
@@ -742,7 +785,8 @@ class Runner:
         for name in expect.get("tools_called") or []:
             if name not in called:
                 raise _StepFailed(
-                    f"the agent did not call {name} (it called {', '.join(called) or 'nothing'})"
+                    f"the agent did not call {name} (it called {', '.join(called) or 'nothing'}; "
+                    f"it answered {_short(turn['answer'])})"
                 )
         for name in expect.get("tools_not_called") or []:
             if name in called:

@@ -56,7 +56,7 @@ def run(file: Path = FileArg, as_json: bool = JsonOpt) -> None:
     from cli.scenarios import Runner
 
     scenario = _load(file)
-    result = Runner(**_overrides()).run(scenario)
+    result = Runner.from_defaults().run(scenario)
     emit(result.as_json(), as_json, lambda _: _render_result(result))
     if not result.passed:
         raise typer.Exit(1)
@@ -80,7 +80,7 @@ def run_all(
         fail(str(exc))
     if tag:
         scenarios = [s for s in scenarios if tag in s.tags]
-    results = [Runner(**_overrides()).run(s) for s in scenarios]
+    results = [Runner.from_defaults().run(s) for s in scenarios]
     failed = [r for r in results if not r.skipped and not r.passed]
 
     def render(_: Any) -> None:
@@ -142,11 +142,3 @@ def validate(
         for error in errors:
             sys.stderr.write(f"error: {error}\n")
         raise typer.Exit(1)
-
-
-# Tests point the runner at their own settings and scripted model (see cli.scenarios.Runner).
-_runner_overrides: dict[str, Any] = {}
-
-
-def _overrides() -> dict[str, Any]:
-    return dict(_runner_overrides)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.scenarios import SCENARIO_DIR, check_matcher, lookup
+from cli.scenarios import SCENARIO_DIR, check_matcher, lookup, runner_defaults
 from tests.cli.saga_cli import bss_on_saga, run
 from tests.cli_harness import Bss
 
@@ -96,12 +96,13 @@ def saga_bss(saga, settings, temporal_dev) -> Iterator[Bss]:
 
 
 async def test_hero_scenarios_run_and_a_failing_expectation_fails_the_run(
-    saga, saga_bss: Bss, tmp_path: Path
+    saga, saga_bss: Bss, settings, tmp_path: Path
 ):
     # No model configured: an ask step says so, and its without_llm steps run in its place.
     for name in ("signup.yaml", "escalation.yaml"):
         shutil.copy(SCENARIO_DIR / name, tmp_path / name)
-    done = await run(saga_bss, "scenario", "run-all", str(tmp_path), "--json")
+    with runner_defaults(settings=settings):  # this test's database, and no model configured
+        done = await run(saga_bss, "scenario", "run-all", str(tmp_path), "--json")
     assert done.exit_code == 0, done.output
     report = {r["scenario"]: r for r in json.loads(done.stdout)["scenarios"]}
     assert report["signup"]["outcome"] == "pass" and report["signup"]["counts"] == {
