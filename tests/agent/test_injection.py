@@ -93,7 +93,7 @@ async def test_injected_instructions_reach_no_other_customer(settings, runtime, 
     )
     async with portal_as(settings, runtime, ann) as client:
         assert (await say(client, "What is on my account?")).status_code == 303
-        # Ann herself typing /confirm finds nothing to carry out
+        # Ann herself typing /confirm carries out nothing (the door confirms after its step-up)
         assert (await say(client, "/confirm")).status_code == 303
         page = (await client.get("/chat")).text
 
@@ -123,4 +123,4 @@ async def test_injected_instructions_reach_no_other_customer(settings, runtime, 
         assert line.state == "active" and line.customer_id == bob
     [conv] = await store.list_sessions(runtime, ann)
     assert await store.proposals(runtime, conv.id, ann) == []
-    assert "There is nothing to confirm" in page
+    assert "use the Confirm button" in page  # typed words never confirm in a customer chat
