@@ -242,6 +242,7 @@ def _done(result: TurnResult) -> dict[str, Any]:
 async def _model_turn(
     rt: Runtime, conv: Any, text: str, actor: str, role: str, streaming: bool
 ) -> AsyncIterator[dict[str, Any]]:
+    import httpx
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
     from agent.tools import call_tool
@@ -261,8 +262,13 @@ async def _model_turn(
     seen: dict[str, int] = {}
     used = 0
     max_steps = max(1, settings.llm_max_steps)
+    # One HTTP client per turn, closed with it: a client cached across event loops (langchain-openai's
+    # default) breaks when a door runs the agent on another loop.
+    http = httpx.AsyncClient(timeout=60)
     try:
-        model = chat_model(settings, streaming=streaming).bind_tools([t.openai_spec() for t in tools])
+        model = chat_model(settings, streaming=streaming, http_async_client=http).bind_tools(
+            [t.openai_spec() for t in tools]
+        )
         for _step in range(max_steps):
             if streaming:
                 ai = None
@@ -374,6 +380,8 @@ async def _model_turn(
         # keep what is valid: drop a trailing assistant message whose tool calls went unanswered
         while len(stored) > 1 and stored[-1]["role"] == "assistant" and stored[-1].get("tool_calls"):
             stored.pop()
+    finally:
+        await http.aclose()
     if result.proposals:
         pending = [p for p in result.proposals if p["state"] == "pending"]
         if pending and "/confirm" not in result.answer:

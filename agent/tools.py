@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.context import RequestContext
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound, PolicyViolation
 from ops.runtime import Runtime
 
 log = logging.getLogger("bss.agent")
@@ -951,19 +951,40 @@ def operator_tools(rt: Runtime, ctx: RequestContext, *, role: str = "admin") -> 
         note: str = Field("", max_length=1000)
 
     async def plan_ticket_decide(a):
-        return _plan_text(await workbench.ticket_plan(rt, a.ticket_id, a.action, a.note))
+        task = await workbench.stuck_task_of(rt, a.ticket_id)
+        if task is None:  # a workflow waits on the ticket: the cockpit's own confirm step
+            return _plan_text(await workbench.ticket_plan(rt, a.ticket_id, a.action, a.note))
+        if a.action == "retry":
+            return f"Retry the stuck provisioning task {task.id} ({task.task_type}) behind ticket {a.ticket_id} now."
+        if not a.note.strip():
+            raise PolicyViolation(
+                "provisioning.resolve_stuck.requires_note", "Say what was done: a note is required."
+            )
+        return _sentences(
+            f"Mark the stuck provisioning task {task.id} ({task.task_type}) behind ticket {a.ticket_id} as done by hand.",
+            f"Note: {a.note.strip()}",
+            "The order carries on as if the step had succeeded.",
+        )
 
     @add(
         "ticket_decide",
-        "Answer the workflow waiting on a ticket: retry its step, or resolved by hand. Proposes; the person confirms.",
+        "Answer what a ticket stands for: retry the stuck task or waiting workflow step behind it, "
+        "or mark it resolved by hand (with a note). Proposes; the person confirms.",
         TicketDecide,
         kind="act",
         min_role="supervisor",
         plan=plan_ticket_decide,
-        ops=("ops.attention.decide", "ops.attention.get_ticket", "ops.workbench.ticket_plan"),
+        ops=(
+            "ops.workbench.answer_ticket",
+            "ops.workbench.stuck_task_of",
+            "ops.workbench.ticket_plan",
+            "ops.cockpit.work_ticket",
+            "ops.attention.decide",
+            "ops.attention.get_ticket",
+        ),
     )
     async def _(a, key):
-        return await attention.decide(rt, ctx, a.ticket_id, a.action, a.note)
+        return await workbench.answer_ticket(rt, ctx, a.ticket_id, a.action, a.note)
 
     # ------------------------------------------------------------------ lines
     @add(
