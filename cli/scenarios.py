@@ -583,9 +583,9 @@ class Runner:
         return bool(llm_configured(self._settings()))
 
     def _agent_missing(self) -> str | None:
-        try:
-            import agent.loop  # noqa: F401
-        except ImportError:
+        from importlib.util import find_spec
+
+        if find_spec("agent.loop") is None:  # found, not imported: LangChain loads only for a turn
             return "the agent (agent/loop.py) is not installed here"
         if not self._llm_configured():
             return "no LLM is configured (BSS_LLM_BASE_URL)"
