@@ -56,8 +56,7 @@ async def test_bss_ask_proposes_and_confirm_carries_it_out(runtime, settings, sc
         refused = bss("ask", "--session", "SESS-00000000", "hello")
         assert refused.exit_code == 1 and "No conversation" in refused.stderr
 
-    settings.llm_base_url = None  # an API without a model
-    with bss_cli(settings) as bss:
+        settings.llm_base_url = None  # the API's own settings: now without a model
         r = bss("ask", "hello")
         assert (
             r.exit_code == 0 and "No language model is configured" in r.stdout and "session SESS-" in r.stdout
