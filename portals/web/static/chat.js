@@ -63,7 +63,7 @@
       source.addEventListener("token", function (e) { answer.textContent += JSON.parse(e.data).text; });
       source.addEventListener("tool", function (e) {
         var name = JSON.parse(e.data).name;
-        if (form.hasAttribute("data-chat-tools")) bubble(log, "tool", "Looked up", name);
+        if (form.hasAttribute("data-chat-tools")) bubble(log, "tool", "Tool", name);
       });
       source.addEventListener("done", finish);
       source.addEventListener("failed", finish);
