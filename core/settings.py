@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     # Loop guards of one turn: model calls at most, and tokens (as the endpoint reports them).
     llm_max_steps: int = 8
-    llm_turn_token_budget: int = 60_000
+    llm_turn_token_budget: int = 150_000
     # The portal's customer chat (portals/selfserve/chat.py), per customer: messages an hour, and
     # tokens over the conversations used in the last 24 hours; over either it refuses politely.
     chat_turns_per_hour: int = 20
