@@ -160,7 +160,10 @@ async def test_an_unknown_email_gets_a_signup_code_like_a_customer_and_reaches_o
     for page in ("/dashboard", "/lines/SUB-000001"):
         refused = await portal.get(page)
         assert refused.status_code == 303 and refused.headers["location"] == "/login", page
-    assert (await portal.get("/signup")).status_code == 200
+    landing = await portal.get("/")
+    assert 'href="/signup?plan=PLAN_S"' in landing.text  # the plan cards lead into the funnel
+    plans = await portal.get("/signup?plan=PLAN_M")
+    assert plans.status_code == 200 and 'value="PLAN_M" required checked' in plans.text
     assert (await portal.get("/signup/orders/ORD-000001")).headers["location"] == "/signup"  # no orders yet
     # Later steps send a prospect back to the first one not done (here: the plan).
     assert (await portal.get("/signup/number")).headers["location"] == "/signup"
