@@ -80,6 +80,8 @@ def run_all(
         fail(str(exc))
     if tag:
         scenarios = [s for s in scenarios if tag in s.tags]
+        if not scenarios:
+            fail(f"No scenario in {directory or SCENARIO_DIR} is tagged {tag}.")
     results = [Runner.from_defaults().run(s) for s in scenarios]
     failed = [r for r in results if not r.skipped and not r.passed]
 
