@@ -148,7 +148,7 @@ class PromoRef(Args):
 
 # ---------------------------------------------------------------------------------- results as JSON
 
-SECRET_KEY = re.compile(r"(hash|secret|password|^token$|^code$|card_number|pan$)", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(hash|secret|password|^token$|card_number|^pan$)", re.IGNORECASE)
 
 
 def jsonable(o: Any, depth: int = 0) -> Any:
@@ -2089,8 +2089,11 @@ def customer_tools(rt: Runtime, ctx: RequestContext, customer_id: str) -> list[T
     async def check(result: Any) -> None:
         await check_owned(rt, customer_id, result)
 
+    async def public(result: Any) -> None:
+        """The handbook and docs are public text: an example id in them is no customer's data."""
+
     for t in ts.tools:
-        t.check = check
+        t.check = public if t.name == "knowledge_search" else check
     return ts.tools
 
 
