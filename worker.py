@@ -77,7 +77,10 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     telemetry.setup("bss-worker", settings)
-    runtime = Runtime.create(settings)
+    # No ping before each checkout: every step's transaction paid a round trip for it (bench/). A
+    # pooled connection that died with Postgres fails its step, which is retried on a fresh one
+    # (DB_STEP retries connection errors without limit); the sweepers' loops retry next round.
+    runtime = Runtime.create(settings, pre_ping=False)
     client = await runtime.temporal()
     worker = await build_worker(runtime, client)
     from workflows.quarantine import ensure_schedule

@@ -100,7 +100,7 @@ class ChaosStack:
 
     def __init__(self, latency_factor: str) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="bss-chaos-"))
-        self.env, (pg, temporal, ui, api) = isolated_env(self.data_dir, latency_factor)
+        self.env, (pg, temporal, ui, api, *_portals) = isolated_env(self.data_dir, latency_factor)
         self.pg_port, self.temporal_port, self.ui_port = pg, temporal, ui
         self.api_url = f"http://127.0.0.1:{api}"
         self.temporal_target = f"127.0.0.1:{temporal}"

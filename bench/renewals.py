@@ -44,6 +44,7 @@ async def _run(ctx: BenchContext) -> None:
     await _insert_lines(db, ids, customer, due, tag)
 
     sem = asyncio.Semaphore(START_CONCURRENCY)
+    rss_before = _worker_rss_mib(ctx)
     cpu_before_starts = ctx.cpu_sample()
     started = time.monotonic()
 
@@ -66,6 +67,13 @@ async def _run(ctx: BenchContext) -> None:
         lines,
         "line",
         measured="start_workflow of each line until it sleeps on its period's end (+2 s)",
+    )
+    ctx.add(
+        "renewals.worker_rss_per_open_line",
+        (_worker_rss_mib(ctx) - rss_before) * 1024 / lines,
+        "KiB",
+        lines=lines,
+        measured="worker RSS growth while the lines started (cached workflows), per line",
     )
     wait = (due - datetime.now(UTC)).total_seconds() - 1
     if wait < 0:
@@ -174,3 +182,7 @@ async def _insert_lines(db, ids: list[str], customer: str, due: datetime, tag: s
             "period_end",
         ],
     )
+
+
+def _worker_rss_mib(ctx: BenchContext) -> float:
+    return ctx.stack.memory_mib().get("rss.worker", 0.0)

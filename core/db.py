@@ -33,8 +33,10 @@ SCHEMAS = (
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping=False` (the worker): no round trip before each checkout; a connection that died
+    with Postgres fails its step, which retries on a fresh one (activities/base.py)."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=pre_ping)
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -64,14 +64,14 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings, *, pool_size: int = 10) -> Runtime:
+    def create(cls, settings: Settings, *, pool_size: int = 10, pre_ping: bool = True) -> Runtime:
         if settings.test_clock:
             # Every process of a test stack (API, worker) builds its Runtime here: all of them then
             # read business time from the one file `bss clock` moves.
             from core.clock import clock
 
             clock.use_file(settings.clock_file)
-        engine = make_engine(settings.database_url, pool_size=pool_size)
+        engine = make_engine(settings.database_url, pool_size=pool_size, pre_ping=pre_ping)
         return cls(settings=settings, engine=engine, db=make_session_factory(engine))
 
     async def temporal(self) -> Client:

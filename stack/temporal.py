@@ -40,7 +40,14 @@ def test_server_binary() -> str:
 # The history service reads its transfer queue at most 20 times a second by default, so under
 # steady load every workflow task waited ~50 ms to be dispatched: signup took ~650 ms instead of
 # ~230 ms as soon as orders followed each other (bench/). Reading on every notification fixes it.
-DISPATCH_TUNING = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+# Eager activity dispatch: the activities a workflow task schedules come back to the worker in the
+# answer to that task instead of through a poll (docker-compose.yml sets both for the cluster).
+DISPATCH_TUNING = [
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "system.enableActivityEagerExecution=true",
+]
 
 
 def dev_server_command(

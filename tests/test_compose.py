@@ -88,6 +88,22 @@ def test_the_worker_scales_without_clashing(compose):
     assert "hostname" not in worker
 
 
+def test_the_number_of_workers_is_bss_workers(compose):
+    replicas = str(compose["services"]["worker"]["deploy"]["replicas"])
+    assert replicas.startswith("${BSS_WORKERS:-"), replicas
+
+
+def test_the_cluster_gets_the_dispatch_tuning_of_the_dev_server(compose):
+    """What `bss up` passes its dev server (stack/temporal.py DISPATCH_TUNING) is in the cluster's
+    dynamic config too, with the same value."""
+    from stack.temporal import DISPATCH_TUNING
+
+    config = yaml.safe_load(compose["configs"]["temporal-dynamic-config"]["content"])
+    for key, value in (v.split("=", 1) for v in DISPATCH_TUNING if "=" in v):
+        assert str(config[key][0]["value"]).lower() == value.lower(), key
+    assert config["system.enableActivityEagerExecution"][0]["value"] is True
+
+
 def test_temporal_is_reachable_only_inside_the_deployment(compose):
     """The frontend and the UI have no login: whoever reaches them controls every workflow."""
     assert "ports" not in compose["services"]["temporal"]

@@ -51,6 +51,10 @@ LINE_SURVIVES_FAULTS = "line-survives-faults"
 # Behind this patch, a renewal (scheduled or renew_now) is charged at the line's promotion price
 # while its discount periods last, and counts one down; a plan change ends the promotion.
 LINE_PROMO_PERIODS = "line-promo-periods"
+# Behind this patch a renewed line keeps running in the same run and continues as new only when
+# Temporal suggests it (its history grew long), not after every period: a new run per period cost
+# a workflow start, a first task and a fresh sandbox instance per renewal (bench/renewals.py).
+LINE_KEEPS_RUN_ACROSS_PERIODS = "line-keeps-its-run-across-periods"
 
 
 @dataclass
@@ -151,6 +155,7 @@ class SubscriptionWorkflow(LineFaults):
         self.skew: float | None = None  # seconds; see _now()
         self.attention = Attention()
         self._faults_patch: bool | None = None
+        self._keep_run: bool | None = None
 
     @workflow.run
     async def run(self, inp: SubscriptionInput) -> SubscriptionStatus:
@@ -207,13 +212,21 @@ class SubscriptionWorkflow(LineFaults):
                 if not inp.renewal_declined and self._now() >= at_instant(self.line.current_period_end):
                     start = self.line.current_period_end
                     inp.renewal = RenewalProgress(start, f"{workflow.info().workflow_id}/renewal/{start}")
-            if inp.renewal is not None and await self._renew_patiently() in ("renewed", "continue"):
-                break  # a new period, or a long history: continue as new below
+            if inp.renewal is not None:
+                outcome = await self._renew_patiently()
+                if outcome == "continue" or (outcome == "renewed" and not self._keeps_run()):
+                    break  # a long history (or, before the patch, a new period): continue as new below
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.line.state == "terminated":
             await self._deprovision()
             return self.status()
         workflow.continue_as_new(self._carry_over())
+
+    def _keeps_run(self) -> bool:
+        """Asked once per run, at its first renewal (patch LINE_KEEPS_RUN_ACROSS_PERIODS)."""
+        if self._keep_run is None:
+            self._keep_run = workflow.patched(LINE_KEEPS_RUN_ACROSS_PERIODS)
+        return self._keep_run
 
     def _promo_renewals(self) -> bool:
         return workflow.patched(LINE_PROMO_PERIODS)
