@@ -63,6 +63,7 @@ async def build_worker(runtime, client):
         workflows=WORKFLOWS,
         activities=activities,
         max_concurrent_activities=100,
+        max_cached_workflows=runtime.settings.workflow_cache,
         # After a crash the server hands this worker's cached workflows to another poller within
         # 2 s instead of the default 10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),

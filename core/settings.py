@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     task_queue: str = "bss"
     # Worker processes `bss up` runs on the task queue (`bss up --workers N`); each polls it alone.
     workers: int = 1
+    # Workflows each worker keeps in memory (about 80 KiB each, bench/renewals.py). An evicted one
+    # replays its whole history on its next task: with 10,000 lines renewing at once, a cache
+    # smaller than the open lines replays most of them twice per renewal.
+    workflow_cache: int = 10_000
 
     pg_port: int = 5433
     temporal_port: int = 7233
