@@ -57,7 +57,7 @@ class BenchContext:
             "stack_cpu_s": round(stack_s, 2),
             "stack_cores_busy": round(stack_s / wall, 2) if wall else 0.0,
             "driver_cpu_ms_per_unit": round((after[1] - before[1]) * 1000 / units, 2) if units else 0.0,
-            "workers": int(self.stack.env.get("BSS_WORKERS", "1")),
+            "workers": self.stack.workers(),
             **params,
         }
         total = stack_s * 1000 / units if units else 0.0

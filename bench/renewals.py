@@ -22,10 +22,17 @@ START_CONCURRENCY = 50
 
 
 def run(ctx: BenchContext) -> None:
-    asyncio.run(_run(ctx))
+    asyncio.run(_run(ctx, "renewals"))
+    # The same with two worker processes (`bss up --workers 2`), on a fresh set of lines; a REF
+    # that cannot run two has no such figures.
+    try:
+        if ctx.stack.restart_with(BSS_WORKERS="2") == 2:
+            asyncio.run(_run(ctx, "renewals.workers2"))
+    finally:
+        ctx.stack.restart_with(BSS_WORKERS="1")
 
 
-async def _run(ctx: BenchContext) -> None:
+async def _run(ctx: BenchContext, prefix: str) -> None:
     import asyncpg
     from temporalio.client import Client
 
@@ -61,7 +68,7 @@ async def _run(ctx: BenchContext) -> None:
     start_rate = lines / (time.monotonic() - started)
     await asyncio.sleep(2)  # the first workflow task of the last lines started
     ctx.add_cpu(
-        "renewals.start_line",
+        f"{prefix}.start_line",
         cpu_before_starts,
         ctx.cpu_sample(),
         lines,
@@ -69,7 +76,7 @@ async def _run(ctx: BenchContext) -> None:
         measured="start_workflow of each line until it sleeps on its period's end (+2 s)",
     )
     ctx.add(
-        "renewals.worker_rss_per_open_line",
+        f"{prefix}.worker_rss_per_open_line",
         (_worker_rss_mib(ctx) - rss_before) * 1024 / lines,
         "KiB",
         lines=lines,
@@ -107,10 +114,10 @@ async def _run(ctx: BenchContext) -> None:
         "due_together": True,
         "workflow_starts_per_s": round(start_rate, 1),
     }
-    ctx.add("renewals.all_due_at_once.duration", elapsed, "s", **params)
-    ctx.add("renewals.per_second", done / elapsed if elapsed else 0.0, "renewals/s", **params)
+    ctx.add(f"{prefix}.all_due_at_once.duration", elapsed, "s", **params)
+    ctx.add(f"{prefix}.per_second", done / elapsed if elapsed else 0.0, "renewals/s", **params)
     ctx.add_cpu(
-        "renewals",
+        prefix,
         cpu_before,
         cpu_after,
         done,

@@ -144,6 +144,18 @@ class BenchStack:
                 continue
         return found
 
+    def workers(self) -> int:
+        """Worker processes running now (a REF from before `--workers` runs one whatever it is told)."""
+        return sum(1 for _, component in self.cpu_processes() if component == "worker")
+
+    def restart_with(self, **env: str) -> int:
+        """Stop, start again with these settings changed, wait until idle; the number of workers."""
+        self.stop()
+        self.env.update(env)
+        self.start()
+        self.settle()
+        return self.workers()
+
     def settle(self, timeout: float = SETTLE_TIMEOUT) -> float:
         """Wait until the whole stack uses under SETTLE_CORES for a second (start-up done); returns
         the seconds waited."""
