@@ -1,5 +1,6 @@
 """Bare `bss`: the REPL cockpit. An operator talks to the agent, keeps conversations (stored in
-Postgres, agent/store.py), pins a customer, and still runs any bss command.
+Postgres by agent/store.py, shared with `bss ask` and the cockpit's chat of the same person), pins a
+customer, and still runs any bss command.
 
 What a line is (also in /help):
 - `/…` is a cockpit command (/new, /sessions, /switch, /focus, /360, /confirm, /cancel, /help, /exit);
@@ -8,23 +9,24 @@ What a line is (also in /help):
 - anything else is a message to the agent of the current conversation (one is started on the first
   message). Nothing the agent proposes happens before the operator types /confirm.
 
-bss commands go through the API like the rest of the CLI; the conversations and the agent run
-in-process on the operations layer (a Runtime on the stack's Postgres), as the operator named by
-BSS_OPERATOR (or BSS_ACTOR; default `cli:<login name>`), channel `llm`.
+Like every command it goes through the API (cli/client.py; /bss-api/v1/agent): the agent runs in
+the API process with its model settings, as the person behind the token, and a conversation of
+someone else is a 404.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import shlex
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
-T = TypeVar("T")
-
 PROMPT = "bss> "
+SESSION = "/bss-api/v1/agent/session"
+ASK = "/bss-api/v1/agent/ask"
+SESSION_ID = re.compile(r"^SESS-[0-9a-f]{8}$")
 HELP = """\
 [bold]Cockpit commands[/] (none needs a language model)
   /new                 start a new conversation
@@ -43,28 +45,6 @@ HELP = """\
                        [cyan]help[/] lists the commands
   anything else        a message to the agent; what it proposes waits for /confirm
 """
-
-_settings_override: Any = None
-
-
-def use_settings(settings: Any) -> None:
-    """Tests run the cockpit on their own database and scripted model."""
-    global _settings_override
-    _settings_override = settings
-
-
-def operator_actor() -> str:
-    """The person behind the REPL, as the audit log and the conversation owner name them."""
-    import getpass
-    import os
-
-    for name in ("BSS_OPERATOR", "BSS_ACTOR"):
-        if os.environ.get(name, "").strip():
-            return os.environ[name].strip()[:200]
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name (a container): still someone
-        return "cli:operator"
 
 
 def is_bss_command(command: Any, args: list[str]) -> tuple[bool, str | None]:
@@ -91,46 +71,21 @@ def is_bss_command(command: Any, args: list[str]) -> tuple[bool, str | None]:
 
 
 class Cockpit:
-    """One REPL: its event loop, its Runtime (made on first use), the current conversation."""
+    """One REPL and its current conversation; everything goes through the API (cli/client.py)."""
 
     def __init__(self, command: Any) -> None:
         from cli.output import console
 
         self.command = command
         self.console = console()
-        self.actor = operator_actor()
         self.session_id: str | None = None
         self.focus: str | None = None
-        self._loop = asyncio.new_event_loop()
-        self._rt: Any = None
-
-    # -- plumbing -------------------------------------------------------------------------------
-    @property
-    def settings(self) -> Any:
-        if _settings_override is not None:
-            return _settings_override
-        from core.settings import get_settings
-
-        return get_settings()
-
-    def run(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        return self._loop.run_until_complete(make())
 
     @property
-    def rt(self) -> Any:
-        if self._rt is None:
-            self._rt = self.run(self._make_runtime)
-        return self._rt
+    def api(self) -> Any:
+        from cli.client import api
 
-    async def _make_runtime(self) -> Any:
-        from ops.runtime import Runtime
-
-        return Runtime.create(self.settings, pool_size=2)
-
-    def close(self) -> None:
-        if self._rt is not None:
-            self.run(self._rt.close)
-        self._loop.close()
+        return api()
 
     def say(self, text: str, style: str | None = None) -> None:
         from rich.text import Text
@@ -160,21 +115,9 @@ class Cockpit:
                     self.bss(args)
                 else:
                     self.message(line, why)
-        except Exception as exc:  # noqa: BLE001 - the cockpit survives a failed line
-            self.failed(exc)
-        return True
-
-    def failed(self, exc: Exception) -> None:
-        from sqlalchemy.exc import DBAPIError
-
-        from core.errors import DomainError
-
-        if isinstance(exc, DomainError):
-            self.say(f"error: {exc.message}", "red")
-        elif isinstance(exc, DBAPIError | OSError):
-            self.say("error: cannot reach the BSS database; start the stack with `bss up`.", "red")
-        else:
+        except Exception as exc:  # noqa: BLE001 - the cockpit survives a failed line (CliError: refused)
             self.say(f"error: {exc}", "red")
+        return True
 
     def bss(self, args: list[str]) -> None:
         try:
@@ -202,82 +145,66 @@ class Cockpit:
             return
         handler(arg)
 
-    def new(self, _: str = "") -> None:
-        from agent import store
-
-        rt = self.rt
-        self.session_id = self.run(lambda: store.new_session(rt, actor=self.actor, profile="operator"))
-        self.focus = None
+    def new(self, _: str = "", customer_id: str | None = None) -> None:
+        made = self.api.post(SESSION, {"customerId": customer_id})
+        self.session_id, self.focus = made["id"], made.get("customer_id")
         self.say(f"New conversation {self.session_id}.", "green")
 
-    def _ensure_session(self) -> str:
-        if self.session_id is None:
-            self.new()
-        assert self.session_id is not None
-        return self.session_id
-
     def sessions(self, _: str = "") -> None:
-        from agent import store
         from cli.output import table
 
-        rt = self.rt
-        rows = self.run(lambda: store.list_sessions(rt, self.actor))
+        rows = [r for r in self.api.get(SESSION) if r.get("profile") == "operator"]
         if not rows:
             self.say("No conversations yet; type a message or /new.")
             return
         table(
-            f"Conversations of {self.actor}",
+            "Your conversations",
             ("Session", "", "Title", "Customer", "Updated"),
             [
                 (
-                    _field(r, "id"),
-                    "*" if _field(r, "id") == self.session_id else "",
-                    _field(r, "title") or "",
-                    _field(r, "customer_id") or "",
-                    str(_field(r, "updated_at") or "")[:16].replace("T", " "),
+                    r["id"],
+                    "*" if r["id"] == self.session_id else "",
+                    r.get("title") or "",
+                    r.get("customer_id") or "",
+                    (r.get("updated_at") or "")[:16].replace("T", " "),
                 )
                 for r in rows
             ],
         )
 
     def switch(self, arg: str) -> None:
-        from agent import store
-
         if not arg:
             self.say("Which one? /switch SESS-…  (/sessions lists them)", "yellow")
             return
-        rt = self.rt
         wanted = "SESS-" + arg[5:].lower() if arg.upper().startswith("SESS-") else arg
-        found = self.run(lambda: store.get_session(rt, wanted, self.actor))
-        self.session_id = _field(found, "id")
-        self.focus = _field(found, "customer_id")
+        if not SESSION_ID.match(wanted):
+            self.say(f"error: No conversation {wanted[:20]}.", "red")
+            return
+        found = self.api.get(f"{SESSION}/{wanted}")  # another person's: 404 like none
+        self.session_id, self.focus = found["id"], found.get("customer_id")
         self.say(
             f"Now in {self.session_id}" + (f", focused on {self.focus}." if self.focus else "."), "green"
         )
-        self._show_pending()
+        if found.get("pendingProposal"):
+            render_proposal(self.console, found["pendingProposal"])
 
     def set_focus(self, arg: str) -> None:
-        from agent import store
-
         if not arg:
             self.say(f"Focused on {self.focus}." if self.focus else "No customer pinned; /focus CUST-…")
             return
-        rt = self.rt
         if arg.lower() in ("off", "none", "-"):
-            session_id = self._ensure_session()
-            self.run(lambda: store.set_focus(rt, session_id, self.actor, None))
+            if self.session_id is not None:
+                self.api.post(f"{SESSION}/{self.session_id}/focus", {"customerId": None})
             self.focus = None
             self.say("Unpinned.", "green")
             return
-        from ops.crm import get_customer
-
-        wanted = "CUST-" + arg[5:].lower() if arg.upper().startswith("CUST-") else arg
-        customer = self.run(lambda: get_customer(rt, wanted))  # NotFound: "No customer …"
-        customer_id = _field(_field(customer, "customer") or customer, "id") or wanted
-        session_id = self._ensure_session()
-        self.run(lambda: store.set_focus(rt, session_id, self.actor, customer_id))
-        self.focus = customer_id
-        self.say(f"Focused on {customer_id} in {session_id}; /360 shows them.", "green")
+        customer_id = "CUST-" + arg[5:].lower() if arg.upper().startswith("CUST-") else arg
+        if self.session_id is None:
+            self.new(customer_id=customer_id)
+        else:
+            changed = self.api.post(f"{SESSION}/{self.session_id}/focus", {"customerId": customer_id})
+            self.focus = changed.get("customer_id")
+        self.say(f"Focused on {self.focus} in {self.session_id}; /360 shows them.", "green")
 
     def show_360(self, _: str = "") -> None:
         if not self.focus:
@@ -286,54 +213,33 @@ class Cockpit:
         self.bss(["customer", "show", self.focus])
 
     def decide(self, what: str) -> None:
-        from agent import store
-
         if self.session_id is None:
             self.say(f"Nothing to {what}: no conversation yet.", "yellow")
             return
-        rt, session_id = self.rt, self.session_id
-        if self.run(lambda: store.pending_proposal(rt, session_id, self.actor)) is None:
-            self.say(f"Nothing to {what}: no proposal is pending in {session_id}.", "yellow")
+        if not self.api.get(f"{SESSION}/{self.session_id}").get("pendingProposal"):
+            self.say(f"Nothing to {what}: no proposal is pending in {self.session_id}.", "yellow")
             return
-        from agent import loop
-
-        act = loop.confirm if what == "confirm" else loop.cancel
-        result = self.run(lambda: act(rt, session_id=session_id, actor=self.actor))
-        render_turn(self.console, result)
-
-    def _show_pending(self) -> None:
-        from agent import store
-
-        rt, session_id = self.rt, self.session_id
-        pending = self.run(lambda: store.pending_proposal(rt, session_id, self.actor))
-        if pending is not None:
-            render_proposal(self.console, _proposal_dict(pending))
+        self.turn(f"/{what}")
 
     # -- a message to the agent -------------------------------------------------------------------
     def message(self, text: str, why_not_command: str | None = None) -> None:
-        from agent.llm import NOT_CONFIGURED, llm_configured
+        result = self.turn(text)
+        if why_not_command and "No language model is configured" in (result.get("answer") or ""):
+            self.say(f"(Not a bss command either: {why_not_command}.)", "dim")
 
-        if not llm_configured(self.settings):
-            self.say(NOT_CONFIGURED, "yellow")
-            if why_not_command:
-                self.say(f"(Not a bss command either: {why_not_command}.)", "dim")
-            return
-        from agent import loop
-
-        rt = self.rt
-        session_id = self._ensure_session()
+    def turn(self, text: str) -> dict[str, Any]:
+        """One turn (POST /bss-api/v1/agent/ask): the agent runs in the API process with its model
+        settings, as the person behind the token."""
+        body: dict[str, Any] = {"text": text}
+        if self.session_id:
+            body["sessionId"] = self.session_id
         with self.console.status("thinking…"):
-            result = self.run(
-                lambda: loop.run_turn(
-                    rt,
-                    session_id=session_id,
-                    text=text,
-                    actor=self.actor,
-                    profile="operator",
-                    customer_id=self.focus,
-                )
-            )
+            result = self.api.post(ASK, body)
+        if self.session_id is None:
+            self.session_id = result["session_id"]
+            self.say(f"(conversation {self.session_id})", "dim")
         render_turn(self.console, result)
+        return result
 
 
 # ---- rendering ----------------------------------------------------------------------------------
@@ -405,14 +311,11 @@ def repl(app: typer.Typer) -> None:
         "bss cockpit — talk to the agent, run any bss command, or /help. /exit or Ctrl-D to leave.",
         "bold",
     )
-    try:
-        while True:
-            try:
-                line = input(PROMPT)
-            except (EOFError, KeyboardInterrupt):
-                print()
-                return
-            if not cockpit.handle(line):
-                return
-    finally:
-        cockpit.close()
+    while True:
+        try:
+            line = input(PROMPT)
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if not cockpit.handle(line):
+            return

@@ -87,3 +87,39 @@ async def session(
         ],
         "pendingProposal": store.proposal_dict(pending) if pending else None,
     }
+
+
+class SessionIn(BaseModel):
+    """A new conversation (the REPL's /new), or the customer pinned on one (its /focus)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: StrictStr | None = Field(
+        None, alias="customerId", max_length=20, description="Pin this customer (null: none)."
+    )
+
+
+@router.post(
+    "/session", status_code=201, summary="A new conversation of the caller, maybe pinned on a customer"
+)
+async def new_session(
+    body: SessionIn, rt: Runtime = Depends(runtime), ctx: RequestContext = Depends(context)
+) -> dict[str, Any]:
+    from agent import store
+
+    session_id = await store.new_session(rt, actor=ctx.actor, profile="operator")
+    if body.customer_id:
+        return store.session_dict(await store.set_focus(rt, session_id, ctx.actor, body.customer_id))
+    return store.session_dict(await store.get_session(rt, session_id, ctx.actor))
+
+
+@router.post("/session/{id}/focus", summary="Pin a customer on one of the caller's conversations (or unpin)")
+async def focus(
+    body: SessionIn,
+    session_id: str = Path(alias="id", pattern=SESSION),
+    rt: Runtime = Depends(runtime),
+    ctx: RequestContext = Depends(context),
+) -> dict[str, Any]:
+    from agent import store
+
+    return store.session_dict(await store.set_focus(rt, session_id, ctx.actor, body.customer_id))

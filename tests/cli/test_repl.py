@@ -16,13 +16,8 @@ ACTOR = "ops-alice@example.com"
 
 
 @pytest.fixture
-def cockpit_settings(settings, monkeypatch):
-    from cli import repl
-
-    monkeypatch.setenv("BSS_OPERATOR", ACTOR)
-    repl.use_settings(settings)
-    yield settings
-    repl.use_settings(None)
+def cockpit_settings(settings):
+    return settings
 
 
 def _conversations(settings) -> list[dict]:
@@ -61,7 +56,7 @@ def _other_actors_session(settings) -> str:
 def test_repl_slash_commands_work_without_a_model(cockpit_settings):
     from cli.main import app
 
-    with bss_cli(cockpit_settings) as bss:
+    with bss_cli(cockpit_settings, actor=ACTOR) as bss:
         made = bss("customer", "create", "--name", "Ada Lovelace", "--email", "ada@example.com", "--json")
         assert made.exit_code == 0, made.output
         cust = json.loads(made.stdout)["id"]
@@ -123,8 +118,6 @@ def test_repl_proposal_card_and_confirm(cockpit_settings, scripted_llm):  # noqa
     only the operator's /confirm, in a later REPL, carries it out."""
     from decimal import Decimal
 
-    from typer.testing import CliRunner
-
     from cli.main import app
     from core.context import SYSTEM
     from ops import promotions
@@ -160,16 +153,17 @@ def test_repl_proposal_card_and_confirm(cockpit_settings, scripted_llm):  # noqa
         )
     )
     scripted_llm.push(call("promo_exhaust", code="AUTUMN5"), text("I can end AUTUMN5 for you."))
-    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
-    first = runner.invoke(app, [], input="end the autumn promo please\n/sessions\nexit\n")
-    out = first.output
-    assert first.exit_code == 0, out
-    assert "· promo_exhaust(" in out and "I can end AUTUMN5 for you." in out
-    card = re.search(r"Proposal (PROP-[0-9a-f]{8})", out)
-    assert card and "type /confirm to do it, /cancel to drop it" in out and "What will happen" in out
-    assert asyncio.run(with_rt(promo)).state == "active"  # nothing happened yet
-    session_id = re.search(r"(SESS-[0-9a-f]{8})", out).group(1)
-    second = runner.invoke(app, [], input=f"/switch {session_id}\n/confirm\nexit\n")
-    assert second.exit_code == 0, second.output
-    assert card.group(1) in second.output and "confirmed" in second.output
+    with bss_cli(cockpit_settings, actor=ACTOR) as bss:
+        first = bss.runner.invoke(app, [], input="end the autumn promo please\n/sessions\nexit\n")
+        out = first.output
+        assert first.exit_code == 0, out
+        assert "· promo_exhaust(" in out and "I can end AUTUMN5 for you." in out
+        card = re.search(r"Proposal (PROP-[0-9a-f]{8})", out)
+        assert card and "type /confirm to do it, /cancel to drop it" in out and "What will happen" in out
+        assert asyncio.run(with_rt(promo)).state == "active"  # nothing happened yet
+        session_id = re.search(r"(SESS-[0-9a-f]{8})", out).group(1)
+        # a later REPL: /switch shows the pending card again, /confirm carries it out
+        second = bss.runner.invoke(app, [], input=f"/switch {session_id}\n/confirm\nexit\n")
+        assert second.exit_code == 0, second.output
+        assert second.output.count(card.group(1)) >= 2 and "confirmed" in second.output
     assert asyncio.run(with_rt(promo)).state == "exhausted"
