@@ -322,11 +322,17 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         workers = "worker" if settings.workers <= 1 else f"{settings.workers} workers"
         has_doors = any(c.port not in (None, settings.api_port) for c in apps)
         step(f"{workers}, api and portals" if has_doors else f"{workers} and api", announce)
+        doors = [c for c in apps if c.port not in (None, settings.api_port)]
+        # The doors start once the API answers: on two cores their imports would otherwise slow
+        # the worker's and the API's, and /health needs neither door.
         for child in apps:
+            if child not in doors:
+                _spawn(settings, child, env)
+        _record_children(settings, apps)
+        wait_healthy(settings, watch=[c for c in apps if c not in doors])
+        for child in doors:
             _spawn(settings, child, env)
         _record_children(settings, apps)
-        doors = [c for c in apps if c.port not in (None, settings.api_port)]
-        wait_healthy(settings, watch=[c for c in apps if c not in doors])
         _wait_doors(settings, doors)
         starting = False
         if stopping:

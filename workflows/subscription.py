@@ -51,10 +51,13 @@ LINE_SURVIVES_FAULTS = "line-survives-faults"
 # Behind this patch, a renewal (scheduled or renew_now) is charged at the line's promotion price
 # while its discount periods last, and counts one down; a plan change ends the promotion.
 LINE_PROMO_PERIODS = "line-promo-periods"
-# Behind this patch a renewed line keeps running in the same run and continues as new only when
-# Temporal suggests it (its history grew long), not after every period: a new run per period cost
+# Behind this patch a renewed line keeps running in the same run and continues as new when Temporal
+# suggests it (its history grew long) or after RENEWALS_PER_RUN, not after every period: a new run cost
 # a workflow start, a first task and a fresh sandbox instance per renewal (bench/renewals.py).
 LINE_KEEPS_RUN_ACROSS_PERIODS = "line-keeps-its-run-across-periods"
+# ...and still continues as new after this many renewals in one run, so a line evicted from a
+# worker's cache (or after a restart) never replays more than a year of history.
+RENEWALS_PER_RUN = 12
 
 
 @dataclass
@@ -156,6 +159,7 @@ class SubscriptionWorkflow(LineFaults):
         self.attention = Attention()
         self._faults_patch: bool | None = None
         self._keep_run: bool | None = None
+        self._run_renewals = 0
 
     @workflow.run
     async def run(self, inp: SubscriptionInput) -> SubscriptionStatus:
@@ -214,8 +218,12 @@ class SubscriptionWorkflow(LineFaults):
                     inp.renewal = RenewalProgress(start, f"{workflow.info().workflow_id}/renewal/{start}")
             if inp.renewal is not None:
                 outcome = await self._renew_patiently()
-                if outcome == "continue" or (outcome == "renewed" and not self._keeps_run()):
-                    break  # a long history (or, before the patch, a new period): continue as new below
+                if outcome == "renewed":
+                    self._run_renewals += 1
+                if outcome == "continue" or (
+                    outcome == "renewed" and (not self._keeps_run() or self._run_renewals >= RENEWALS_PER_RUN)
+                ):
+                    break  # a long history, a year of renewals (before the patch: each): continue as new
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.line.state == "terminated":
             await self._deprovision()

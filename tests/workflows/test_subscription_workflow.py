@@ -167,10 +167,17 @@ async def test_twelve_renewals_each_charge_the_snapshot_once(lines: Lines):
     for month in range(1, 13):
         status = await lines.next_period(handle, month)
         assert status.periods_renewed == month and status.state == "active"
+        if month == 11:  # a year of renewals in one run (RENEWALS_PER_RUN), then a new run
+            assert (await handle.describe()).run_id == handle.first_execution_run_id
     renewals = [p for p in await payments(lines.runtime, customer) if p[0] == "renewal"]
     assert len(renewals) == 12
+    for _ in range(100):
+        if (await handle.describe()).run_id != handle.first_execution_run_id:
+            break
+        await asyncio.sleep(0.05)
+    assert (await handle.describe()).run_id != handle.first_execution_run_id
     assert {(str(amount), state) for _, amount, state in renewals} == {("10.00", "approved")}
-    await lines.export(handle, "renewal")
+    await lines.export(handle, "renewal_year_then_new_run")
 
 
 async def test_declined_renewal_blocks_then_renew_now_charges_once_and_reactivates(lines: Lines):
