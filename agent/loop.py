@@ -386,7 +386,12 @@ async def _model_turn(
         pending = [p for p in result.proposals if p["state"] == "pending"]
         if pending and "/confirm" not in result.answer:
             result.answer = (result.answer + "\n\n" if result.answer else "") + (
-                f"Pending proposal {pending[-1]['id']}:\n{pending[-1]['summary']}\nType /confirm to carry it out, or /cancel."
+                f"Pending proposal {pending[-1]['id']}:\n{pending[-1]['summary']}\n"
+                + (
+                    "Use the Review and confirm button to carry it out (it asks for your one-time code), or Cancel."
+                    if conv.profile == "customer"
+                    else "Type /confirm to carry it out, or /cancel."
+                )
             )
     if stored[-1]["role"] != "assistant" or stored[-1].get("tool_calls"):
         stored.append({"role": "assistant", "content": result.answer})

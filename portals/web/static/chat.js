@@ -4,6 +4,11 @@
    form works through htmx or a plain post. No inline script (CSP script-src 'self'). */
 (function () {
   "use strict";
+  // An htmx-sent message form (no streaming) is emptied once its answer is in.
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    var form = ev.detail && ev.detail.elt;
+    if (form && form.matches && form.matches("form[data-chat-reset]") && ev.detail.successful) form.reset();
+  });
   if (!window.EventSource || !window.fetch) return;
 
   function bubble(log, who, label, text) {
