@@ -7,17 +7,10 @@ import asyncio
 import json
 import re
 
-import pytest
-
 from tests.agent.scripted_llm import call, llm_server, scripted_llm, text  # noqa: F401 (fixtures)
 from tests.cli_harness import bss_cli
 
 ACTOR = "ops-alice@example.com"
-
-
-@pytest.fixture
-def cockpit_settings(settings):
-    return settings
 
 
 def _conversations(settings) -> list[dict]:
@@ -53,14 +46,14 @@ def _other_actors_session(settings) -> str:
     return asyncio.run(make())
 
 
-def test_repl_slash_commands_work_without_a_model(cockpit_settings):
+def test_repl_slash_commands_work_without_a_model(settings):
     from cli.main import app
 
-    with bss_cli(cockpit_settings, actor=ACTOR) as bss:
+    with bss_cli(settings, actor=ACTOR) as bss:
         made = bss("customer", "create", "--name", "Ada Lovelace", "--email", "ada@example.com", "--json")
         assert made.exit_code == 0, made.output
         cust = json.loads(made.stdout)["id"]
-        bobs = _other_actors_session(cockpit_settings)
+        bobs = _other_actors_session(settings)
         lines = [
             "/help",
             "/confirm",  # nothing pending, no conversation yet
@@ -106,14 +99,14 @@ def test_repl_slash_commands_work_without_a_model(cockpit_settings):
     listing = out.split(f"New conversation {sessions[1]}.")[1].split("error:")[0]
     assert re.search(rf"{sessions[1]}\s*│\s*\*", listing) and sessions[0] in listing and bobs not in listing
 
-    rows = _conversations(cockpit_settings)
+    rows = _conversations(settings)
     mine = [r for r in rows if r["actor"] == ACTOR]
     assert [r["id"] for r in mine] == sessions
     assert mine[0]["customer_id"] == cust and mine[0]["profile"] == "operator"
     assert mine[1]["customer_id"] is None
 
 
-def test_repl_proposal_card_and_confirm(cockpit_settings, scripted_llm):  # noqa: F811 (fixture)
+def test_repl_proposal_card_and_confirm(settings, scripted_llm):  # noqa: F811 (fixture)
     """With a model: the proposal is a card saying exactly what will happen and to type /confirm;
     only the operator's /confirm, in a later REPL, carries it out."""
     from decimal import Decimal
@@ -124,7 +117,7 @@ def test_repl_proposal_card_and_confirm(cockpit_settings, scripted_llm):  # noqa
     from ops.runtime import Runtime
 
     async def with_rt(make):
-        rt = Runtime.create(cockpit_settings, pool_size=1)
+        rt = Runtime.create(settings, pool_size=1)
         try:
             return await make(rt)
         finally:
@@ -153,7 +146,7 @@ def test_repl_proposal_card_and_confirm(cockpit_settings, scripted_llm):  # noqa
         )
     )
     scripted_llm.push(call("promo_exhaust", code="AUTUMN5"), text("I can end AUTUMN5 for you."))
-    with bss_cli(cockpit_settings, actor=ACTOR) as bss:
+    with bss_cli(settings, actor=ACTOR) as bss:
         first = bss.runner.invoke(app, [], input="end the autumn promo please\n/sessions\nexit\n")
         out = first.output
         assert first.exit_code == 0, out
