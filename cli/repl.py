@@ -27,11 +27,12 @@ PROMPT = "bss> "
 SESSION = "/bss-api/v1/agent/session"
 ASK = "/bss-api/v1/agent/ask"
 SESSION_ID = re.compile(r"^SESS-[0-9a-f]{8}$")
+RECAP = 6  # messages of a conversation shown again on /switch
 HELP = """\
 [bold]Cockpit commands[/] (none needs a language model)
   /new                 start a new conversation
   /sessions            your conversations (the current one is marked *)
-  /switch SESS-…       continue another of your conversations
+  /switch SESS-…       continue another of your conversations (its last messages shown)
   /focus CUST-…        pin a customer to this conversation (/focus off to unpin)
   /360                 the pinned customer's 360: card, lines with balance bars, orders, cases
   /confirm             carry out the pending proposal of this conversation
@@ -182,6 +183,9 @@ class Cockpit:
             return
         found = self.api.get(f"{SESSION}/{wanted}")  # another person's: 404 like none
         self.session_id, self.focus = found["id"], found.get("customer_id")
+        said = [m for m in found.get("messages") or [] if m["role"] in ("user", "assistant") and m["content"]]
+        for m in said[-RECAP:]:
+            self.say(("you: " if m["role"] == "user" else "agent: ") + _short(m["content"], 300), "dim")
         self.say(
             f"Now in {self.session_id}" + (f", focused on {self.focus}." if self.focus else "."), "green"
         )

@@ -78,6 +78,7 @@ def test_repl_slash_commands_work_without_a_model(settings):
         # a later REPL continues the first conversation with its pinned customer
         back = bss.runner.invoke(app, [], input=f"/switch {first}\n/360\nexit\n")
         assert f"Now in {first}, focused on {cust}." in back.output, back.output
+        assert "you: why is this line blocked?" in back.output  # its last messages, again
         assert "Ada Lovelace" in back.output
 
     assert "/focus CUST-" in out and "What a line is" in out  # /help
