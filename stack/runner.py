@@ -325,14 +325,24 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         doors = [c for c in apps if c.port not in (None, settings.api_port)]
         # The doors start once the API answers: on two cores their imports would otherwise slow
         # the worker's and the API's, and /health needs neither door.
+        # While a child is being spawned a signal only sets `stopping` (raised in the middle of
+        # Popen it would orphan that child, which lives in its own session); checked right after.
+        starting = False
         for child in apps:
             if child not in doors:
                 _spawn(settings, child, env)
         _record_children(settings, apps)
+        starting = True
+        if stopping:
+            return 0
         wait_healthy(settings, watch=[c for c in apps if c not in doors])
+        starting = False
         for child in doors:
             _spawn(settings, child, env)
         _record_children(settings, apps)
+        starting = True
+        if stopping:
+            return 0
         _wait_doors(settings, doors)
         starting = False
         if stopping:
