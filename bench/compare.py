@@ -34,7 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "compare.json"
 # the Postgres binary and the in-process replayer, the same on both sides).
 DEFAULT_MODULES = ["startup", "memory", "api_reads", "rating", "signup", "renewals", "memory_after_load"]
 # Units where a smaller value is better; for the others (throughput) a larger one is.
-LOWER_IS_BETTER = ("ms", "s", "s CPU", "MiB", "ms CPU", "× calibration loop", "ms CPU (min)")
+LOWER_IS_BETTER = ("ms", "s", "s CPU", "MiB", "KiB", "ms CPU", "× calibration loop", "ms CPU (min)")
 
 
 def lower_is_better(unit: str) -> bool:
