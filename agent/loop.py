@@ -1,5 +1,5 @@
 """The agent's turn: a LangChain tool-calling loop (ChatOpenAI on any OpenAI-compatible endpoint)
-over the tools of agent/tools.py, with the conversation kept in Postgres (agent/store.py).
+over the tools of agent/tools/, with the conversation kept in Postgres (agent/store.py).
 
 - `run_turn` runs one turn and returns a TurnResult; `stream_turn` yields the same turn as events
   for SSE ({"type": "token"|"tool"|"proposal"|"done", ...}). "/confirm" and "/cancel" as the text

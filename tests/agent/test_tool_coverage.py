@@ -18,7 +18,9 @@ from core.settings import Settings
 from ops.runtime import Runtime
 
 CTX = RequestContext(actor="coverage", channel="llm")
-SOURCE = (Path(__file__).resolve().parents[2] / "agent" / "tools.py").read_text()
+SOURCE = "\n".join(
+    p.read_text() for p in sorted((Path(__file__).resolve().parents[2] / "agent" / "tools").glob("*.py"))
+)
 
 
 def public_operations() -> set[str]:
@@ -61,14 +63,14 @@ def test_every_operation_is_a_tool_or_excluded_with_a_reason() -> None:
     excluded = {_canonical(op) for op in NOT_TOOLS}
     missing = operations - reached - excluded
     assert not missing, (
-        f"operations without an agent tool (add one in agent/tools.py, or a reasoned NOT_TOOLS entry): {sorted(missing)}"
+        f"operations without an agent tool (add one in agent/tools/, or a reasoned NOT_TOOLS entry): {sorted(missing)}"
     )
     assert all(len(reason) > 15 for reason in NOT_TOOLS.values())
     stale = {op for op in NOT_TOOLS if _canonical(op) not in operations}
     assert not stale, f"NOT_TOOLS names operations that no longer exist: {sorted(stale)}"
     both = excluded & reached
     assert not both, f"both a tool and excluded: {sorted(both)}"
-    # a tool's declared operation is really called: in agent/tools.py, or by another operation the
+    # a tool's declared operation is really called: in agent/tools/, or by another operation the
     # same tool declares (ops.workbench.case_page reads ops.crm.case_detail)
     for tool in operator + customer:
         for op in {
