@@ -16,149 +16,37 @@ Idempotency-Key is derived from the funnel too, so a double submit makes one ord
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from core.context import RequestContext
 from core.errors import DomainError, InvalidInput
 from ops.runtime import Runtime
+from portals.selfserve import signup_order
+from portals.selfserve.signup_funnel import (
+    DOCUMENT_TYPES,
+    NUMBER_CHOICES,
+    _error_status,
+    _gate,
+    _go,
+    _page,
+    _resume,
+    _rt,
+    _session,
+    _status,
+    context_for,
+    customer_of,
+    funnel,
+    save,
+    verified_email,
+)
 from portals.web import sessions
-from portals.web.app import form_data, render, render_form_page
+from portals.web.app import form_data
 
 router = APIRouter(prefix="/signup", include_in_schema=False)
-
-CHANNEL = "portal-self-serve"
-SERVICE_IDENTITY = "portal-selfserve"
-NUMBER_CHOICES = 5
-DOCUMENT_TYPES = {"nric": "NRIC", "passport": "Passport", "fin": "FIN", "driving_license": "Driving licence"}
-STEPS = (
-    ("plan", "Plan"),
-    ("email", "Email"),
-    ("number", "Number"),
-    ("details", "Your details"),
-    ("kyc", "Identity"),
-    ("card", "Card"),
-    ("promo", "Promo code"),
-    ("review", "Order"),
-)
-STEP_URLS = {
-    "plan": "/signup",
-    "email": "/login",
-    "number": "/signup/number",
-    "details": "/signup/details",
-    "kyc": "/signup/kyc",
-    "card": "/signup/card",
-    "promo": "/signup/promo",
-    "review": "/signup/review",
-}
-
-
-# ---- the funnel's state ---------------------------------------------------------------------------
-
-
-def _session(request: Request) -> sessions.Session | None:
-    return sessions.web_state(request).session
-
-
-def verified_email(request: Request) -> str | None:
-    """The email this session proved by a code (a customer's or a prospect's)."""
-    session = _session(request)
-    if session is None or not session.email or session.authenticated_at is None:
-        return None
-    return session.email
-
-
-def customer_of(request: Request) -> str | None:
-    session = _session(request)
-    return session.subject if session is not None else None
-
-
-def context_for(request: Request) -> RequestContext:
-    actor = customer_of(request) or verified_email(request) or "anonymous"
-    return RequestContext(actor=actor, channel=CHANNEL, service_identity=SERVICE_IDENTITY)
-
-
-def funnel(request: Request) -> dict[str, Any]:
-    session = _session(request)
-    return dict(session.data.get("signup") or {}) if session is not None else {}
-
-
-async def save(request: Request, state: dict[str, Any]) -> None:
-    state.setdefault("id", secrets.token_hex(12))
-    await sessions.update_data(request, signup=state)
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-async def _status(request: Request) -> Any:
-    from ops.signup import signup_status
-
-    customer_id = customer_of(request)
-    return await signup_status(_rt(request), customer_id) if customer_id else None
-
-
-async def next_step(request: Request, state: dict[str, Any] | None = None, status: Any = None) -> str:
-    """The first step of the funnel not done yet."""
-    state = funnel(request) if state is None else state
-    if not state.get("plan"):
-        return "plan"
-    if verified_email(request) is None:
-        return "email"
-    if not state.get("msisdn"):
-        return "number"
-    status = status if status is not None else await _status(request)
-    if status is None:
-        return "details"
-    if not status.kyc_verified:
-        return "kyc"
-    if status.card_last4 is None or state.get("card_refused"):
-        return "card"
-    if not state.get("promo_done"):
-        return "promo"
-    return "review"
-
-
-async def _resume(request: Request) -> RedirectResponse:
-    state = funnel(request)
-    if state.get("order"):
-        return _go(f"/signup/orders/{state['order']}")
-    return _go(STEP_URLS[await next_step(request, state)])
-
-
-def _gate(request: Request, step: str, state: dict[str, Any]) -> RedirectResponse | None:
-    """A step needs a chosen plan and a verified email (and, after the details, a customer)."""
-    if not state.get("plan"):
-        return _go("/signup")
-    if verified_email(request) is None:
-        return _go("/login")
-    if step in ("kyc", "card", "promo", "review") and customer_of(request) is None:
-        return _go("/signup/details")
-    return None
-
-
-async def _page(request: Request, template: str, step: str, context: dict[str, Any], status: int = 200):
-    done = {key for key, _ in STEPS[: [k for k, _ in STEPS].index(step)]}
-    return await render_form_page(
-        request,
-        template,
-        {"steps": STEPS, "step": step, "done_steps": done, "state": funnel(request), **context},
-        status,
-    )
-
-
-def _error_status(exc: DomainError) -> int:
-    return getattr(exc, "status", 422)
 
 
 # ---- the login door hands over here --------------------------------------------------------------
@@ -491,167 +379,6 @@ async def promo_submit(request: Request) -> Response:
     return await _resume(request)
 
 
-# ---- review and order ---------------------------------------------------------------------------
+# ---- review, order, progress and the eSIM (signup_order.py) --------------------------------------
 
-
-async def _review(request: Request, state: dict[str, Any], error: str | None = None, status: int = 200):
-    from ops.catalog import offering_details
-    from ops.signup import promo_preview
-
-    rt = _rt(request)
-    plan = await offering_details(rt, state["plan"])
-    preview = (
-        await promo_preview(rt, state["promo"], customer_of(request), plan.active_price.amount)
-        if state.get("promo")
-        else None
-    )
-    return await _page(
-        request,
-        "signup_review.html",
-        "review",
-        {"plan": plan, "status": await _status(request), "preview": preview, "error": error},
-        status,
-    )
-
-
-@router.get("/review")
-async def review_page(request: Request) -> Response:
-    state = funnel(request)
-    if (gate := _gate(request, "review", state)) is not None:
-        return gate
-    if state.get("order"):
-        return _go(f"/signup/orders/{state['order']}")
-    if await next_step(request, state) != "review":
-        return await _resume(request)
-    return await _review(request, state)
-
-
-@router.post("/order")
-async def order_submit(request: Request) -> Response:
-    from ops.orders import OrderRequest, create_order
-
-    state = funnel(request)
-    if (gate := _gate(request, "review", state)) is not None:
-        return gate
-    if state.get("order"):  # placed already (a double submit that came after the first)
-        return _go(f"/signup/orders/{state['order']}")
-    if await next_step(request, state) != "review":
-        return await _resume(request)
-    customer_id = customer_of(request)
-    assert customer_id is not None
-    # One order per funnel and attempt, however often the form is sent (the API's Idempotency-Key).
-    key = f"portal-signup-{state['id']}-{state.get('attempt', 0)}"
-    try:
-        order = await create_order(
-            _rt(request),
-            context_for(request),
-            OrderRequest(
-                customer_id,
-                state["plan"],
-                msisdn_preference=state["msisdn"],
-                promo_code=state.get("promo") or None,
-                idempotency_key=key,
-            ),
-        )
-    except DomainError as exc:
-        return await _review(request, state, exc.message, _error_status(exc))
-    state["order"] = order.id
-    await save(request, state)
-    return _go(f"/signup/orders/{order.id}")
-
-
-@router.post("/retry")
-async def retry_submit(request: Request) -> Response:
-    """After a failed order: a new attempt (new number hold, new order key), a new card first when
-    the card was declined."""
-    from ops.signup import order_progress
-
-    state = funnel(request)
-    customer_id = customer_of(request)
-    if not customer_id or not state.get("order"):
-        return await _resume(request)
-    progress = await order_progress(_rt(request), customer_id, state["order"])
-    if progress.state in ("failed", "cancelled"):
-        state["attempt"] = int(state.get("attempt", 0)) + 1
-        state.pop("order", None)
-        state.pop("msisdn", None)  # the failed order gave its number back
-        if declined(progress.reason):
-            state["card_refused"] = True
-        await save(request, state)
-    return await _resume(request)
-
-
-def declined(reason: str | None) -> bool:
-    return bool(reason) and "payment_declined" in (reason or "")
-
-
-# ---- progress and confirmation ------------------------------------------------------------------
-
-
-def _no_customer(request: Request) -> RedirectResponse:
-    """A prospect has no orders yet: back to the funnel; a visitor: sign in first."""
-    return _go("/signup" if verified_email(request) else "/login")
-
-
-async def _progress_context(request: Request, order_id: str) -> dict[str, Any]:
-    from ops.catalog import offering_details
-    from ops.signup import order_progress
-
-    customer_id = customer_of(request) or ""
-    progress = await order_progress(_rt(request), customer_id, order_id)
-    plan = await offering_details(_rt(request), progress.offering_id)
-    return {"progress": progress, "plan": plan, "declined": declined(progress.reason)}
-
-
-@router.get("/orders/{order_id}")
-async def progress_page(request: Request, order_id: str) -> Response:
-    if not customer_of(request):
-        return _no_customer(request)
-    context = await _progress_context(request, order_id)
-    if context["progress"].state == "completed":
-        return _go(f"/signup/orders/{order_id}/done")
-    return await render_form_page(request, "signup_progress.html", context)
-
-
-@router.get("/orders/{order_id}/status")
-async def progress_fragment(request: Request, order_id: str) -> Response:
-    """The live part of the progress page, polled by htmx; a completed order sends it on."""
-    if not customer_of(request):
-        return _no_customer(request)
-    context = await _progress_context(request, order_id)
-    response = render(request, "_signup_status.html", context)
-    if context["progress"].state == "completed" and request.headers.get("hx-request"):
-        response.headers["HX-Redirect"] = f"/signup/orders/{order_id}/done"
-    return response
-
-
-@router.get("/orders/{order_id}/done")
-async def done_page(request: Request, order_id: str) -> Response:
-    from ops.catalog import offering_details
-    from ops.signup import order_esim
-
-    customer_id = customer_of(request)
-    if not customer_id:
-        return _no_customer(request)
-    esim = await order_esim(_rt(request), customer_id, order_id)
-    context = await _progress_context(request, order_id)
-    if funnel(request).get("order") == order_id:
-        await sessions.update_data(request, signup=None)  # the funnel is over; a new one starts fresh
-    plan = await offering_details(_rt(request), context["progress"].offering_id)
-    return render(request, "signup_done.html", {**context, "esim": esim, "plan": plan})
-
-
-@router.get("/orders/{order_id}/esim.png")
-async def esim_qr(request: Request, order_id: str) -> Response:
-    """The eSIM's activation code as a QR code (PNG); the order must be the signed-in customer's."""
-    import segno
-
-    from ops.signup import order_esim
-
-    customer_id = customer_of(request)
-    if not customer_id:
-        return _no_customer(request)
-    esim = await order_esim(_rt(request), customer_id, order_id)
-    out = io.BytesIO()
-    segno.make(esim.activation_code, error="m").save(out, kind="png", scale=6, border=2)
-    return Response(out.getvalue(), media_type="image/png", headers={"cache-control": "no-store"})
+router.include_router(signup_order.router)
