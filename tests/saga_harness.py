@@ -174,22 +174,24 @@ async def running_saga(
         ),
     ):
         yield Saga(runtime, client, faults, gateway, network, settings.task_queue)
-        # Every test database starts from the same pools, so the next test would reuse ICCIDs
-        # (and their `esim-<ICCID>` workflow ids): end what this test left running. Visibility
-        # lags behind (a child started a moment ago is not listed yet), so the eSIM workflows are
-        # also ended by id, from every profile this test's database reserved.
-        ids = {
-            (wf.id, wf.run_id)
-            async for wf in temporal_dev.client.list_workflows(
-                f'TaskQueue = "{settings.task_queue}" AND ExecutionStatus = "Running"'
-            )
-        }
-        ids |= {(f"esim-{iccid}", None) for iccid in await _reserved_iccids(runtime)}
-        for wf_id, run_id in ids:
-            try:
-                await temporal_dev.client.get_workflow_handle(wf_id, run_id=run_id).terminate("test finished")
-            except RPCError:  # already closed, or never started
-                pass
+        await end_leftovers(temporal_dev.client, settings.task_queue, await _reserved_iccids(runtime))
+
+
+async def end_leftovers(client, task_queue: str, iccids: list[str]) -> None:
+    """Every test database starts from the same pools, so the next test would reuse ICCIDs (and
+    their `esim-<ICCID>` workflow ids): end what a test left running on the shared dev server.
+    Visibility lags behind (a child started a moment ago is not listed yet), so the eSIM workflows
+    are also ended by id, from every profile the test's database reserved."""
+    ids = {
+        (wf.id, wf.run_id)
+        async for wf in client.list_workflows(f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running"')
+    }
+    ids |= {(f"esim-{iccid}", None) for iccid in iccids}
+    for wf_id, run_id in ids:
+        try:
+            await client.get_workflow_handle(wf_id, run_id=run_id).terminate("test finished")
+        except RPCError:  # already closed, or never started
+            pass
 
 
 def _replaced(activities: list, replacements: dict) -> list:

@@ -72,6 +72,17 @@ def _logs(data_dir: Path) -> str:
     )
 
 
+async def _reserved_iccids(db_url: str) -> list[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch("SELECT iccid FROM inventory.esim_profile WHERE profile_state <> 'available'")
+        return [r["iccid"] for r in rows]
+    finally:
+        await conn.close()
+
+
 async def _renewals(db_url: str, subscription_id: str) -> int:
     import asyncpg
 
@@ -173,4 +184,9 @@ async def test_bss_up_runs_two_workers_against_an_external_temporal_and_postgres
         assert renewed == 1
     finally:
         down = await asyncio.to_thread(_bss, env, "down", timeout=90)
+        # The dev server is the session's: the line's eSIM flow (waiting for a device) must not
+        # outlive this stack, or a later test reserving the same ICCID finds it running.
+        from tests.saga_harness import end_leftovers
+
+        await end_leftovers(temporal_dev.client, env["BSS_TASK_QUEUE"], await _reserved_iccids(db_url))
         assert down.returncode == 0, down.stdout + down.stderr
