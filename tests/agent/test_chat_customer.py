@@ -146,3 +146,22 @@ async def test_chat_proposal_needs_the_portal_step_up(settings, runtime, scripte
         assert dropped.status_code == 303
     [proposal] = await store.proposals(runtime, conv.id, ada)
     assert proposal.state == "cancelled" and proposal.result is None
+
+
+async def test_each_escalation_category_opens_its_case_from_the_chat(settings, runtime, scripted_llm):
+    """Fraud, billing dispute, regulator complaint, identity recovery and bereavement: the model's
+    escalation opens one case per category, with the handbook's case category and priority."""
+    from agent.escalation import CATEGORIES, case_subject
+
+    ada = await new_customer(runtime, "Ada")
+    async with portal_as(settings, runtime, ada) as client:
+        for category in CATEGORIES:
+            scripted_llm.push(
+                call(
+                    "escalate_to_case", category=category, summary=f"The customer needs a person: {category}."
+                ),
+                text("A colleague will take this up."),
+            )
+            assert (await say(client, f"I need help with {category.replace('_', ' ')}")).status_code == 303
+    opened = {case.subject: (case.category, case.priority) for case, _ in await _cases(runtime, ada)}
+    assert opened == {case_subject(c): (case_cat, prio) for c, (_, case_cat, prio) in CATEGORIES.items()}
