@@ -139,6 +139,17 @@ def _tokens(ai: Any, messages: list[Any]) -> int:
     return size // 4 + 1
 
 
+def _refuse_call(
+    stored: list[dict[str, Any]], messages: list[Any], call: dict[str, Any], code: str, message: str
+) -> None:
+    """Answer a tool call the loop will not run with an error result, in both the stored and the model's history."""
+    from langchain_core.messages import ToolMessage
+
+    content = json.dumps({"error": {"code": code, "message": message}})
+    stored.append({"role": "tool", "content": content, "tool_call_id": call["id"], "name": call["name"]})
+    messages.append(ToolMessage(content, tool_call_id=call["id"]))
+
+
 def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -302,18 +313,9 @@ async def _model_turn(
                 )
             for call in calls:
                 if stop is not None:
-                    content = json.dumps(
-                        {
-                            "error": {
-                                "code": "agent.loop.stopped",
-                                "message": "The turn was stopped before this call.",
-                            }
-                        }
+                    _refuse_call(
+                        stored, messages, call, "agent.loop.stopped", "The turn was stopped before this call."
                     )
-                    stored.append(
-                        {"role": "tool", "content": content, "tool_call_id": call["id"], "name": call["name"]}
-                    )
-                    messages.append(ToolMessage(content, tool_call_id=call["id"]))
                     continue
                 sig = call["name"] + json.dumps(call["args"], sort_keys=True, default=str)
                 seen[sig] = seen.get(sig, 0) + 1
@@ -322,18 +324,9 @@ async def _model_turn(
                         "repeated_call",
                         f"I stopped: I kept calling {call['name']} with the same arguments, which gets no further. Nothing more was done; please rephrase or check it yourself.",
                     )
-                    content = json.dumps(
-                        {
-                            "error": {
-                                "code": "agent.loop.repeated_call",
-                                "message": "Same call again; stopped.",
-                            }
-                        }
+                    _refuse_call(
+                        stored, messages, call, "agent.loop.repeated_call", "Same call again; stopped."
                     )
-                    stored.append(
-                        {"role": "tool", "content": content, "tool_call_id": call["id"], "name": call["name"]}
-                    )
-                    messages.append(ToolMessage(content, tool_call_id=call["id"]))
                     continue
                 outcome = await call_tool(
                     rt,
