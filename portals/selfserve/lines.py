@@ -53,6 +53,14 @@ async def _line(request: Request, sub_id: str) -> tuple[str, dict[str, Any]]:
     return customer_id, await own_line(runtime(request), customer_id, sub_id[:20])
 
 
+async def _posted(request: Request, sub_id: str) -> tuple[str, dict[str, Any], dict[str, str], str]:
+    """The customer, their line, the posted form and its idempotency key (a fresh one if absent)."""
+    customer_id, line = await _line(request, sub_id)
+    form = await form_data(request)
+    key = (form.get("key") or "").strip()[:64] or secrets.token_urlsafe(12)
+    return customer_id, line, form, key
+
+
 def _who(line: dict[str, Any]) -> str:
     return f"your line {line['msisdn']}"
 
@@ -184,9 +192,7 @@ async def topup_confirm(request: Request, sub_id: str, vas: str = "") -> Respons
 async def topup(request: Request, sub_id: str) -> Response:
     from ops.subscriptions import purchase_vas
 
-    customer_id, line = await _line(request, sub_id)
-    form = await form_data(request)
-    key = (form.get("key") or "").strip()[:64] or secrets.token_urlsafe(12)
+    customer_id, line, form, key = await _posted(request, sub_id)
     rt = runtime(request)
     action = await _topup_action(rt, customer_id, line, (form.get("vas") or "").strip(), key)
     ctx = context_for(request, customer_id)
@@ -263,9 +269,7 @@ async def renew_confirm(request: Request, sub_id: str) -> Response:
 async def renew(request: Request, sub_id: str) -> Response:
     from ops.subscriptions import renew_now
 
-    customer_id, line = await _line(request, sub_id)
-    form = await form_data(request)
-    key = (form.get("key") or "").strip()[:64] or secrets.token_urlsafe(12)
+    customer_id, line, form, key = await _posted(request, sub_id)
     rt = runtime(request)
     action = await _renew_action(rt, customer_id, line, key)
     ctx = context_for(request, customer_id)
