@@ -77,18 +77,26 @@ async def new_customer(runtime: Any, given_name: str = "Ada", family_name: str =
 async def new_line(runtime: Any, customer_id: str, offering_id: str = "PLAN_S") -> tuple[str, str]:
     """A line as the order saga leaves it (number and eSIM reserved, active). -> (SUB id, MSISDN)"""
     import uuid
+
+    return await make_line(runtime, CTX, customer_id, offering_id, f"ORD-9{uuid.uuid4().int % 10**5:05d}")
+
+
+async def make_line(
+    runtime: Any, ctx: RequestContext, customer_id: str, offering_id: str, order_id: str
+) -> tuple[str, str]:
+    """A line for `order_id` as the order saga leaves it, number and eSIM reserved and the line created
+    as `ctx`. -> (SUB id, MSISDN)"""
     from decimal import Decimal
 
     from domains.inventory.services import reserve_esim, reserve_msisdn
     from domains.subscription.services import create_subscription
 
-    order_id = f"ORD-9{uuid.uuid4().int % 10**5:05d}"
     async with transaction(runtime.db) as s:
-        msisdn = await reserve_msisdn(s, CTX, reserved_for=order_id)
-        profile = await reserve_esim(s, CTX, reserved_for=order_id)
+        msisdn = await reserve_msisdn(s, ctx, reserved_for=order_id)
+        profile = await reserve_esim(s, ctx, reserved_for=order_id)
         sub = await create_subscription(
             s,
-            CTX,
+            ctx,
             order_id=order_id,
             customer_id=customer_id,
             offering_id=offering_id,

@@ -18,6 +18,7 @@ import pytest_asyncio
 from core.clock import clock
 from core.context import RequestContext
 from core.db import transaction
+from tests.agent.chat_helpers import make_line
 
 CTX = RequestContext(actor="portal-test", channel="scenario", service_identity="test")
 WORKER = RequestContext(actor="temporal-worker", channel="workflow", service_identity="worker")
@@ -35,27 +36,7 @@ async def new_customer(runtime, given_name: str = "Ada") -> tuple[str, str]:
 
 async def new_line(runtime, customer_id: str, offering_id: str = "PLAN_S") -> tuple[str, str]:
     """A line as the order saga leaves it (number and eSIM reserved, active). -> (SUB id, MSISDN)"""
-    from domains.inventory.services import reserve_esim, reserve_msisdn
-    from domains.subscription.services import create_subscription
-
-    order_id = f"ORD-{800000 + next(_orders):06d}"
-    async with transaction(runtime.db) as s:
-        msisdn = await reserve_msisdn(s, WORKER, reserved_for=order_id)
-        profile = await reserve_esim(s, WORKER, reserved_for=order_id)
-        sub = await create_subscription(
-            s,
-            WORKER,
-            order_id=order_id,
-            customer_id=customer_id,
-            offering_id=offering_id,
-            msisdn=msisdn,
-            iccid=profile.iccid,
-            service_order_id="SO-000001",
-            price_id=f"PRICE_{offering_id}",
-            price_amount=Decimal("10.00"),
-            price_currency="SGD",
-        )
-        return sub.id, msisdn
+    return await make_line(runtime, WORKER, customer_id, offering_id, f"ORD-{800000 + next(_orders):06d}")
 
 
 @pytest_asyncio.fixture
