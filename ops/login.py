@@ -18,6 +18,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -172,16 +173,22 @@ async def verify_code(
         return subject
     if check.ok and signup and portal == SELFSERVE:
         return None
+    refuse_code(check, "login", "No code is waiting for that address; ask for a new one.")
+
+
+def refuse_code(check, prefix: str, none_waiting: str) -> NoReturn:
+    """Raise why a one-time code was not accepted (`check` from web.check_code), as `<prefix>.code.*`;
+    `none_waiting` is the message when no code was waiting. Shared by login and step-up."""
     if check.reason == "expired":
-        raise PolicyViolation("login.code.expired", "That code has expired; ask for a new one.")
+        raise PolicyViolation(f"{prefix}.code.expired", "That code has expired; ask for a new one.")
     if check.reason == "burned":
         raise PolicyViolation(
-            "login.code.burned", "Too many wrong tries: that code no longer works; ask for a new one."
+            f"{prefix}.code.burned", "Too many wrong tries: that code no longer works; ask for a new one."
         )
     if check.reason == "wrong":
         raise PolicyViolation(
-            "login.code.invalid",
+            f"{prefix}.code.invalid",
             f"That code is not right; {check.tries_left} tries left.",
             tries_left=check.tries_left,
         )
-    raise PolicyViolation("login.code.invalid", "No code is waiting for that address; ask for a new one.")
+    raise PolicyViolation(f"{prefix}.code.invalid", none_waiting)

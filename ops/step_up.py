@@ -25,7 +25,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.db import transaction
 from core.errors import Forbidden, PolicyViolation
-from ops.login import CODES_PER_IP, WINDOW, WRONG_PER_IP, TooManyAttempts, portal_secret
+from ops.login import CODES_PER_IP, WINDOW, WRONG_PER_IP, TooManyAttempts, portal_secret, refuse_code
 from ops.runtime import Runtime
 
 PORTAL = "stepup"  # login_code.portal of step-up codes
@@ -157,19 +157,7 @@ async def verify(
             record(s, ctx, "customer.stepped_up", "customer", customer_id, {"customer_id": customer_id})
     if ok:
         return now + FRESH_FOR
-    if check.reason == "expired":
-        raise PolicyViolation("step_up.code.expired", "That code has expired; ask for a new one.")
-    if check.reason == "burned":
-        raise PolicyViolation(
-            "step_up.code.burned", "Too many wrong tries: that code no longer works; ask for a new one."
-        )
-    if check.reason == "wrong":
-        raise PolicyViolation(
-            "step_up.code.invalid",
-            f"That code is not right; {check.tries_left} tries left.",
-            tries_left=check.tries_left,
-        )
-    raise PolicyViolation("step_up.code.invalid", "No code is waiting for this session; ask for a new one.")
+    refuse_code(check, "step_up", "No code is waiting for this session; ask for a new one.")
 
 
 async def state(rt: Runtime, customer_id: str, session_key: str) -> StepUpState:
