@@ -116,11 +116,19 @@ def text(
     return value
 
 
-def decimal(form: dict[str, str], name: str, *, required: bool = True) -> Decimal | None:
+def _given(form: dict[str, str], name: str, *, required: bool) -> str | None:
+    """The field's trimmed text; None when left empty and optional (an empty required one: 400)."""
     raw = form.get(name, "").strip()
     if not raw:
         if required:
             raise InvalidInput("cockpit.form.required", f"{name} is required.")
+        return None
+    return raw
+
+
+def decimal(form: dict[str, str], name: str, *, required: bool = True) -> Decimal | None:
+    raw = _given(form, name, required=required)
+    if raw is None:
         return None
     try:
         value = Decimal(raw)
@@ -134,10 +142,8 @@ def decimal(form: dict[str, str], name: str, *, required: bool = True) -> Decima
 def integer(
     form: dict[str, str], name: str, *, required: bool = False, low: int = -1, high: int = 10_000_000
 ) -> int | None:
-    raw = form.get(name, "").strip()
-    if not raw:
-        if required:
-            raise InvalidInput("cockpit.form.required", f"{name} is required.")
+    raw = _given(form, name, required=required)
+    if raw is None:
         return None
     try:
         value = int(raw)
