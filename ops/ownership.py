@@ -95,16 +95,27 @@ class OrderView:
     history: list[Any] = field(default_factory=list)
 
 
+async def _own_row(
+    session: AsyncSession, model: Any, customer_id: str, row_id: str, max_len: int, kind: str, noun: str
+) -> Any:
+    """The `model` row `row_id` if it is the customer's; else NotFound `<kind>.not_found` ("No <noun>
+    <id>.", detail `<kind>_id`), the same as a row that does not exist. Ids longer than `max_len` are
+    not looked up."""
+    row = None
+    if customer_id and row_id and len(row_id) <= max_len:
+        row = (await session.exec(select(model).where(model.id == row_id))).first()
+    if row is None or row.customer_id != customer_id:
+        raise NotFound(
+            f"{kind}.not_found", f"No {noun} {row_id[:max_len]}.", **{f"{kind}_id": row_id[:max_len]}
+        )
+    return row
+
+
 async def require_own_order(session: AsyncSession, customer_id: str, order_id: str) -> Any:
     """The order if it is the customer's; else the same 404 as an order that does not exist."""
     from domains.ordering.models import ProductOrder
 
-    order = None
-    if customer_id and order_id and len(order_id) <= 20:
-        order = (await session.exec(select(ProductOrder).where(ProductOrder.id == order_id))).first()
-    if order is None or order.customer_id != customer_id:
-        raise NotFound("order.not_found", f"No product order {order_id[:20]}.", order_id=order_id[:20])
-    return order
+    return await _own_row(session, ProductOrder, customer_id, order_id, 20, "order", "product order")
 
 
 async def own_order(rt: Runtime, customer_id: str, order_id: str) -> OrderView:
@@ -135,12 +146,7 @@ async def own_orders(rt: Runtime, customer_id: str, *, limit: int = 100) -> list
 async def require_own_case(session: AsyncSession, customer_id: str, case_id: str) -> Any:
     from domains.crm.models import SupportCase
 
-    case = None
-    if customer_id and case_id and len(case_id) <= 16:
-        case = (await session.exec(select(SupportCase).where(SupportCase.id == case_id))).first()
-    if case is None or case.customer_id != customer_id:
-        raise NotFound("case.not_found", f"No case {case_id[:16]}.", case_id=case_id[:16])
-    return case
+    return await _own_row(session, SupportCase, customer_id, case_id, 16, "case", "case")
 
 
 async def check_case(rt: Runtime, customer_id: str, case_id: str) -> None:
