@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from core.errors import InvalidInput
+from domains.staff.models import Operator
 from ops import attention, crm, workbench
 from portals.cockpit.base import (
     SUPERVISOR,
@@ -51,6 +52,20 @@ async def tickets(request: Request) -> Response:
     )
 
 
+async def _work(
+    request: Request, kind: str, actions: tuple[str, ...]
+) -> tuple[Operator, dict[str, str], str, str]:
+    """A posted ticket or case action: the operator, the form, the action (one of `actions`, else
+    400 cockpit.<kind>.action) and its note (cockpit.<kind>.note_length when too long)."""
+    op = await signed_in(request)
+    form = await form_data(request)
+    action = form.get("action", "")
+    if action not in actions:
+        raise InvalidInput(f"cockpit.{kind}.action", f"A {kind} action is one of {', '.join(actions)}.")
+    note = text(form, "text", code=f"cockpit.{kind}.note_length")
+    return op, form, action, note
+
+
 @router.get("/tickets/{ticket_id}")
 async def ticket(request: Request, ticket_id: str) -> Response:
     op = await signed_in(request)
@@ -69,12 +84,7 @@ async def ticket(request: Request, ticket_id: str) -> Response:
 
 @router.post("/tickets/{ticket_id}")
 async def work_ticket(request: Request, ticket_id: str) -> Response:
-    op = await signed_in(request)
-    form = await form_data(request)
-    action = form.get("action", "")
-    if action not in TICKET_ACTIONS:
-        raise InvalidInput("cockpit.ticket.action", f"A ticket action is one of {', '.join(TICKET_ACTIONS)}.")
-    note = text(form, "text", code="cockpit.ticket.note_length")
+    op, form, action, note = await _work(request, "ticket", TICKET_ACTIONS)
     rt, ctx = runtime_of(request), context_for(op)
     found = await attention.get_ticket(rt, ticket_id[:16])
     back = local(form.get("back") or "/tickets")
@@ -125,12 +135,7 @@ async def case(request: Request, case_id: str) -> Response:
 
 @router.post("/cases/{case_id}")
 async def work_case(request: Request, case_id: str) -> Response:
-    op = await signed_in(request)
-    form = await form_data(request)
-    action = form.get("action", "")
-    if action not in CASE_ACTIONS:
-        raise InvalidInput("cockpit.case.action", f"A case action is one of {', '.join(CASE_ACTIONS)}.")
-    note = text(form, "text", code="cockpit.case.note_length")
+    op, form, action, note = await _work(request, "case", CASE_ACTIONS)
     rt, ctx = runtime_of(request), context_for(op)
     found = (await crm.case_detail(rt, case_id[:16])).case
     back = local(form.get("back") or f"/cases/{found.id}")
