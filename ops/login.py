@@ -5,7 +5,8 @@ development it lands in <data dir>/mailbox/). On the self-serve portal a new cus
 through the same door: an address that belongs to no customer gets a code too, in a mail that says
 it is for creating an account (template `signup_code`); the door answers the same way for both, so
 the form tells nobody who is a customer. `verify_code` checks it; with `signup=True` a right code for
-an address without a customer answers None (a verified email, no customer yet: the signup funnel). Codes are stored as an HMAC under the server secret (BSS_PORTAL_SECRET, or
+an address without a customer answers None (a verified email, no customer yet: the signup funnel).
+Codes are stored as an HMAC under the server secret (BSS_PORTAL_SECRET, or
 <data dir>/portal-secret generated for development), expire after 10 minutes of business time, and
 the fifth wrong try burns the code. Limits: 5 codes an hour per address, 20 per client address, and
 20 wrong codes an hour per client address (across addresses); over a limit is a 429
