@@ -16,16 +16,11 @@ from typing import Any
 
 from core.clock import clock
 from core.errors import NotFound
+from ops.ownership import require_own_order
 from ops.runtime import Runtime
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 QUERY_TIMEOUT = 3.0
-
-
-async def _own_order(session: Any, customer_id: str, order_id: str) -> Any:
-    from ops.ownership import require_own_order
-
-    return await require_own_order(session, customer_id, order_id)
 
 
 @dataclass(frozen=True)
@@ -106,7 +101,7 @@ async def order_progress(rt: Runtime, customer_id: str, order_id: str) -> OrderP
     """The order's progress for its own customer: the workflow's live `status` while it runs
     (falls back to the order row when Temporal does not answer), the row once it is over."""
     async with rt.db() as s:
-        order = await _own_order(s, customer_id, order_id)
+        order = await require_own_order(s, customer_id, order_id)
     state, reason, som, source = order.state, order.failure_reason, order.som_started_at is not None, "order"
     if state not in TERMINAL:
         live = await _live_status(rt, order.id)
@@ -114,7 +109,7 @@ async def order_progress(rt: Runtime, customer_id: str, order_id: str) -> OrderP
             state, reason, som, source = live.state, live.reason or reason, live.som_started, "workflow"
         elif live is not None:
             async with rt.db() as s:  # just ended: the row has the last word
-                order = await _own_order(s, customer_id, order_id)
+                order = await require_own_order(s, customer_id, order_id)
             state, reason = order.state, order.failure_reason or live.reason
     return OrderProgress(
         order.id,
@@ -167,7 +162,7 @@ async def order_esim(rt: Runtime, customer_id: str, order_id: str) -> OrderEsim:
     from domains.subscription.models import Subscription
 
     async with rt.db() as s:
-        order = await _own_order(s, customer_id, order_id)
+        order = await require_own_order(s, customer_id, order_id)
         sub = await s.get(Subscription, order.subscription_id) if order.subscription_id else None
         if order.state != "completed" or sub is None or sub.customer_id != customer_id:
             raise NotFound("order.esim.not_ready", f"Order {order.id} has no eSIM yet.", order_id=order.id)
