@@ -32,7 +32,16 @@ from bench.stack import ROOT
 RESULTS = Path(__file__).resolve().parent / "results" / "compare.json"
 # What a side-by-side run measures by default: the stack's workloads (pg_commit and sandbox measure
 # the Postgres binary and the in-process replayer, the same on both sides).
-DEFAULT_MODULES = ["startup", "memory", "api_reads", "rating", "signup", "renewals", "memory_after_load"]
+DEFAULT_MODULES = [
+    "cli_help",
+    "startup",
+    "memory",
+    "api_reads",
+    "rating",
+    "signup",
+    "renewals",
+    "memory_after_load",
+]
 # Units where a smaller value is better; for the others (throughput) a larger one is.
 LOWER_IS_BETTER = ("ms", "s", "s CPU", "MiB", "KiB", "ms CPU", "× calibration loop", "ms CPU (min)")
 
