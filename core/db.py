@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SCHEMAS = (
@@ -53,3 +55,34 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
 async def next_sequence(session: AsyncSession, schema: str, name: str) -> int:
     result = await session.execute(text(f"SELECT nextval('{schema}.{name}')"))
     return int(result.scalar_one())
+
+
+async def next_sequences(session: AsyncSession, sequences: list[tuple[str, str]]) -> list[int]:
+    """nextval of each (schema, sequence), in order, in one statement (one round trip)."""
+    columns = ", ".join(f"nextval('{schema}.{name}')" for schema, name in sequences)
+    row = (await session.execute(text(f"SELECT {columns}"))).one()
+    return [int(v) for v in row]
+
+
+async def insert_unless_exists(session: AsyncSession, obj: Any) -> bool:
+    """INSERT the new ORM object's row unless it would break a unique constraint (ON CONFLICT DO
+    NOTHING): one statement where a savepoint around a flush took three. True when inserted; the
+    object is then persistent in the session as if flushed (later changes to it are UPDATEs).
+    Columns left None are omitted, so their column defaults apply, as in an ORM flush."""
+    from sqlalchemy import inspect
+    from sqlalchemy.dialects.postgresql import insert
+
+    mapper = inspect(type(obj))
+    values = {
+        col.name: value
+        for attr, col in ((a, a.columns[0]) for a in mapper.column_attrs)
+        if (value := getattr(obj, attr.key)) is not None
+    }
+    table = mapper.local_table
+    pk = list(table.primary_key.columns)[0]
+    inserted = await session.execute(insert(table).values(values).on_conflict_do_nothing().returning(pk))
+    if inserted.first() is None:
+        return False
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return True

@@ -6,7 +6,7 @@ import secrets
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.db import next_sequence
+from core.db import next_sequence, next_sequences
 
 # prefix -> (schema, sequence); the sequences are created by migration 0000.
 SEQUENCED = {
@@ -25,6 +25,22 @@ SEQUENCED = {
 async def next_id(session: AsyncSession, prefix: str) -> str:
     schema, seq = SEQUENCED[prefix]
     return f"{prefix}-{await next_sequence(session, schema, seq):06d}"
+
+
+async def next_ids(session: AsyncSession, *prefixes: str) -> list[str]:
+    """One id per prefix, in order, from one round trip (`next_ids(s, "SO", "SVC", "SVC")`)."""
+    values = await next_sequences(session, [SEQUENCED[p] for p in prefixes])
+    return [f"{p}-{v:06d}" for p, v in zip(prefixes, values, strict=True)]
+
+
+def id_sql(prefix: str) -> str:
+    """The next id as an SQL scalar (`PAY-000001`, wider past 999999 as next_id), for an INSERT
+    that takes its id from the sequence in the same statement (no round trip of its own)."""
+    schema, seq = SEQUENCED[prefix]
+    return (
+        f"(SELECT '{prefix}-' || CASE WHEN v < 1000000 THEN lpad(v::text, 6, '0') ELSE v::text END "
+        f"FROM nextval('{schema}.{seq}') AS v)"
+    )
 
 
 def random_id(prefix: str) -> str:

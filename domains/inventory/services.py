@@ -268,19 +268,7 @@ async def hold_of(session: AsyncSession, msisdn: str) -> Msisdn | None:
 # ---------------------------------------------------------------- low watermark
 
 
-async def _available(session: AsyncSession, resource: str, cap: int) -> int:
-    """How many are available, counted up to `cap` (enough to compare with a threshold, cheaply)."""
-    table, column = (
-        ("inventory.msisdn", "status")
-        if resource == "msisdn"
-        else ("inventory.esim_profile", "profile_state")
-    )
-    conn = await session.connection()
-    result = await conn.execute(
-        text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} = 'available' LIMIT :cap) t"),
-        {"cap": cap},
-    )
-    return int(result.scalar_one())
+_POOLS = {"msisdn": ("inventory.msisdn", "status"), "esim": ("inventory.esim_profile", "profile_state")}
 
 
 async def check_low_watermark(
@@ -294,17 +282,23 @@ async def check_low_watermark(
     if threshold <= 0:
         return False
     await session.flush()  # raw SQL below bypasses the ORM's autoflush
-    available = await _available(session, resource, threshold)
     conn = await session.connection()
     now = clock.now()
+    table, column = _POOLS[resource]
+    # Count (up to the threshold) and, when the pool is at or above it, arm the watermark again:
+    # one statement (a data-modifying CTE always runs).
+    result = await conn.execute(
+        text(
+            f"WITH n AS (SELECT count(*) AS available FROM (SELECT 1 FROM {table} "
+            f"WHERE {column} = 'available' LIMIT :cap) t), "
+            "rearm AS (UPDATE inventory.pool_watermark w SET low = false, available = n.available, "
+            "changed_at = :now FROM n WHERE w.resource = :r AND w.low AND n.available >= :cap RETURNING 1) "
+            "SELECT available FROM n"
+        ),
+        {"r": resource, "cap": threshold, "now": now},
+    )
+    available = int(result.scalar_one())
     if not crossed_low_watermark(available, threshold):
-        await conn.execute(
-            text(
-                "UPDATE inventory.pool_watermark SET low = false, available = :n, changed_at = :now "
-                "WHERE resource = :r AND low"
-            ),
-            {"r": resource, "n": available, "now": now},
-        )
         return False
     flipped = await conn.execute(
         text(

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
 from core.context import RequestContext
+from core.db import insert_unless_exists
 from core.errors import NotFound, PolicyViolation
-from core.ids import next_id
+from core.ids import next_ids
 from domains.audit.services import record
 from domains.ordering import rules
 from domains.ordering.models import OrderStateHistory, ProductOrder, ProductOrderItem
@@ -149,8 +149,9 @@ async def create_order(
     price = await _validated_sale(session, customer_id, offering_id)
 
     now = clock.now()
+    order_id, item_id = await next_ids(session, "ORD", "OI")
     order = ProductOrder(
-        id=await next_id(session, "ORD"),
+        id=order_id,
         customer_id=customer_id,
         state=rules.ACKNOWLEDGED,
         offering_id=offering_id,
@@ -164,23 +165,21 @@ async def create_order(
         updated_at=now,
     )
     promo_rejection = await _apply_promo(session, order, now) if promo_code else None
-    await session.flush()
-    try:
-        async with session.begin_nested():
-            session.add(order)
-            await session.flush()
-    except IntegrityError:
+    # Inserted first (its item and history point at it); one statement, no savepoint.
+    if not await insert_unless_exists(session, order):
         # A concurrent request with the same key won the race: answer with its order.
-        if idempotency_key is None:
-            raise
-        winner = await _by_idempotency_key(session, idempotency_key, customer_id)
-        if winner is None:
-            raise
+        winner = (
+            None
+            if idempotency_key is None
+            else await _by_idempotency_key(session, idempotency_key, customer_id)
+        )
+        if winner is None:  # only the key is unique besides the sequence's id
+            raise RuntimeError(f"order {order.id} was refused by a unique constraint other than its key")
         return winner
 
     session.add(
         ProductOrderItem(
-            id=await next_id(session, "OI"),
+            id=item_id,
             order_id=order.id,
             action="add",
             offering_id=offering_id,
@@ -307,13 +306,17 @@ async def _move(
     )
     order.state = target
     order.updated_at = now
-    for item in await order_items(session, order.id):
-        item.state = target
-        if order.subscription_id is not None:
-            item.subscription_id = order.subscription_id
-        session.add(item)
+    # The items follow the order: one UPDATE, no read (items loaded in this session are refreshed).
+    values: dict[str, Any] = {"state": target}
+    if order.subscription_id is not None:
+        values["subscription_id"] = order.subscription_id
+    await session.execute(
+        update(ProductOrderItem)
+        .where(col(ProductOrderItem.order_id) == order.id)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
     session.add(order)
-    await session.flush()
     return True
 
 
@@ -327,7 +330,8 @@ async def mark_som_started(
     session: AsyncSession, ctx: RequestContext, order_id: str, service_order_id: str
 ) -> ProductOrder:
     """From here on the network is being touched, so the order can no longer be cancelled."""
-    order = await get_order(session, order_id, for_update=True)
+    with session.no_autoflush:  # the caller's pending rows (the service order's) go in with ours
+        order = await get_order(session, order_id, for_update=True)
     if order.som_started_at is not None:
         return order
     if order.state != rules.IN_PROGRESS:
@@ -341,7 +345,6 @@ async def mark_som_started(
     order.som_started_at = order.updated_at = clock.now()
     session.add(order)
     record(session, ctx, "order.som_started", AGGREGATE, order.id, {"serviceOrderId": service_order_id})
-    await session.flush()
     return order
 
 

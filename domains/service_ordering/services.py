@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
 from core.context import RequestContext
+from core.db import insert_unless_exists
 from core.errors import NotFound, PolicyViolation
-from core.ids import next_id
+from core.ids import next_ids
 from domains.audit.services import record
 from domains.service_ordering import rules
 from domains.service_ordering.models import (
@@ -156,13 +156,19 @@ async def create_service_order(
     and the four provisioning tasks pending. A second call for the same order returns the first."""
     from domains.catalog.services import service_mapping
 
-    existing = await service_order_for_order(session, order_id)
-    if existing is not None:
-        return existing
     mapping = await service_mapping(session, offering_id)
+    # Every id of the decomposition in one round trip; the rows go in at the end in one flush.
+    ids = await next_ids(
+        session, "SO", *(["SVC"] * (1 + len(mapping.rfs_spec_ids))), *(["PTK"] * len(rules.TASK_TYPES))
+    )
+    so_id, svc_ids, task_ids = (
+        ids[0],
+        ids[1 : 2 + len(mapping.rfs_spec_ids)],
+        ids[2 + len(mapping.rfs_spec_ids) :],
+    )
     now = clock.now()
     so = ServiceOrder(
-        id=await next_id(session, "SO"),
+        id=so_id,
         order_id=order_id,
         customer_id=customer_id,
         offering_id=offering_id,
@@ -170,27 +176,32 @@ async def create_service_order(
         created_at=now,
         updated_at=now,
     )
-    await session.flush()
-    try:
-        async with session.begin_nested():
-            session.add(so)
-            await session.flush()
-    except IntegrityError:
+    # The unique order_id makes a second call (or a concurrent one) find the first.
+    if not await insert_unless_exists(session, so):
         winner = await service_order_for_order(session, order_id)
         if winner is None:
-            raise
+            raise NotFound("service_order.not_found", f"No service order for order {order_id}.")
         return winner
 
     base = {"orderId": order_id, "customerId": customer_id, "offeringId": offering_id}
-    cfs = await _design(session, so, mapping.cfs_spec_id, "CFS", None, base)
+    cfs = _design(session, so, svc_ids[0], mapping.cfs_spec_id, "CFS", None, base)
+    services = [cfs] + [
+        _design(session, so, svc_id, spec_id, "RFS", cfs.id, {})
+        for svc_id, spec_id in zip(svc_ids[1:], mapping.rfs_spec_ids, strict=True)
+    ]
+    # The services first (one INSERT): their item, histories and tasks point at them; the flush
+    # orders tables by relationships only, and these models have none.
+    await session.flush()
+    for service in services:
+        session.add(
+            ServiceStateHistory(service_id=service.id, from_state=None, to_state=rules.DESIGNED, at=now)
+        )
     session.add(
         ServiceOrderItem(service_order_id=so.id, action="add", spec_id=cfs.spec_id, service_id=cfs.id)
     )
-    for spec_id in mapping.rfs_spec_ids:
-        await _design(session, so, spec_id, "RFS", cfs.id, {})
-    for task_type in rules.TASK_TYPES:
+    for task_id, task_type in zip(task_ids, rules.TASK_TYPES, strict=True):
         task = ProvisioningTask(
-            id=await next_id(session, "PTK"),
+            id=task_id,
             service_order_id=so.id,
             service_id=cfs.id,
             task_type=task_type,
@@ -208,13 +219,13 @@ async def create_service_order(
             {"serviceOrderId": so.id, "taskType": task_type},
         )
     record(session, ctx, "service_order.acknowledged", SO, so.id, {**base, "cfsId": cfs.id})
-    await session.flush()
     return so
 
 
-async def _design(
+def _design(
     session: AsyncSession,
     so: ServiceOrder,
+    service_id: str,
     spec_id: str,
     kind: str,
     parent_id: str | None,
@@ -222,7 +233,7 @@ async def _design(
 ) -> Service:
     now = clock.now()
     service = Service(
-        id=await next_id(session, "SVC"),
+        id=service_id,
         service_order_id=so.id,
         spec_id=spec_id,
         name=rules.service_name(spec_id),
@@ -234,7 +245,6 @@ async def _design(
         updated_at=now,
     )
     session.add(service)
-    session.add(ServiceStateHistory(service_id=service.id, from_state=None, to_state=rules.DESIGNED, at=now))
     return service
 
 

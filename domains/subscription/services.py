@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
 from core.context import RequestContext
+from core.db import insert_unless_exists
 from core.errors import NotFound, PolicyViolation
 from core.ids import next_id
 from domains.audit.services import record
@@ -114,9 +114,6 @@ async def create_subscription(
     from domains.catalog.services import allowances
     from domains.inventory.services import assign_esim, assign_msisdn
 
-    existing = await subscription_for_order(session, order_id)
-    if existing is not None:
-        return existing
     plan = await allowances(session, offering_id)
     now = clock.now()
     period_end = now + rules.PERIOD
@@ -138,12 +135,8 @@ async def create_subscription(
         created_at=now,
         updated_at=now,
     )
-    await session.flush()
-    try:
-        async with session.begin_nested():
-            session.add(sub)
-            await session.flush()
-    except IntegrityError:
+    # One statement; a unique order_id (a second call, or a concurrent one) finds the first line.
+    if not await insert_unless_exists(session, sub):
         winner = await subscription_for_order(session, order_id)
         if winner is not None:
             return winner
@@ -152,7 +145,7 @@ async def create_subscription(
             f"Number {msisdn} or eSIM {iccid} already belongs to another line.",
             msisdn=msisdn,
             iccid=iccid,
-        ) from None
+        )
 
     # Inserted active directly, after the activation charge; the history still shows the move.
     session.add(
