@@ -17,10 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from core.db import SessionFactory
 from core.settings import Settings
@@ -43,17 +41,6 @@ class Principal:
     name: str
     role: Role
     source: str  # development | environment | database
-
-
-def ensure_dev_token(path: Path) -> str:
-    """Generate the development token once; later starts reuse it."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
-    return token
 
 
 def load_tokens(settings: Settings) -> dict[str, Principal]:

@@ -35,4 +35,22 @@ def run_migrations_online() -> None:
             context.run_migrations()
 
 
-run_migrations_online()
+def run_migrations_offline() -> None:
+    """`alembic upgrade --sql`: the SQL the upgrade would run, printed (stack/prepare.py renders
+    migrations/head.sql from it)."""
+    context.configure(
+        url=config.attributes.get("url") or "postgresql+psycopg://",
+        target_metadata=target_metadata,
+        include_schemas=True,
+        include_name=include_name,
+        version_table_schema="public",
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

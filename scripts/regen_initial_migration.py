@@ -1,4 +1,5 @@
-"""Regenerate migrations/versions/0001_initial.py from the SQLModel tables.
+"""Regenerate migrations/versions/0001_initial.py from the SQLModel tables, and migrations/head.sql
+(what `bss up` applies to an empty database: stack/prepare.py) from the migrations.
 
 Only while the project has no release: once 0001 ships, schema changes get new revisions.
 Usage: .venv/bin/python scripts/regen_initial_migration.py
@@ -39,6 +40,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "ruff", "format", str(target)], check=True)
     subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", "-q", str(target)], check=False)
     print(f"wrote {target.relative_to(ROOT)}")
+    # What `bss up` applies to an empty database instead of running Alembic (stack/prepare.py).
+    subprocess.run([sys.executable, "-m", "stack.prepare", "render"], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

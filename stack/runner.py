@@ -7,6 +7,12 @@ started. Its pid (and start time, against pid reuse) in <data dir>/stack.pid tel
 `bss up` that a stack already runs. Migrations run in a short-lived child, so the supervisor
 itself stays small.
 
+Start-up runs side by side what does not depend on each other: the migration child, the workers
+and the API are started at once, through stack/gate.py, and import their code while Postgres is
+made and started and the dev server boots; each is let go only when what it needs is ready (the
+migration child once Postgres accepts connections, the workers and the API once the database is
+migrated and Temporal listens). The log of a detached stack ends its start with a timeline.
+
 Every child that dies is started again, the infrastructure included: a killed Postgres or
 Temporal dev server comes back on the same data (the API answers 503 meanwhile; an order stored
 while Temporal was away is started by the worker's order sweeper). More than five restarts of one
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +35,7 @@ from pathlib import Path
 
 from core.settings import Settings, get_settings
 from stack import bytecode, postgres, temporal
+from stack.gate import Gate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +48,8 @@ class Child:
     restartable: bool
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    # Held at its gate after its imports until the supervisor opens it (first start only).
+    gate: Gate | None = None
 
 
 @dataclass
@@ -159,10 +169,39 @@ def _log(settings: Settings, name: str) -> Path:
 def _spawn(settings: Settings, child: Child, env: dict[str, str]) -> None:
     log = _log(settings, child.name)
     log.parent.mkdir(parents=True, exist_ok=True)
+    gate = child.gate
     with open(log, "ab") as out:
         child.proc = subprocess.Popen(
-            child.cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            child.cmd,
+            cwd=ROOT,
+            env=gate.env(env) if gate else env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(gate.fd,) if gate else (),
         )
+    if gate is not None:
+        gate.spawned()
+
+
+def _let_go(child: Child) -> None:
+    if child.gate is not None:
+        child.gate.open()
+        child.gate = None  # a restart runs at once
+
+
+def _gated(argv: list[str], preload: tuple[str, ...]) -> list[str]:
+    """`python -m stack.gate`: import `preload`, wait for the supervisor, then run argv (stack/gate.py)."""
+    return [sys.executable, "-m", "stack.gate", *(a for m in preload for a in ("--preload", m)), "--", *argv]
+
+
+# What each child imports while it waits: the bulk of its start-up CPU (stack/gate.py).
+API_PRELOAD = ("api.app", "api.routers", "uvicorn.main")
+WORKER_PRELOAD = ("temporalio.worker", "workflows.registry", "activities.registry", "ops.runtime")
+# A new cluster needs its reference data seeded: the seeders' models load while Postgres is made.
+# Otherwise the migration child imports what it finds it needs (usually nothing but asyncpg).
+SEED_PRELOAD = ("asyncpg", "ops.seed", "domains.seeds")
+CHECK_PRELOAD = ("asyncpg",)
 
 
 def _signal(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
@@ -201,53 +240,60 @@ def wait_healthy(
                 return last
         except (httpx.HTTPError, ValueError):
             pass
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise TimeoutError(f"The stack did not become healthy within {timeout:.0f} s (last answer: {last}).")
 
 
-def prepare_database(settings: Settings) -> None:
-    from core.migrate import upgrade
-    from ops.seed import seed_reference_data
+def prepare_database(settings: Settings) -> str:
+    """Migrate and seed (stack/prepare.py: Alembic and the models only when there is work for them)."""
+    from stack.prepare import prepare
 
-    upgrade(settings.database_url)
-    asyncio.run(seed_reference_data(settings))
+    return asyncio.run(prepare(settings))
 
 
-def _prepare_database_in_child(settings: Settings, env: dict[str, str]) -> None:
+def _migration_child(settings: Settings) -> Child:
     """prepare_database in a child process: Alembic and every model would otherwise stay resident
-    in the supervisor for the life of the stack."""
-    log = _log(settings, "migrate")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stack.migrate_and_seed"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+    in the supervisor for the life of the stack. Started at once and held at its gate."""
+    fresh = settings.embedded_db and not (settings.data_dir / "pg" / "PG_VERSION").exists()
+    cmd = _gated(["-m", "stack.migrate_and_seed"], SEED_PRELOAD if fresh else CHECK_PRELOAD)
+    return Child("migrate", cmd, None, False, gate=Gate())
+
+
+def _finish_migrations(settings: Settings, child: Child) -> None:
+    """Let the migration child go and wait for it."""
+    _let_go(child)
+    assert child.proc is not None
+    code = child.proc.wait()
     if code != 0:
+        log = _log(settings, "migrate")
         lines = log.read_text(errors="replace").strip().splitlines()
         raise RuntimeError(f"{lines[-1] if lines else 'migrations failed'} (see {log})")
 
 
+def ensure_dev_token(path: Path) -> str:
+    """Generate the development token once; later starts reuse it (the API reads it: api/auth.py)."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
 def supervise(settings: Settings, announce: bool = True) -> int:
     """Run the stack in the foreground until SIGINT/SIGTERM."""
-    from api.auth import ensure_dev_token
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if (pid := running_pid(settings)) is not None and pid != os.getpid():
         print(f"A stack already runs here (pid {pid}); `bss status` shows it, `bss down` stops it.")
         return 0
     _write_pid_file(settings)
     started = time.monotonic()
+    timeline: list[tuple[str, float]] = []
+
+    def mark(what: str) -> None:
+        timeline.append((what, time.monotonic() - started))
+
     stopping = False
     starting = True
 
@@ -264,6 +310,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
 
     infra: list[Infra] = []
     apps: list[Child] = []
+    migration: Child | None = None
     env = child_env(settings)
     try:
         if bytecode.enabled():
@@ -280,43 +327,52 @@ def supervise(settings: Settings, announce: bool = True) -> int:
                 _log(settings, "temporal"),
             )
             infra.append(dev_server)
+        py = sys.executable
+        migration = _migration_child(settings)
+        apps = [
+            *(
+                Child(name, _gated([str(ROOT / "worker.py")], WORKER_PRELOAD), None, True, gate=Gate())
+                for name in worker_names(settings)
+            ),
+            Child(
+                "api",
+                _gated(
+                    _uvicorn(py, "api.app:app_from_env", settings.host, settings.api_port)[1:], API_PRELOAD
+                ),
+                settings.api_port,
+                True,
+                gate=Gate(),
+            ),
+        ]
+        # The migration child, the workers and the API import their code now, beside initdb and
+        # the dev server, and wait at their gates (stack/gate.py). While a child is being spawned a
+        # signal only sets `stopping` (raised in the middle of Popen it would orphan that child,
+        # which lives in its own session); checked right after.
+        starting = False
+        for child in (migration, *apps):
+            _spawn(settings, child, env)
+        _record_children(settings, apps)
+        starting = True
+        if stopping:
+            return 0
+        mark("children importing")
         if settings.embedded_db:
             step("postgres", announce)
             pg = _postgres_infra(settings)
             pg.proc = pg.start()
             infra.append(pg)
             postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
+            mark("postgres ready")
         step("migrations and reference data", announce)
-        _prepare_database_in_child(settings, env)
+        _finish_migrations(settings, migration)
+        mark("migrated")
         if settings.embedded_temporal:
             assert dev_server.proc is not None
             temporal.wait_ready(
                 dev_server.proc, "127.0.0.1", settings.temporal_port, _log(settings, "temporal")
             )
+            mark("temporal listening")
         ensure_dev_token(settings.token_file)
-        py = sys.executable
-        apps = [
-            *(Child(name, [py, str(ROOT / "worker.py")], None, True) for name in worker_names(settings)),
-            Child(
-                "api",
-                [
-                    py,
-                    "-m",
-                    "uvicorn",
-                    "api.app:app_from_env",
-                    "--factory",
-                    "--host",
-                    settings.host,
-                    "--port",
-                    str(settings.api_port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                settings.api_port,
-                True,
-            ),
-        ]
         for name, factory, port in portals(settings):
             apps.append(Child(name, _uvicorn(py, factory, settings.host, port), port, True))
         workers = "worker" if settings.workers <= 1 else f"{settings.workers} workers"
@@ -325,17 +381,10 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         doors = [c for c in apps if c.port not in (None, settings.api_port)]
         # The doors start once the API answers: on two cores their imports would otherwise slow
         # the worker's and the API's, and /health needs neither door.
-        # While a child is being spawned a signal only sets `stopping` (raised in the middle of
-        # Popen it would orphan that child, which lives in its own session); checked right after.
-        starting = False
         for child in apps:
-            if child not in doors:
-                _spawn(settings, child, env)
-        _record_children(settings, apps)
-        starting = True
-        if stopping:
-            return 0
+            _let_go(child)
         wait_healthy(settings, watch=[c for c in apps if c not in doors])
+        mark("healthy")
         starting = False
         for child in doors:
             _spawn(settings, child, env)
@@ -344,9 +393,12 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         if stopping:
             return 0
         _wait_doors(settings, doors)
+        mark("portals listening")
         starting = False
         if stopping:
             return 0
+        if not sys.stdout.isatty():
+            print("  timeline: " + ", ".join(f"{what} {at:.1f} s" for what, at in timeline), flush=True)
         if announce:
             banner(settings, time.monotonic() - started, detached=not sys.stdin.isatty())
         if bytecode.enabled():
@@ -372,11 +424,19 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         starting = False
         if announce:
             print("\nstopping…", flush=True)
+        # A child still at its gate exits without running its target once the gate closes.
+        for child in (migration, *apps):
+            if child is not None and child.gate is not None:
+                child.gate.close()
+        if migration is not None:
+            _signal(migration.proc, signal.SIGTERM)
         # The worker and the API drain in parallel; the infrastructure goes last.
         for child in apps:
             _signal(child.proc, signal.SIGTERM)
         for child in apps:
             _reap(child.proc, timeout=15)
+        if migration is not None:
+            _reap(migration.proc, timeout=15)
         # SIGINT is Postgres' "fast" shutdown; the Temporal CLI stops cleanly on it too. Neither
         # needs the other, so they stop side by side.
         for item in infra:
