@@ -8,12 +8,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.context import RequestContext
 from ops.runtime import Runtime
 
+# Dependencies are `async def`: FastAPI runs a plain `def` one in its thread pool, a thread hop per
+# dependency per request that costs more than the lookup it does.
 
-def runtime(request: Request) -> Runtime:
+
+async def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def context(request: Request) -> RequestContext:
+async def context(request: Request) -> RequestContext:
     return request.state.ctx
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,8 +38,47 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
     """`pre_ping=False` (the worker): no round trip before each checkout; a connection that died
-    with Postgres fails its step, which retries on a fresh one (activities/base.py)."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=pre_ping)
+    with Postgres fails its step, which retries on a fresh one (activities/base.py).
+    `pre_ping=True` (the API, the doors): a connection is checked before use (_check_on_checkout)."""
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+    if pre_ping:
+        _check_on_checkout(engine)
+    return engine
+
+
+# A connection back in the pool for less than this is not pinged again before its next use.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """SQLAlchemy's pre-ping, without its cost on a busy pool: its ping is three round trips
+    (BEGIN, an empty query, ROLLBACK), more than a short request's own statements. Here a
+    connection that the driver already knows closed (Postgres restarted or ended the backend: the
+    socket saw its end) is replaced without a round trip, and one that sat idle in the pool longer
+    than PING_AFTER_IDLE_SECONDS (what a silent drop, say a firewall's idle timeout, needs) is
+    pinged as before; a failed ping replaces every pooled connection, as pre-ping does."""
+    pool, dialect = engine.sync_engine.pool, engine.dialect
+
+    def stamp(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+        record.info["bss_idle_since"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        closed = getattr(dbapi_connection.driver_connection, "is_closed", None)
+        if closed is not None and closed():
+            raise exc.DisconnectionError("the connection was closed while in the pool")
+        idle_since = record.info.get("bss_idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as err:
+            if dialect.is_disconnect(err, dbapi_connection, None):
+                raise exc.InvalidatePoolError("the connection failed its ping") from err
+            raise
+
+    event.listen(pool, "connect", stamp)  # a fresh connection needs no ping (nor does pre-ping's)
+    event.listen(pool, "checkin", stamp)
+    event.listen(pool, "checkout", check)
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
