@@ -68,17 +68,37 @@ class RatedEvent:
 
 # Subscriptions first, then their balances, each in id order: every rater takes the same locks in
 # the same order. A rater that waited for a lock gets the locked rows' latest versions, but not
-# those of other tables joined here: the fractions (and stored ids) are read in a second statement,
-# whose snapshot is taken after the locks are held.
-_LOCK_LINES = text(
-    """
-    SELECT s.id, s.msisdn, s.state, s.created_at, b.id, b.allowance_type, b.total, b.consumed, b.unit,
-        b.period_start
+# those of other tables joined here: the fractions (and stored ids) it read with them are those of
+# the statement's start. So each balance row says whether it is the version the statement started
+# from (`current`, by xmin); the fraction of a balance only changes with it (store.write), so when
+# every balance is current the fractions are too, and the usual case is one round trip. Otherwise
+# they are read again in a second statement, whose snapshot is taken after the locks are held.
+# Ids stored meanwhile by a rater of other lines are caught by the write (ON CONFLICT: the caller
+# rates again), as before.
+_LOCK = """
+    SELECT s.id, s.msisdn, s.state, s.created_at, b.id AS balance_id, b.allowance_type, b.total, b.consumed,
+        b.unit, b.period_start, f.period_start AS fraction_period, f.fine,
+        b.xmin = (SELECT v.xmin FROM subscription.bundle_balance AS v WHERE v.id = b.id) AS current
     FROM subscription.subscription AS s
     JOIN subscription.bundle_balance AS b ON b.subscription_id = s.id
+    LEFT JOIN usage.balance_fraction AS f ON f.balance_id = b.id
     WHERE s.msisdn = ANY(CAST(:msisdns AS varchar[])) AND s.state <> 'terminated'
     ORDER BY s.id, b.id
     FOR UPDATE OF s, b
+"""
+_STORED = """
+    SELECT e.id, e.msisdn, e.usage_type, e.original_quantity, e.original_unit, e.roaming, e.usage_date
+    FROM usage.usage_event AS e WHERE e.id = ANY(CAST(:ids AS varchar[]))
+"""
+_LOCK_LINES = text(
+    f"""
+    WITH locked AS MATERIALIZED ({_LOCK}), stored AS MATERIALIZED ({_STORED})
+    SELECT l.*, NULL AS event_id, NULL AS event_msisdn, NULL AS kind, NULL AS quantity, NULL AS event_unit,
+        NULL AS roaming, NULL AS usage_date
+    FROM locked AS l
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, st.*
+    FROM stored AS st
     """
 )
 _LOCK_BARE_LINES = text(
@@ -106,25 +126,48 @@ async def lock_lines(
     """Lock the live lines of these numbers with their balances; and say which of `ids` are
     stored already, and what each stands for."""
     lines: dict[str, Line] = {}
+    stored: dict[str, StoredEvent] = {}
     # Only what could be a number is looked up; anything else has no line by definition.
     msisdns = {m for m in msisdns if m.isascii() and m.isdigit() and len(m) <= MSISDN_MAX}
     buckets: dict[int, Bucket] = {}
-    if msisdns:
-        rows = await session.execute(_LOCK_LINES, {"msisdns": sorted(msisdns)})
-        for sub_id, msisdn, state, created, bal_id, kind, total, consumed, unit, period in rows:
-            line = lines.get(msisdn)
-            if line is None:
-                line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
-            line.buckets[kind] = buckets[bal_id] = Bucket(bal_id, kind, total, consumed, unit, period)
-        missing = msisdns - lines.keys()
-        if missing:  # a line without any balance row: it exists, but has nothing to rate against
-            for sub_id, msisdn, state, created in await session.execute(
-                _LOCK_BARE_LINES, {"msisdns": sorted(missing)}
-            ):
-                lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
-    stored: dict[str, StoredEvent] = {}
-    if not buckets and not ids:
+    if not msisdns:
+        if ids:
+            await _fractions_and_stored(session, buckets, stored, ids)
         return lines, stored
+    rows = await session.execute(_LOCK_LINES, {"msisdns": sorted(msisdns), "ids": ids})
+    all_current = True
+    for row in rows:
+        (sub_id, msisdn, state, created, bal_id, kind, total, consumed, unit, period, f_period, fine, current,
+         event_id, e_msisdn, e_kind, quantity, e_unit, roaming, at) = row  # fmt: skip
+        if event_id is not None:
+            stored[event_id] = StoredEvent.from_row(e_msisdn, e_kind, quantity, e_unit, roaming, at)
+            continue
+        line = lines.get(msisdn)
+        if line is None:
+            line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
+        bucket = Bucket(bal_id, kind, total, consumed, unit, period)
+        # A fraction left from an earlier period does not carry into a renewed balance.
+        if f_period is not None and f_period == period:
+            bucket.fine = fine
+        line.buckets[kind] = buckets[bal_id] = bucket
+        all_current = all_current and bool(current)
+    missing = msisdns - lines.keys()
+    if missing:  # a line without any balance row: it exists, but has nothing to rate against
+        for sub_id, msisdn, state, created in await session.execute(
+            _LOCK_BARE_LINES, {"msisdns": sorted(missing)}
+        ):
+            lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
+    if not all_current:  # we waited for a rater of these lines: read what it wrote
+        for bucket in buckets.values():
+            bucket.fine = 0
+        stored.clear()
+        await _fractions_and_stored(session, buckets, stored, ids)
+    return lines, stored
+
+
+async def _fractions_and_stored(
+    session: AsyncSession, buckets: dict[int, Bucket], stored: dict[str, StoredEvent], ids: list[str]
+) -> None:
     rows = await session.execute(_FRACTIONS_AND_STORED, {"balance_ids": list(buckets), "ids": ids})
     for bal_id, period, fine, event_id, msisdn, kind, quantity, unit, roaming in rows:
         if event_id is not None:
@@ -132,7 +175,6 @@ async def lock_lines(
         # A fraction left from an earlier period does not carry into a renewed balance.
         elif buckets[bal_id].period_start == period:
             buckets[bal_id].fine = fine
-    return lines, stored
 
 
 async def event_ids(session: AsyncSession, rated: list[Rated]) -> list[str]:

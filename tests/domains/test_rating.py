@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from core.context import RequestContext
+from core.db import transaction
 from core.errors import DomainError, InvalidInput, PolicyViolation
 from domains.audit.services import events_for
 from domains.subscription.services import subscription_history
@@ -353,6 +354,31 @@ async def test_single_events_racing_on_one_line_each_count_once_to_the_kb(runtim
     outcomes = await asyncio.gather(*(ops.record_usage(runtime, CTX, r) for r in records))
     assert sum(o.created for o in outcomes) == 40
     assert (await fine_balances(runtime, sub))["data"] == (30720, 28_000 // 1024, 28_000 % 1024)
+
+
+async def test_a_rater_that_waited_for_the_line_reads_the_fraction_written_meanwhile(runtime) -> None:
+    """The lock statement also reads fractions and stored ids (one round trip); one that waited
+    for another rater of the line must not use what it read from before that rater committed."""
+    from domains.usage import services
+
+    sub, msisdn = await active_line(runtime, "PLAN_M")
+    async with transaction(runtime.db) as first:
+        await services.rate_usage(first, CTX, [raw(msisdn, quantity=700, unit="KB", id="held-1")])
+        second = asyncio.create_task(
+            ops.record_usage(runtime, CTX, raw(msisdn, quantity=700, unit="KB", id="held-2"))
+        )
+        async with runtime.engine.connect() as conn:  # until the second rater waits for our lock
+            for _ in range(500):
+                waiting = await conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+                if waiting.scalar_one():
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the second rater never waited for the line")
+    assert (await second).created
+    assert (await fine_balances(runtime, sub))["data"] == (30720, 1400 // 1024, 1400 % 1024)
 
 
 async def test_bulks_racing_on_the_same_lines_lose_no_fraction(runtime) -> None:
