@@ -31,6 +31,9 @@ class TaskRequest:
     matching_id: str = ""
     deadline_seconds: float = 10.0
     allowances: dict[str, int] = field(default_factory=dict)
+    # ESIM_PROFILE_PREPARE: mark the profile prepared in the transaction that completes the task
+    # (the eSIM flow's own step before; idempotent, and only while its service order holds it).
+    mark_esim_prepared: bool = False
 
 
 @dataclass
@@ -38,6 +41,7 @@ class TaskOutcome:
     task_type: str
     attempt: int
     activation_code: str | None = None
+    esim_prepared: bool = False
 
 
 @dataclass
@@ -238,4 +242,10 @@ class ProvisioningActivities:
             raise ApplicationError(f"{req.task_type} failed: {exc}", type=NETWORK_ERROR) from exc
         async with transaction(self.rt.db) as s:
             await som.task_completed(s, ctx, service_order_id=req.service_order_id, task_type=req.task_type)
-        return TaskOutcome(req.task_type, attempt, code)
+            if req.mark_esim_prepared:
+                from domains.inventory import services as inventory
+
+                await inventory.mark_esim_prepared(
+                    s, ctx, iccid=req.iccid, for_service_order=req.service_order_id
+                )
+        return TaskOutcome(req.task_type, attempt, code, esim_prepared=req.mark_esim_prepared)

@@ -4,8 +4,8 @@ Usage: .venv/bin/python scripts/export_histories.py [case …]   (all cases when
 
 Starts a throw-away embedded Postgres (migrated and seeded) and an in-memory Temporal dev server,
 runs a worker with the real workflows and activities (simulators at zero latency), plays each case
-below and writes the history of every workflow it involved — order, service order, eSIM,
-subscription — to tests/replay/histories/<WorkflowType>/<case>.json. Workflows still open at the
+below and writes the history of every workflow it involved of the types the case names — order,
+service order, eSIM, subscription — to tests/replay/histories/<WorkflowType>/<case>.json. Workflows still open at the
 end (the eSIM waiting for the device, the subscription holding the line) are exported as they are;
 replay handles open histories.
 
@@ -258,6 +258,18 @@ CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
     "esim_fails_with_result": (esim_fails_with_result, {ORDER, SERVICE_ORDER, ESIM}),
     "task_lost_with_worker": (task_lost_with_worker, FULL_SAGA),
 }
+# The same plays after the one-workflow-task patches (issue 12: the order's charge, the network
+# tasks and the eSIM preparation as local activities): order, service order and eSIM histories
+# (the line's workflow is not what they change).
+for _case in (
+    "happy_path",
+    "declined_card",
+    "stuck_then_resolved",
+    "failed_after_line",
+    "stuck_esim_cancelled",
+    "task_lost_with_worker",
+):
+    CASES[f"local_tasks_{_case}"] = (CASES[_case][0], {ORDER, SERVICE_ORDER, ESIM})
 
 
 async def _expect(saga, order_id: str, state: str, seconds: float = 60) -> None:
@@ -305,6 +317,8 @@ async def _export(client, case: str, query: str, types: set[str]) -> list[Path]:
     if missing:
         raise RuntimeError(f"{case}: no {sorted(missing)} workflow found for {query}")
     for wf in found:
+        if wf.workflow_type not in types:
+            continue
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
         path = HISTORIES / wf.workflow_type / f"{case}.json"
         path.parent.mkdir(parents=True, exist_ok=True)

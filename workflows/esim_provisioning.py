@@ -36,6 +36,9 @@ PATCH = "esim-flow-gives-back-its-profile"
 # Its task failed for good: complete with a `failed` status (reason, rule code) instead of ending
 # Failed; the service order reads it as it read the failure (workflows/service_order.py).
 FAILS_WITH_RESULT = "esim-flow-ends-with-a-failed-result"
+# The preparation runs as a local activity (workflows/provisioning_tasks.py) that also marks the
+# profile prepared, in the flow's first workflow task. Implies the two above; new runs record only it.
+LOCAL_TASK = "esim-flow-prepares-locally"
 
 
 @dataclass
@@ -106,7 +109,8 @@ class EsimProvisioningWorkflow:
 
     @workflow.run
     async def run(self, inp: EsimInput) -> EsimStatus:
-        self.gives_back = self.tasks.honour_cancel = workflow.patched(PATCH)
+        self.tasks.local = workflow.patched(LOCAL_TASK)
+        self.gives_back = self.tasks.honour_cancel = self.tasks.local or workflow.patched(PATCH)
         self.code = inp.activation_code
         try:
             outcome = await self.tasks.run(
@@ -119,6 +123,7 @@ class EsimProvisioningWorkflow:
                     inp.offering_id,
                     inp.matching_id,
                     inp.task_deadline_seconds,
+                    mark_esim_prepared=self.tasks.local,
                 ),
                 inp.order_id,
                 inp.customer_id,
@@ -126,7 +131,7 @@ class EsimProvisioningWorkflow:
             )
         except (ApplicationError, ActivityError) as err:
             if not (self.gives_back and rule_code(err) == TASK_CANCELLED):
-                if not workflow.patched(FAILS_WITH_RESULT):
+                if not (self.tasks.local or workflow.patched(FAILS_WITH_RESULT)):
                     raise
                 # What its failure carried: the innermost message and rule code.
                 self.state, self.reason, self.rule_code = "failed", reason_of(err), rule_code(err)
@@ -137,11 +142,12 @@ class EsimProvisioningWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self.status()
         self.code = outcome.activation_code or inp.activation_code
-        await workflow.execute_local_activity_method(
-            ServiceOrderActivities.mark_esim_prepared,
-            EsimPrepared(inp.iccid, inp.service_order_id),
-            **DB_STEP,
-        )
+        if not outcome.esim_prepared:  # an operator resolved the task, or before LOCAL_TASK
+            await workflow.execute_local_activity_method(
+                ServiceOrderActivities.mark_esim_prepared,
+                EsimPrepared(inp.iccid, inp.service_order_id),
+                **DB_STEP,
+            )
         self.state = "prepared"
         parent = workflow.info().parent
         if parent is not None and self.cancelled is None:

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import TimeoutError as AttemptTimedOut
 
 with workflow.unsafe.imports_passed_through():
     from activities.attention import AttentionTicket
@@ -130,6 +131,11 @@ PATCH = "order-undoes-every-step"
 # the discounted price while the claim holds (full price when it is refused), redeems the claim
 # once the order is complete and revokes it when the order fails.
 PROMO_PATCH = "order-claims-promotion"
+# The activation charge is a LOCAL activity (same key, retries, decline and refund): the service
+# order's result, the charge, the line and its workflow's start go out in one workflow task, with
+# one search-attribute upsert for the number and the line. A crash re-runs the charge, which the
+# gateway answers from its record of the key. Implies the two patches above; new runs record only it.
+ONE_TASK_PATCH = "order-charges-locally-in-one-task"
 
 
 def order_workflow_id(order_id: str) -> str:
@@ -168,10 +174,12 @@ class ProductOrderWorkflow:
         self.inp: OrderInput | None = None
         self.promo_claim: ClaimResult | None = None
         self.promo_started = False
+        self.one_task = False
 
     @workflow.run
     async def run(self, inp: OrderInput) -> OrderResult:
-        self.v2 = workflow.patched(PATCH)
+        self.one_task = workflow.patched(ONE_TASK_PATCH)
+        self.v2 = self.one_task or workflow.patched(PATCH)
         self.inp = inp
         undo = Compensations()
         if inp.undo_only:
@@ -194,7 +202,16 @@ class ProductOrderWorkflow:
                 self.state = "cancelled"
                 return OrderResult(inp.order_id, "cancelled", reason=self.cancel_requested.reason)
             return await self._fulfil(inp, undo)
-        except (ApplicationError, ActivityError, ChildWorkflowError, asyncio.CancelledError) as err:
+        # A local activity's timeout (the charge's) is the bare TimeoutError on replay (SDK 1.35).
+        except (
+            ApplicationError,
+            ActivityError,
+            ChildWorkflowError,
+            AttemptTimedOut,
+            asyncio.CancelledError,
+        ) as err:
+            if self.one_task and isinstance(err, ActivityError) and isinstance(err.cause, AttemptTimedOut):
+                err = err.cause  # the same reason live and on replay
             self.reason = _readable(err)
             # Failed once everything is given back (v2): the money included.
             self.state = "failing" if self.v2 else "failed"
@@ -205,7 +222,7 @@ class ProductOrderWorkflow:
     async def _fulfil(self, inp: OrderInput, undo: Compensations) -> OrderResult:
         self.som_started = True
         amount = inp.price_amount
-        if inp.promo_code and workflow.patched(PROMO_PATCH):
+        if inp.promo_code and (self.one_task or workflow.patched(PROMO_PATCH)):
             amount = await self._claim_promotion(inp, undo)
         so_id = await workflow.execute_local_activity_method(
             OrderActivities.create_service_order,
@@ -231,50 +248,21 @@ class ProductOrderWorkflow:
         )
         if so.state == "failed":  # it compensated itself: as its failure (ChildWorkflowError) was
             raise_failed_result(so.reason, so.rule_code)
-        workflow.upsert_search_attributes([MSISDN.value_set(so.msisdn)])
+        attrs = [MSISDN.value_set(so.msisdn)]
+        if not self.one_task:
+            workflow.upsert_search_attributes(attrs)
         undo.add(lambda: self._cancel_esim(so.iccid))
         if self.v2:
             undo.add(lambda: self._deprovision(so_id))
-
-        charge_key = f"{workflow.info().workflow_id}/activation"
-        # A promotion may make the activation free (only then is the amount 0): nothing to charge.
-        free = Decimal(amount) <= 0
-        if not free:
-            undo.add(lambda: self._refund(charge_key))
-        charge = (
-            ChargeOutcome("", True)
-            if free
-            else await workflow.execute_activity_method(
-                OrderActivities.charge_activation,
-                ChargeRequest(inp.order_id, inp.customer_id, amount, inp.price_currency, charge_key),
-                **EXTERNAL_CALL,
-            )
-        )
-        if not charge.approved:
-            raise ApplicationError(
-                f"The card on file was declined ({charge.decline_reason or 'no reason given'}); nothing was charged.",
-                type="order.payment_declined",
-                non_retryable=True,
-            )
-        if self.v2:
-            undo.add(self._end_line)
-        sub_id = await workflow.execute_local_activity_method(
-            OrderActivities.create_subscription,
-            NewSubscription(
-                inp.order_id,
-                inp.customer_id,
-                inp.offering_id,
-                so.msisdn,
-                so.iccid,
-                so_id,
-                inp.price_id,
-                inp.price_amount,
-                inp.price_currency,
-            ),
-            **DB_STEP,
-        )
-        self.subscription_id = sub_id
-        workflow.upsert_search_attributes([SUBSCRIPTION_ID.value_set(sub_id)])
+        try:
+            sub_id = await self._charge_and_create_line(inp, undo, so, so_id, amount)
+        finally:
+            if self.one_task:  # the number, and the line when there is one, in one upsert
+                if self.subscription_id is not None:
+                    attrs.append(SUBSCRIPTION_ID.value_set(self.subscription_id))
+                workflow.upsert_search_attributes(attrs)
+        if not self.one_task:
+            workflow.upsert_search_attributes([SUBSCRIPTION_ID.value_set(sub_id)])
         if self.v2:
             undo.add(lambda: self._stop_line_workflow(sub_id))
         await workflow.start_child_workflow(
@@ -296,6 +284,49 @@ class ProductOrderWorkflow:
         if self.promo_claim is not None and self.promo_claim.state == "claimed":
             await self._settle_claim(SettleClaim("redeem", sub_id))
         return OrderResult(inp.order_id, "completed", sub_id, so.msisdn, so.iccid)
+
+    async def _charge_and_create_line(
+        self, inp: OrderInput, undo: Compensations, so, so_id: str, amount: str
+    ) -> str:
+        charge_key = f"{workflow.info().workflow_id}/activation"
+        # A promotion may make the activation free (only then is the amount 0): nothing to charge.
+        free = Decimal(amount) <= 0
+        if not free:
+            undo.add(lambda: self._refund(charge_key))
+        run = workflow.execute_local_activity_method if self.one_task else workflow.execute_activity_method
+        charge = (
+            ChargeOutcome("", True)
+            if free
+            else await run(
+                OrderActivities.charge_activation,
+                ChargeRequest(inp.order_id, inp.customer_id, amount, inp.price_currency, charge_key),
+                **EXTERNAL_CALL,
+            )
+        )
+        if not charge.approved:
+            raise ApplicationError(
+                f"The card on file was declined ({charge.decline_reason or 'no reason given'}); nothing was charged.",
+                type="order.payment_declined",
+                non_retryable=True,
+            )
+        if self.v2:
+            undo.add(self._end_line)
+        self.subscription_id = await workflow.execute_local_activity_method(
+            OrderActivities.create_subscription,
+            NewSubscription(
+                inp.order_id,
+                inp.customer_id,
+                inp.offering_id,
+                so.msisdn,
+                so.iccid,
+                so_id,
+                inp.price_id,
+                inp.price_amount,
+                inp.price_currency,
+            ),
+            **DB_STEP,
+        )
+        return self.subscription_id
 
     async def _claim_promotion(self, inp: OrderInput, undo: Compensations) -> str:
         """Start the code's claim and wait for its answer: the price to charge."""

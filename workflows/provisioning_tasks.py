@@ -4,11 +4,21 @@ A task that fails transiently is retried by Temporal (three attempts). Those are
 element's attempts: when they ran out because the last one timed out start-to-close (our worker
 was killed or hung mid-call, not the element's doing), the task runs again with a fresh budget
 (patch `provisioning-task-survives-worker-crashes`), for the crash patience of workflows/common.py;
-a task still timing out after that goes the stuck path below. A task that passes its
-deadline is *stuck*: the workflow flags itself `BssStuck=true`, opens a ticket, and waits —
-for days if need be — until an operator resolves the task (with a note) or retries it, or (for a
-runner whose owner turned `honour_cancel` on) until the owner is cancelled: a stuck task never
-holds a cancelled eSIM flow open. The ticket is resolved when the task is resolved, retried to
+a task still timing out after that goes the stuck path below.
+
+A runner whose owner turned `local` on (behind the owner's own patch) runs the task as a LOCAL
+activity, in the workflow task that reaches it: no activity task, no extra workflow task. The
+element's three attempts are the same (retried inside the worker, the same backoff). A worker that
+dies mid-task never reports: its workflow task times out and the next worker runs the task again
+from its first attempt, so a crash uses up nothing (every task is idempotent at its element, and
+`task_started` counts each attempt in the database). An attempt that times out start-to-close is
+then a live worker hung on it (the element's own hang is caught by the deadline inside the
+activity), which gets a fresh budget as above.
+
+A task that passes its deadline is *stuck*: the workflow flags itself `BssStuck=true`, opens a
+ticket, and waits — for days if need be — until an operator resolves the task (with a note) or
+retries it, or (for a runner whose owner turned `honour_cancel` on) until the owner is cancelled:
+a stuck task never holds a cancelled eSIM flow open. The ticket is resolved when the task is resolved, retried to
 success or cancelled, under the operator who asked when one did.
 """
 
@@ -64,6 +74,9 @@ class TaskRunner:
         # Set by the owning workflow behind its patch: wait for the operator OR the owner's cancel,
         # and resolve tickets when their task ends.
         self.honour_cancel = False
+        # Set by the owning workflow behind its patch: the task runs as a local activity (which
+        # implies the crash patch's fresh budget, so no marker for it).
+        self.local = False
 
     def resolve(self, msg: ResolveTask) -> None:
         if msg.task_type in self.stuck and msg.note.strip():
@@ -84,7 +97,10 @@ class TaskRunner:
         started = workflow.now()
         while True:
             try:
-                outcome = await workflow.execute_activity_method(
+                run = (
+                    workflow.execute_local_activity_method if self.local else workflow.execute_activity_method
+                )
+                outcome = await run(
                     ProvisioningActivities.run_task, req, **provisioning_options(req.deadline_seconds)
                 )
                 if retried is not None and self.honour_cancel:
@@ -93,8 +109,13 @@ class TaskRunner:
                         req, f"[retry] {req.task_type} succeeded when {who} retried it.", retried.requested_by
                     )
                 return outcome
-            except ActivityError as err:
-                lost = _lost_with_worker(err)
+            except (ActivityError, ApplicationError, AttemptTimedOut) as err:
+                # A local activity's own failure arrives as the ApplicationError it raised, and its
+                # timeout as an ActivityError caused by a TimeoutError live but as the bare
+                # TimeoutError on replay (SDK 1.35); a regular one's always come wrapped.
+                if not isinstance(err, ActivityError) and not self.local:
+                    raise
+                lost = _lost_with_worker(err, self.local)
                 if lost and (workflow.now() - started).total_seconds() < provisioning_crash_patience(
                     req.deadline_seconds
                 ):
@@ -158,11 +179,13 @@ class TaskRunner:
         return self._actions.pop(req.task_type)
 
 
-def _lost_with_worker(err: ActivityError) -> bool:
+def _lost_with_worker(err: ActivityError | ApplicationError | AttemptTimedOut, local: bool = False) -> bool:
     """The last attempt timed out start-to-close (or missed a heartbeat): the worker running it
-    died or hung. The element's own failures are ApplicationErrors and keep their budget."""
+    died or hung. The element's own failures are ApplicationErrors and keep their budget. A local
+    task's runner comes after the crash patch, so it needs no marker for it."""
+    timeout = err if isinstance(err, AttemptTimedOut) else err.cause
     return (
-        isinstance(err.cause, AttemptTimedOut)
-        and err.cause.type in (TimeoutType.START_TO_CLOSE, TimeoutType.HEARTBEAT)
-        and workflow.patched(CRASH_PATCH)
+        isinstance(timeout, AttemptTimedOut)
+        and timeout.type in (TimeoutType.START_TO_CLOSE, TimeoutType.HEARTBEAT)
+        and (local or workflow.patched(CRASH_PATCH))
     )

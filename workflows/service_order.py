@@ -83,6 +83,12 @@ PATCH = "service-order-undoes-network-and-waits-for-esim"
 # Failed (an expected business outcome is not a workflow failure in the Temporal UI); its eSIM
 # flow likewise (workflows/esim_provisioning.py), and `_esim_prepared` reads that result.
 FAILS_WITH_RESULT = "service-order-ends-with-a-failed-result"
+# The network tasks run as local activities (workflows/provisioning_tasks.py) in the workflow task
+# that sees the eSIM flow started: no activity tasks and no workflow task per task's answer. (Not
+# in the first task with the eSIM start: a workflow task waits for its local activities, so the
+# eSIM flow would start only once the network is done, and the started event brings a workflow task
+# either way.) This patch implies the two above; new runs record only it.
+LOCAL_TASKS = "service-order-runs-network-tasks-locally"
 ESIM_START_ATTEMPTS = 10
 
 
@@ -99,7 +105,8 @@ class ServiceOrderWorkflow:
 
     @workflow.run
     async def run(self, inp: ServiceOrderInput) -> ServiceOrderResult:
-        self.v2 = self.tasks.honour_cancel = workflow.patched(PATCH)
+        self.tasks.local = workflow.patched(LOCAL_TASKS)
+        self.v2 = self.tasks.honour_cancel = self.tasks.local or workflow.patched(PATCH)
         esim: workflow.ChildWorkflowHandle | None = None
         try:
             res = await workflow.execute_local_activity_method(
@@ -156,7 +163,7 @@ class ServiceOrderWorkflow:
             self.state = "failed"
             await asyncio.shield(asyncio.ensure_future(self._compensate(inp, esim, reason)))
             code = rule_code(err) or "service_order.failed"
-            if workflow.patched(FAILS_WITH_RESULT):
+            if self.tasks.local or workflow.patched(FAILS_WITH_RESULT):
                 return ServiceOrderResult(
                     inp.service_order_id,
                     self.msisdn or "",
