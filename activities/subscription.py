@@ -25,6 +25,8 @@ class RenewRequest:
     idempotency_key: str
     # The line's promotion discounts the renewal and counts down (patch `line-promo-periods`).
     promo: bool = False
+    # Answer with the line as the renewal left it (RenewalResult.line; patch `line-renews-in-one-task`).
+    with_line: bool = False
 
 
 @dataclass
@@ -44,6 +46,8 @@ class RenewalResult:
     offering_id: str | None = None
     payment_id: str | None = None
     reason: str | None = None
+    # The line as the renewal left it, when asked (RenewRequest.with_line): no read after it.
+    line: LineState | None = None
 
 
 @dataclass
@@ -139,11 +143,25 @@ class SubscriptionActivities:
     @activity.defn
     @domain_errors
     async def line_state(self, req: LineRef) -> LineState:
+        """One statement outside a transaction (no BEGIN and ROLLBACK round trips): the line and
+        its running day passes (lifecycle.line_mirror)."""
         from domains.subscription import lifecycle
 
-        async with self.rt.db() as s:
-            view = await lifecycle.status_view(s, req.subscription_id)
-        state = _line_state(view)
+        async with self.rt.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            mirror = await lifecycle.line_mirror(conn, req.subscription_id)
+        return self._mirrored(mirror)
+
+    def _mirrored(self, mirror: dict) -> LineState:
+        state = LineState(
+            subscription_id=mirror["id"],
+            state=mirror["state"],
+            state_reason=mirror["stateReason"],
+            offering_id=mirror["offeringId"],
+            current_period_end=mirror["currentPeriodEnd"],
+            pending_offering_id=mirror["pendingOfferingId"],
+            day_passes=dict(mirror["dayPasses"]),
+        )
         settings = self.rt.settings
         state.renewal_grace_seconds = settings.renewal_grace_days * 86400
         state.renewal_attention_seconds = settings.renewal_attention_days * 86400
@@ -170,8 +188,12 @@ class SubscriptionActivities:
             idempotency_key=req.idempotency_key,
             gateway=self.gateway,
             promo=req.promo,
+            read_line=req.with_line,
         )
-        return _renewal(out)
+        result = _renewal(out)
+        if out.line is not None:
+            result.line = self._mirrored(out.line)
+        return result
 
     @activity.defn
     @domain_errors
@@ -299,17 +321,4 @@ def _renewal(out) -> RenewalResult:
         offering_id=out.offering_id,
         payment_id=out.payment_id,
         reason=out.reason,
-    )
-
-
-def _line_state(view: dict) -> LineState:
-    return LineState(
-        subscription_id=view["id"],
-        state=view["state"],
-        state_reason=view.get("stateReason"),
-        offering_id=view["offeringId"],
-        current_period_end=str(view["currentPeriodEnd"]),
-        pending_offering_id=(view.get("pendingChange") or {}).get("offeringId"),
-        day_passes={d["id"]: d["expiresAt"] for d in view.get("dayPasses", []) if d.get("expiresAt")},
-        balances=list(view.get("balances", [])),
     )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.attention import AttentionTicket
@@ -46,6 +46,10 @@ TERMINATE_NETWORK = {
     ),
 }
 DEPROVISION_TASKS = ("OCS_BALANCE_REMOVE", "PCRF_POLICY_REMOVE", "HLR_DEPROVISION")
+# The local renewal's retries wait inside its workflow task only while the next backoff is at most
+# this (one retry, a second after the first attempt); every later retry waits on a timer, so the
+# workflow task ends, signals and updates get in, and the server keeps the wait.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
 
 
 @dataclass
@@ -79,13 +83,7 @@ class LineFaults:
         alarm_at = max(first_try, due + patience)
         topic = f"renewal/{r.period_start}"
         while True:
-            charging = workflow.start_activity_method(
-                SubscriptionActivities.renew,
-                RenewRequest(
-                    self.inp.subscription_id, r.period_start, r.idempotency_key, self._promo_renewals()
-                ),
-                **self._renewal_options(),
-            )
+            charging = self._start_charging(r)
             asking: asyncio.Task | None = None
             stop: str | None = None
             while not charging.done():
@@ -147,8 +145,9 @@ class LineFaults:
                 return stop
             try:
                 outcome: RenewalResult = charging.result()
-            except ActivityError as err:
-                # What retrying cannot fix (a bug, a refusal): ask an operator, on the open ticket if any.
+            except (ActivityError, ApplicationError) as err:
+                # What retrying cannot fix (a bug, a refusal): ask an operator, on the open ticket if
+                # any. (A local activity's own failure arrives as the ApplicationError it raised.)
                 if asking is None:
                     asking = asyncio.ensure_future(
                         self.attention.ask(
@@ -170,9 +169,28 @@ class LineFaults:
             self.inp.renewal_declined = outcome.status == "declined"
             if outcome.status == "renewed":
                 self.inp.periods_renewed += 1
-            await self._refresh()
+            if outcome.line is not None:
+                self._mirror(outcome.line)  # the line as the renewal left it: no read after it
+            else:
+                await self._refresh()
             await self._sync_bar()
             return outcome.status
+
+    def _start_charging(self, r: RenewalProgress):
+        """The renewal's charge: a local activity in the timer's own workflow task (patch
+        line-renews-in-one-task), else a regular activity."""
+        if self._renews_in_one_task():
+            return workflow.start_local_activity_method(
+                SubscriptionActivities.renew,
+                RenewRequest(self.inp.subscription_id, r.period_start, r.idempotency_key, True, True),
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                **self._renewal_options(),
+            )
+        return workflow.start_activity_method(
+            SubscriptionActivities.renew,
+            RenewRequest(self.inp.subscription_id, r.period_start, r.idempotency_key, self._promo_renewals()),
+            **self._renewal_options(),
+        )
 
     def _renewal_options(self) -> dict:
         cap = self.line.renewal_retry_max_seconds or DEFAULT_RETRY_MAX_SECONDS
@@ -269,7 +287,7 @@ class LineFaults:
         while True:
             try:
                 return await call()
-            except ActivityError as err:
+            except (ActivityError, ApplicationError) as err:  # a local activity's arrives unwrapped
                 decision = await self.attention.ask(
                     self._ticket(
                         topic,
@@ -302,7 +320,7 @@ async def _settled(task) -> None:
     """Wait for a cancelled activity to be over, whatever its end."""
     try:
         await task
-    except (ActivityError, asyncio.CancelledError):
+    except (ActivityError, ApplicationError, asyncio.CancelledError):
         pass
 
 

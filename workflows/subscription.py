@@ -58,6 +58,14 @@ LINE_KEEPS_RUN_ACROSS_PERIODS = "line-keeps-its-run-across-periods"
 # ...and still continues as new after this many renewals in one run, so a line evicted from a
 # worker's cache (or after a restart) never replays more than a year of history.
 RENEWALS_PER_RUN = 12
+# Behind this patch (asked once, at the start of a run; it implies the three patches above, which a
+# run carrying it no longer asks: one marker per run instead of three) the scheduled renewal is a
+# local activity that answers with the line as it left it: the timer's workflow task charges,
+# applies and sleeps again, with no activity task, no second workflow task and no read of the line
+# after it. The charge is idempotent by the period's key, so a crash that re-runs it takes the
+# money once; its retries beyond LOCAL_RETRY_THRESHOLD wait on timers (workflow/line_faults.py), so
+# an outage never holds a workflow task open.
+LINE_RENEWS_IN_ONE_TASK = "line-renews-in-one-task"
 
 
 @dataclass
@@ -159,6 +167,7 @@ class SubscriptionWorkflow(LineFaults):
         self.attention = Attention()
         self._faults_patch: bool | None = None
         self._keep_run: bool | None = None
+        self._one_task: bool | None = None
         self._run_renewals = 0
 
     @workflow.run
@@ -188,9 +197,16 @@ class SubscriptionWorkflow(LineFaults):
         workflow.continue_as_new(self._carry_over())
 
     def _patched(self) -> bool:
+        """Asked first at the start of a run (or by an update handled before it)."""
         if self._faults_patch is None:
-            self._faults_patch = workflow.patched(LINE_SURVIVES_FAULTS)
+            self._faults_patch = self._renews_in_one_task() or workflow.patched(LINE_SURVIVES_FAULTS)
         return self._faults_patch
+
+    def _renews_in_one_task(self) -> bool:
+        """Patch LINE_RENEWS_IN_ONE_TASK, asked once per run, where the run first asks _patched()."""
+        if self._one_task is None:
+            self._one_task = workflow.patched(LINE_RENEWS_IN_ONE_TASK)
+        return self._one_task
 
     async def _run_surviving_faults(self, inp: SubscriptionInput) -> SubscriptionStatus:
         await self._refresh()
@@ -233,11 +249,11 @@ class SubscriptionWorkflow(LineFaults):
     def _keeps_run(self) -> bool:
         """Asked once per run, at its first renewal (patch LINE_KEEPS_RUN_ACROSS_PERIODS)."""
         if self._keep_run is None:
-            self._keep_run = workflow.patched(LINE_KEEPS_RUN_ACROSS_PERIODS)
+            self._keep_run = self._renews_in_one_task() or workflow.patched(LINE_KEEPS_RUN_ACROSS_PERIODS)
         return self._keep_run
 
     def _promo_renewals(self) -> bool:
-        return workflow.patched(LINE_PROMO_PERIODS)
+        return self._renews_in_one_task() or workflow.patched(LINE_PROMO_PERIODS)
 
     def _continue_suggested(self) -> bool:
         """Temporal's hint that the history grew long (a blocked line's signals add up too); not
@@ -271,6 +287,9 @@ class SubscriptionWorkflow(LineFaults):
             if self.line is not None:
                 return
             return await self._refresh()
+        self._mirror(line)
+
+    def _mirror(self, line: LineState) -> None:
         self.line = line
         if self.line.business_now:
             # A test stack's worker reports its clock: a line started after the clock moved (or

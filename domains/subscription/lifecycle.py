@@ -26,12 +26,12 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import clock
@@ -85,6 +85,8 @@ class RenewalOutcome:
     offering_id: str | None = None
     payment_id: str | None = None
     reason: str | None = None
+    # The line as the renewal left it (`line_mirror`), when the caller asked for it.
+    line: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- renewal
@@ -153,12 +155,16 @@ async def renew_in_steps(
     gateway: PaymentGateway,
     period_start: datetime | None = None,
     promo: bool = False,
+    read_line: bool = False,
 ) -> RenewalOutcome:
     """`renew` (a `period_start`) or `renew_now` (none) in three transactions, so the line's row
     is never locked while the gateway answers: (1) read and check under the lock, (2) charge with
     the period's idempotency key (the payment row, not the line, is held across the call), (3) lock
     the line again, check it again and apply. A retry repeats all three; the key makes the charge
-    happen once, and step 3 finds a renewal already applied by its key."""
+    happen once, and step 3 finds a renewal already applied by its key.
+
+    `read_line`: the outcome carries the line as the last of those transactions left it
+    (`line_mirror`, read inside it), so the workflow needs no read of its own afterwards."""
     from core.db import transaction
 
     async with transaction(db) as s:
@@ -170,14 +176,20 @@ async def renew_in_steps(
             idempotency_key=idempotency_key,
             promo=promo,
         )
-    if isinstance(step, RenewalOutcome):
-        return step
+        if isinstance(step, RenewalOutcome):
+            return await _with_line(s, step, read_line)
     payment_id = None
     if not step.free:  # a promotion may make a period free: nothing to charge
         async with transaction(db) as s:
             payment_id = (await _charge_plan(s, ctx, step, gateway)).id
     async with transaction(db) as s:
-        return await apply_renewal(s, ctx, step, payment_id, gateway)
+        return await _with_line(s, await apply_renewal(s, ctx, step, payment_id, gateway), read_line)
+
+
+async def _with_line(session: AsyncSession, outcome: RenewalOutcome, read_line: bool) -> RenewalOutcome:
+    if not read_line:
+        return outcome
+    return replace(outcome, line=await line_mirror(session, outcome.subscription_id))
 
 
 @dataclass(frozen=True)
@@ -733,11 +745,57 @@ async def terminate(
 # --------------------------------------------------------------------------- state and views
 
 
+async def line_mirror(session: Any, subscription_id: str) -> dict[str, Any]:
+    """What the line's workflow mirrors of it, in one statement (the line and the day passes still
+    running): state, stateReason, offeringId, currentPeriodEnd (ISO), pendingOfferingId, and
+    dayPasses (vas purchase id -> expiresAt, ISO). `session` is a session or a connection."""
+    from sqlalchemy import and_
+
+    from domains.subscription.models import VasPurchase
+
+    running = and_(
+        VasPurchase.subscription_id == Subscription.id,
+        col(VasPurchase.expires_at).is_not(None),
+        col(VasPurchase.ended_at).is_(None),
+    )
+    rows = (
+        await session.execute(
+            select(
+                Subscription.state,
+                Subscription.state_reason,
+                Subscription.offering_id,
+                Subscription.current_period_end,
+                Subscription.pending_offering_id,
+                VasPurchase.id,
+                VasPurchase.expires_at,
+            )
+            .outerjoin(VasPurchase, running)
+            .where(Subscription.id == subscription_id)
+            .order_by(col(VasPurchase.applied_at))
+        )
+    ).all()
+    if not rows:
+        raise NotFound(
+            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
+        )
+    state, reason, offering_id, period_end, pending, _, _ = rows[0]
+    return {
+        "id": subscription_id,
+        "state": state,
+        "stateReason": reason,
+        "offeringId": offering_id,
+        "currentPeriodEnd": period_end.isoformat(),
+        "pendingOfferingId": pending,
+        "dayPasses": {row[5]: row[6].isoformat() for row in rows if row[5] is not None},
+    }
+
+
 async def status_view(session: AsyncSession, subscription_id: str) -> dict[str, Any]:
     """The line for the workflow's query and the API: the contract view plus the pending plan
     change, the pending price migration and the day passes still running."""
     view = await subscription_view(session, subscription_id)
-    sub = await get_subscription(session, subscription_id)
+    sub = await session.get(Subscription, subscription_id)  # loaded by subscription_view: no query
+    assert sub is not None
     migration = await migrations.pending_migration(session, subscription_id)
     passes = await running_passes(session, subscription_id)
     view["terminatedAt"] = sub.terminated_at.isoformat() if sub.terminated_at else None

@@ -12,7 +12,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.db import insert_unless_exists
 from core.errors import NotFound, PolicyViolation
-from core.ids import next_id
+from core.ids import id_sql
 from domains.audit.services import record
 from domains.subscription import rules
 from domains.subscription.models import BundleBalance, Subscription, SubscriptionStateHistory
@@ -51,6 +51,10 @@ async def list_subscriptions(
 
 async def balances(session: AsyncSession, subscription_id: str) -> list[BundleBalance]:
     await get_subscription(session, subscription_id)
+    return await _balances_of(session, subscription_id)
+
+
+async def _balances_of(session: AsyncSession, subscription_id: str) -> list[BundleBalance]:
     rows = await session.exec(select(BundleBalance).where(BundleBalance.subscription_id == subscription_id))
     return sorted(rows, key=lambda b: (rules.allowance_rank(b.allowance_type), b.allowance_type))
 
@@ -90,7 +94,7 @@ async def subscription_view(session: AsyncSession, subscription_id: str) -> dict
                 "remaining": b.remaining,
                 "unit": b.unit,
             }
-            for b in await balances(session, sub.id)
+            for b in await _balances_of(session, sub.id)
         ],
     }
 
@@ -118,7 +122,7 @@ async def create_subscription(
     now = clock.now()
     period_end = now + rules.PERIOD
     sub = Subscription(
-        id=await next_id(session, "SUB"),
+        id=None,  # from its sequence, in the INSERT
         customer_id=customer_id,
         offering_id=offering_id,
         order_id=order_id,
@@ -136,7 +140,7 @@ async def create_subscription(
         updated_at=now,
     )
     # One statement; a unique order_id (a second call, or a concurrent one) finds the first line.
-    if not await insert_unless_exists(session, sub):
+    if not await insert_unless_exists(session, sub, id_sql=id_sql("SUB")):
         winner = await subscription_for_order(session, order_id)
         if winner is not None:
             return winner
@@ -147,6 +151,13 @@ async def create_subscription(
             iccid=iccid,
         )
 
+    # The INSERT above flushed whatever the session held, so the locking reads below (which reload
+    # their rows) cannot overwrite a pending change; without autoflush the number's and profile's
+    # changes go in with the rows below in one flush. `number` stays referenced, so assign_esim
+    # finds it in the session instead of reading it again.
+    with session.no_autoflush:
+        number = await assign_msisdn(session, ctx, msisdn=msisdn, subscription_id=sub.id)
+        await assign_esim(session, ctx, iccid=iccid, msisdn=number.msisdn, subscription_id=sub.id)
     # Inserted active directly, after the activation charge; the history still shows the move.
     session.add(
         SubscriptionStateHistory(
@@ -170,8 +181,6 @@ async def create_subscription(
                 period_end=period_end,
             )
         )
-    await assign_msisdn(session, ctx, msisdn=msisdn, subscription_id=sub.id)
-    await assign_esim(session, ctx, iccid=iccid, msisdn=msisdn, subscription_id=sub.id)
     record(
         session,
         ctx,

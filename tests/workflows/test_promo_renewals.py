@@ -68,7 +68,7 @@ async def test_twelve_renewals_three_period_and_perpetual_promotions(lines: Line
     assert await sql(
         lines.runtime, "SELECT price_amount FROM subscription.subscription WHERE id = :s", s=sub_a
     ) == [(Decimal("10.00"),)]
-    await lines.export(line_a, "promo_renewals")
+    await lines.export(line_a, "promo_renewals_in_one_task")
 
 
 async def test_a_plan_change_ends_the_promotion(lines: Lines):

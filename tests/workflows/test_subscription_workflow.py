@@ -98,6 +98,16 @@ async def _lines(env, runtime, settings, build_activities, WORKFLOWS):
                 pass
 
 
+def _renewal_charged(event) -> bool:
+    """The renewal's activity completed, or its local activity's marker (patch line-renews-in-one-task)."""
+    if event.HasField("activity_task_completed_event_attributes"):
+        return True
+    marker = event.marker_recorded_event_attributes
+    if not event.HasField("marker_recorded_event_attributes") or marker.marker_name != "core_local_activity":
+        return False
+    return any(b'"renew"' in p.data for p in marker.details["data"].payloads)
+
+
 class Lines:
     def __init__(self, env, runtime, task_queue):
         self.env, self.runtime, self.task_queue = env, runtime, task_queue
@@ -137,7 +147,7 @@ class Lines:
             history = await handle.fetch_history()
             charged = False
             for event in history.events:
-                if event.HasField("activity_task_completed_event_attributes"):
+                if _renewal_charged(event):
                     charged = True
                 if charged and event.HasField("timer_started_event_attributes"):
                     return event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
@@ -177,7 +187,7 @@ async def test_twelve_renewals_each_charge_the_snapshot_once(lines: Lines):
         await asyncio.sleep(0.05)
     assert (await handle.describe()).run_id != handle.first_execution_run_id
     assert {(str(amount), state) for _, amount, state in renewals} == {("10.00", "approved")}
-    await lines.export(handle, "renewal_year_then_new_run")
+    await lines.export(handle, "renewal_year_in_one_task")
 
 
 async def test_declined_renewal_blocks_then_renew_now_charges_once_and_reactivates(lines: Lines):
@@ -194,7 +204,7 @@ async def test_declined_renewal_blocks_then_renew_now_charges_once_and_reactivat
         "declined",
         "approved",
     ]
-    await lines.export(handle, "declined_renewal")
+    await lines.export(handle, "declined_renewal_in_one_task")
 
 
 async def test_plan_change_pivots_at_the_next_renewal(lines: Lines):
@@ -208,7 +218,7 @@ async def test_plan_change_pivots_at_the_next_renewal(lines: Lines):
     assert status.offering_id == "PLAN_M" and status.pending_offering_id is None
     assert (await buckets(lines.runtime, sub_id))["data"][0] == 30720
     assert [str(a) for p, a, _ in await payments(lines.runtime, customer) if p == "renewal"] == ["25.00"]
-    await lines.export(handle, "plan_change")
+    await lines.export(handle, "plan_change_in_one_task")
 
 
 async def test_plan_change_to_the_same_plan_is_refused_by_the_validator(lines: Lines):
@@ -264,7 +274,26 @@ async def test_a_moved_business_clock_renews_without_waiting_and_the_skew_carrie
     # The next renewal is 30 days of business time after the first period's end: 30 days of
     # workflow time from the start, so the next timer is about 30 days long, not 60.
     assert abs(timer - (PERIOD - timedelta(minutes=1))) < timedelta(minutes=1)
-    await lines.export(handle, "clock_advanced_renewal_keeps_run")
+    await lines.export(handle, "clock_advanced_renewal_in_one_task")
+
+
+async def test_a_renewal_is_one_workflow_task_with_its_charge_local_and_no_read_of_the_line_after_it(
+    lines: Lines,
+):
+    """Patch line-renews-in-one-task: the timer's workflow task charges in a local activity that
+    answers with the line, and sleeps again; no activity task, no second task, no line_state."""
+    sub_id, customer, handle = await lines.start("PLAN_S")
+    status = await lines.next_period(handle, 1)
+    assert (status.state, status.periods_renewed) == ("active", 1)
+    await lines.timer_after_renewal(handle)
+    events = (await handle.fetch_history()).events
+    fired = next(i for i, e in enumerate(events) if e.HasField("timer_fired_event_attributes"))
+    after = events[fired + 1 :]
+    assert not any(e.HasField("activity_task_scheduled_event_attributes") for e in after)
+    assert sum(e.HasField("workflow_task_completed_event_attributes") for e in after) == 1
+    markers = [e for e in after if e.HasField("marker_recorded_event_attributes")]
+    assert len(markers) == 1 and _renewal_charged(markers[0])
+    assert await renewal_charges(lines, customer) == ["approved"]
 
 
 async def test_terminate_quarantines_the_number_and_returns_the_esim(lines: Lines):
@@ -330,7 +359,7 @@ async def test_a_five_day_payment_outage_keeps_the_line_through_grace_then_block
     assert lines.gateway.approved("/renewal/") == 1
     assert sub.msisdn not in lines.network.pcrf.barred
     assert (await handle.describe()).status.name == "RUNNING"
-    await lines.export(handle, "renewal_outage_grace_block")
+    await lines.export(handle, "renewal_outage_grace_block_in_one_task")
 
 
 async def test_an_outage_of_a_minute_and_a_half_no_longer_ends_the_line(lines: Lines):
@@ -344,7 +373,7 @@ async def test_an_outage_of_a_minute_and_a_half_no_longer_ends_the_line(lines: L
     assert status.state == "active"
     assert await renewal_charges(lines, customer) == ["approved"]
     assert (await handle.describe()).status.name == "RUNNING"
-    await lines.export(handle, "renewal_short_outage")
+    await lines.export(handle, "renewal_short_outage_in_one_task")
 
 
 async def test_a_line_without_a_card_takes_the_declined_path_at_once(lines: Lines):
@@ -372,7 +401,7 @@ async def test_a_renewal_step_with_a_bug_opens_a_ticket_waits_and_renews_after_a
     assert await renewal_charges(lines, customer) == ["approved"]
     (after,) = await sql(lines.runtime, "SELECT state FROM crm.ticket WHERE id = :t", t=ticket_id)
     assert after[0] == "resolved"
-    await lines.export(handle, "renewal_bug_ticket_retry")
+    await lines.export(handle, "renewal_bug_ticket_retry_in_one_task")
 
 
 async def test_a_blocked_line_is_barred_at_the_pcrf_and_the_bar_lifts_with_the_block(lines: Lines):
@@ -484,7 +513,7 @@ async def test_a_renewal_failing_past_the_attention_delay_opens_a_ticket_that_cl
             break
         await asyncio.sleep(0.05)
     assert after[0] == "resolved"
-    await lines.export(handle, "renewal_attention_auto_closed")
+    await lines.export(handle, "renewal_attention_auto_closed_in_one_task")
 
 
 async def test_an_update_whose_activity_fails_fails_the_update_not_the_line(lines: Lines):
