@@ -26,6 +26,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -40,7 +41,6 @@ from core.errors import NotFound, PolicyViolation
 from domains.audit.services import record
 from domains.payment.charges import charge
 from domains.payment.gateway import PaymentGateway
-from domains.payment.services import default_payment_method
 from domains.subscription import migrations, rules
 from domains.subscription.history import EXHAUSTED, RENEWAL_DECLINED, RENEWAL_PENDING, move
 from domains.subscription.migrations import schedule_price_migration
@@ -146,6 +146,19 @@ async def _renew_in_one(
     return await apply_renewal(session, ctx, step, payment_id, gateway)
 
 
+async def _read_only(db: Any):
+    """A session on the same pool whose statements run outside a transaction (AUTOCOMMIT: no BEGIN
+    and COMMIT round trips): for reads that need no snapshot across statements and take no lock."""
+    engine = db.kw["bind"]
+    reading = _READ_ONLY.get(engine)
+    if reading is None:
+        reading = _READ_ONLY[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return db(bind=reading)
+
+
+_READ_ONLY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 async def renew_in_steps(
     db: Any,
     ctx: RequestContext,
@@ -157,17 +170,19 @@ async def renew_in_steps(
     promo: bool = False,
     read_line: bool = False,
 ) -> RenewalOutcome:
-    """`renew` (a `period_start`) or `renew_now` (none) in three transactions, so the line's row
-    is never locked while the gateway answers: (1) read and check under the lock, (2) charge with
-    the period's idempotency key (the payment row, not the line, is held across the call), (3) lock
-    the line again, check it again and apply. A retry repeats all three; the key makes the charge
-    happen once, and step 3 finds a renewal already applied by its key.
+    """`renew` (a `period_start`) or `renew_now` (none) in three steps, so the line's row is never
+    locked while the gateway answers: (1) read and check (one statement, no transaction, no lock:
+    step 3 checks again), (2) charge with the period's idempotency key in a transaction (the payment
+    row, not the line, is held across the call), (3) lock the line, check it again and apply. A
+    retry repeats all three; the key makes the charge happen once, and step 3 finds a renewal
+    already applied by its key. A line with no card to charge is declined in step 1, which then
+    runs as a transaction under the line's lock.
 
-    `read_line`: the outcome carries the line as the last of those transactions left it
-    (`line_mirror`, read inside it), so the workflow needs no read of its own afterwards."""
+    `read_line`: the outcome carries the line as the last of those steps left it (`line_mirror`,
+    read inside it), so the workflow needs no read of its own afterwards."""
     from core.db import transaction
 
-    async with transaction(db) as s:
+    async with await _read_only(db) as s:
         step = await prepare_renewal(
             s,
             ctx,
@@ -175,9 +190,22 @@ async def renew_in_steps(
             period_start=period_start,
             idempotency_key=idempotency_key,
             promo=promo,
+            lock=False,
         )
         if isinstance(step, RenewalOutcome):
             return await _with_line(s, step, read_line)
+    if step is _WRITES:  # the declined path writes: again, as a transaction under the lock
+        async with transaction(db) as s:
+            step = await prepare_renewal(
+                s,
+                ctx,
+                subscription_id=subscription_id,
+                period_start=period_start,
+                idempotency_key=idempotency_key,
+                promo=promo,
+            )
+            if isinstance(step, RenewalOutcome):
+                return await _with_line(s, step, read_line)
     payment_id = None
     if not step.free:  # a promotion may make a period free: nothing to charge
         async with transaction(db) as s:
@@ -217,6 +245,10 @@ class RenewalPlan:
         return self.charge_amount is not None and self.charge_amount <= 0
 
 
+# prepare_renewal(lock=False) found that it has to write (a decline): ask again with the lock.
+_WRITES: Any = object()
+
+
 async def prepare_renewal(
     session: AsyncSession,
     ctx: RequestContext,
@@ -225,12 +257,15 @@ async def prepare_renewal(
     idempotency_key: str,
     period_start: datetime | None = None,
     promo: bool = False,
+    lock: bool = True,
 ) -> RenewalPlan | RenewalOutcome:
     """Step 1, under the line's lock: an answer already given, a skip, a decline for want of a
-    card (scheduled), a refusal (manual), or the plan to charge."""
+    card (scheduled), a refusal (manual), or the plan to charge. What it needs of the line is read
+    in one statement (`_line_facts`). `lock=False` (renew_in_steps): read only; where it would
+    decline it answers `_WRITES` instead."""
     manual = period_start is None
-    sub = await get_subscription(session, subscription_id, for_update=True)
-    previous = await _renewal_for_key(session, sub, idempotency_key)
+    facts = await _line_facts(session, subscription_id, idempotency_key, lock=lock, promo=promo)
+    sub, previous = facts.sub, facts.previous
     if previous is not None:
         return _renewal_outcome(previous)
     if sub.state not in LIVE:
@@ -254,27 +289,28 @@ async def prepare_renewal(
             offering_id=sub.offering_id,
             reason="not_the_current_period",
         )
-    if await default_payment_method(session, sub.customer_id) is None:
+    if not facts.has_card:
         if manual:
             raise PolicyViolation(
                 "subscription.renew.no_payment_method",
                 f"Customer {sub.customer_id} has no card on file to renew {sub.id}; add one first.",
                 subscription_id=sub.id,
             )
-        terms = await _renewal_terms(session, sub, period_start)
+        if not lock:
+            return _WRITES
+        terms = await _renewal_terms(session, sub, period_start, facts.migration)
         return await _decline(
             session, ctx, sub, terms, "scheduled", idempotency_key, None, "no_payment_method"
         )
     start = clock.now() if manual else period_start
-    terms = await _renewal_terms(session, sub, start)
+    terms = await _renewal_terms(session, sub, start, facts.migration)
     charge_amount, claim_id = None, None
-    if promo and terms.offering_id == sub.offering_id and not terms.migrates:
+    claim = facts.claim
+    if promo and claim is not None and terms.offering_id == sub.offering_id and not terms.migrates:
         from domains.catalog import promotions
 
-        claim = await promotions.line_discount(session, sub.id)
-        if claim is not None:
-            claim_id = claim.id
-            charge_amount = promotions.discounted(terms.amount, claim.discount_type, claim.discount_value)
+        claim_id = claim.id
+        charge_amount = promotions.discounted(terms.amount, claim.discount_type, claim.discount_value)
     return RenewalPlan(
         sub.id,
         sub.customer_id,
@@ -318,23 +354,34 @@ async def apply_renewal(
     """Step 3, under the line's lock again: apply the charge's answer to the line as it is now.
     A line that ended, or whose period moved on (renewed by hand meanwhile), while it was being
     charged gets its money back instead of a period."""
-    from domains.payment.charges import get_payment, refund
+    from domains.payment.charges import refund
 
-    sub = await get_subscription(session, plan.subscription_id, for_update=True)
-    previous = await _renewal_for_key(session, sub, plan.idempotency_key)
+    facts = await _line_facts(session, plan.subscription_id, plan.idempotency_key, payment_id=payment_id)
+    sub, previous = facts.sub, facts.previous
     if previous is not None:
         return _renewal_outcome(previous)
+    migration = facts.migration
+    if migration is not None:  # resolved below when it applies or is superseded: locked
+        migration = await migrations.pending_migration(session, sub.id, for_update=True)
+    terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
     if payment_id is None:  # a free period (promotion): nothing was charged
         if sub.state not in LIVE or sub.current_period_end != plan.due_at:
             return RenewalOutcome("skipped", sub.id, offering_id=sub.offering_id, reason="line_changed")
-        migration = await migrations.pending_migration(session, sub.id, for_update=True)
-        terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
         return await _renew_with(
-            session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, None, plan
+            session,
+            ctx,
+            sub,
+            terms,
+            plan.kind,
+            plan.start,
+            plan.idempotency_key,
+            None,
+            plan,
+            facts.has_passes,
         )
-    payment = await get_payment(session, payment_id)
-    migration = await migrations.pending_migration(session, sub.id, for_update=True)
-    terms = _Terms(plan.offering_id, plan.price_id, plan.amount, plan.currency, migration, plan.migrates)
+    payment = facts.payment
+    if payment is None:
+        raise NotFound("payment.not_found", f"No payment {payment_id}.", payment_id=payment_id)
     moved = sub.state not in LIVE or sub.current_period_end != plan.due_at
     if payment.status != "approved":
         if moved:
@@ -356,7 +403,16 @@ async def apply_renewal(
             "skipped", sub.id, offering_id=sub.offering_id, payment_id=payment.id, reason="line_changed"
         )
     return await _renew_with(
-        session, ctx, sub, terms, plan.kind, plan.start, plan.idempotency_key, payment.id, plan
+        session,
+        ctx,
+        sub,
+        terms,
+        plan.kind,
+        plan.start,
+        plan.idempotency_key,
+        payment.id,
+        plan,
+        facts.has_passes,
     )
 
 
@@ -400,11 +456,13 @@ class _Terms:
     migrates: bool  # the migration's price applies now
 
 
-async def _renewal_terms(session: AsyncSession, sub: Subscription, at: datetime) -> _Terms:
+async def _renewal_terms(
+    session: AsyncSession, sub: Subscription, at: datetime, migration: migrations.PriceMigration | None
+) -> _Terms:
+    """`migration`: the line's pending price migration, if any (read with the line)."""
     from domains.catalog.rules import lowest_active_price
     from domains.catalog.services import get_price, prices_of
 
-    migration = await migrations.pending_migration(session, sub.id, for_update=True)
     if sub.pending_offering_id is not None:
         price = lowest_active_price(await prices_of(session, [sub.pending_offering_id]), at)
         if price is None and sub.pending_price_id is not None:
@@ -428,6 +486,7 @@ async def _renew_with(
     key: str,
     payment_id: str | None,
     plan: RenewalPlan | None = None,
+    passes_running: bool = True,
 ) -> RenewalOutcome:
     due_at, end = sub.current_period_end, start + rules.PERIOD
     charged = terms.amount if plan is None or plan.charge_amount is None else plan.charge_amount
@@ -439,7 +498,7 @@ async def _renew_with(
     sub.price_amount, sub.price_currency = terms.amount, terms.currency
     sub.pending_offering_id = sub.pending_price_id = None
     sub.current_period_start, sub.current_period_end = start, end
-    await _reset_balances(session, sub, start, end)
+    await _reset_balances(session, sub, start, end, passes_running)
     move(session, ctx, sub, "renew", None, note=f"{kind} renewal")
     renewal = SubscriptionRenewal(
         subscription_id=sub.id,
@@ -539,14 +598,19 @@ async def _decline(
     return _renewal_outcome(renewal)
 
 
-async def _reset_balances(session: AsyncSession, sub: Subscription, start: datetime, end: datetime) -> None:
+async def _reset_balances(
+    session: AsyncSession, sub: Subscription, start: datetime, end: datetime, passes_running: bool = True
+) -> None:
     """Each bucket back to the plan's allowance; buckets the plan no longer has go (VAS ones too).
-    A day pass still running keeps its bucket unlimited and will hand back the new allowance."""
-    from domains.catalog.services import allowances
+    A day pass still running keeps its bucket unlimited and will hand back the new allowance.
+    `passes_running=False`: the caller knows (under the line's lock) that none is running."""
+    from domains.catalog.services import allowances_of
 
-    plan = {a.allowance_type: (a.quantity, a.unit) for a in await allowances(session, sub.offering_id)}
+    offered = (await allowances_of(session, [sub.offering_id]))[sub.offering_id]
+    plan = {a.allowance_type: (a.quantity, a.unit) for a in offered}
     rows = {b.allowance_type: b for b in await lock_balances(session, sub.id)}
-    passes = {p.allowance_type: p for p in await running_passes(session, sub.id)}
+    running = await running_passes(session, sub.id) if passes_running else []
+    passes = {p.allowance_type: p for p in running}
     for kind, (quantity, unit) in plan.items():
         row = rows.pop(kind, None) or BundleBalance(
             subscription_id=sub.id,
@@ -567,17 +631,99 @@ async def _reset_balances(session: AsyncSession, sub: Subscription, start: datet
     await session.flush()
 
 
-async def _renewal_for_key(session: AsyncSession, sub: Subscription, key: str) -> SubscriptionRenewal | None:
-    found = (
-        await session.exec(select(SubscriptionRenewal).where(SubscriptionRenewal.idempotency_key == key))
-    ).first()
-    if found is not None and found.subscription_id != sub.id:
+@dataclass(frozen=True)
+class _LineFacts:
+    """What a renewal step reads of the line, in one statement."""
+
+    sub: Subscription
+    previous: SubscriptionRenewal | None  # the renewal already made with this key
+    migration: migrations.PriceMigration | None  # pending (not locked)
+    has_card: bool  # the customer has an active default card
+    has_passes: bool  # a day pass is running
+    claim: Any = None  # the promotion claim discounting the line's renewals (promo only)
+    payment: Any = None  # the payment `payment_id` names, if asked
+
+
+async def _line_facts(
+    session: AsyncSession,
+    subscription_id: str,
+    key: str,
+    *,
+    lock: bool = True,
+    promo: bool = False,
+    payment_id: str | None = None,
+) -> _LineFacts:
+    """The line (locked unless `lock=False`), the renewal already made with `key`, its pending
+    price migration, whether a card and a running day pass exist, and (`promo`) the claim still
+    discounting it or (`payment_id`) that payment: one statement where there were five."""
+    from sqlalchemy import and_, exists, literal
+    from sqlalchemy import select as core_select
+
+    from domains.catalog import promotions
+    from domains.payment.charges import Payment
+    from domains.payment.models import PaymentMethod
+    from domains.subscription.models import VasPurchase
+
+    Claim = promotions.PromotionClaim
+    has_card = exists().where(
+        PaymentMethod.customer_id == Subscription.customer_id,
+        PaymentMethod.status == "active",
+        col(PaymentMethod.is_default).is_(True),
+    )
+    has_passes = exists().where(
+        VasPurchase.subscription_id == Subscription.id,
+        col(VasPurchase.expires_at).is_not(None),
+        col(VasPurchase.ended_at).is_(None),
+    )
+    stmt = (
+        core_select(
+            Subscription,
+            SubscriptionRenewal,
+            migrations.PriceMigration,
+            has_card.label("has_card"),
+            has_passes.label("has_passes"),
+            Claim if promo else literal(None),
+            Payment if payment_id is not None else literal(None),
+        )
+        .select_from(Subscription)
+        .outerjoin(SubscriptionRenewal, SubscriptionRenewal.idempotency_key == key)
+        .outerjoin(
+            migrations.PriceMigration,
+            and_(
+                migrations.PriceMigration.subscription_id == Subscription.id,
+                migrations.PriceMigration.status == migrations.PENDING,
+            ),
+        )
+        .where(Subscription.id == subscription_id)
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    if promo:  # as promotions.line_discount
+        stmt = stmt.outerjoin(
+            Claim,
+            and_(
+                Claim.subscription_id == Subscription.id,
+                Claim.state == promotions.REDEEMED,
+                Claim.periods_remaining != 0,
+            ),
+        )
+    if payment_id is not None:
+        stmt = stmt.outerjoin(Payment, Payment.id == payment_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Subscription)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound(
+            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
+        )
+    sub, previous, migration, card, passes, claim, payment = row
+    if previous is not None and previous.subscription_id != sub.id:
         raise PolicyViolation(
             "subscription.renew.idempotency_key_reused",
-            f"Idempotency key {key} already renewed {found.subscription_id}.",
+            f"Idempotency key {key} already renewed {previous.subscription_id}.",
             subscription_id=sub.id,
         )
-    return found
+    return _LineFacts(sub, previous, migration, bool(card), bool(passes), claim, payment)
 
 
 async def _paid_renewal(
