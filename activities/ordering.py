@@ -27,6 +27,9 @@ class NewServiceOrder:
     order_id: str
     customer_id: str
     offering_id: str
+    # Start the order in the same transaction: an order with nothing to wait for (no requested
+    # start date, no promotion to claim) goes straight to service ordering in one step.
+    start_order: bool = False
 
 
 @dataclass
@@ -101,6 +104,8 @@ class OrderActivities:
 
         async with transaction(self.rt.db) as s:
             ctx = ctx_for(_wf_id())
+            if req.start_order:
+                await ordering.start_order(s, ctx, req.order_id)
             so = await som.create_service_order(
                 s, ctx, order_id=req.order_id, customer_id=req.customer_id, offering_id=req.offering_id
             )

@@ -264,12 +264,13 @@ CASES: dict[str, tuple[Callable[..., Awaitable[str]], set[str]]] = {
 for _case in (
     "happy_path",
     "declined_card",
+    "cancelled_before_som",
     "stuck_then_resolved",
     "failed_after_line",
     "stuck_esim_cancelled",
     "task_lost_with_worker",
 ):
-    CASES[f"local_tasks_{_case}"] = (CASES[_case][0], {ORDER, SERVICE_ORDER, ESIM})
+    CASES[f"local_tasks_{_case}"] = (CASES[_case][0], CASES[_case][1] & {ORDER, SERVICE_ORDER, ESIM})
 
 
 async def _expect(saga, order_id: str, state: str, seconds: float = 60) -> None:

@@ -134,7 +134,9 @@ PROMO_PATCH = "order-claims-promotion"
 # The activation charge is a LOCAL activity (same key, retries, decline and refund): the service
 # order's result, the charge, the line and its workflow's start go out in one workflow task, with
 # one search-attribute upsert for the number and the line. A crash re-runs the charge, which the
-# gateway answers from its record of the key. Implies the two patches above; new runs record only it.
+# gateway answers from its record of the key. An order with nothing to wait for (no requested start
+# date, no promotion) is started and handed to service ordering in one local activity. Implies the
+# two patches above; new runs record only it.
 ONE_TASK_PATCH = "order-charges-locally-in-one-task"
 
 
@@ -185,6 +187,21 @@ class ProductOrderWorkflow:
         if inp.undo_only:
             return await self._undo_abandoned(inp)
         try:
+            if (
+                self.one_task
+                and not inp.requested_start
+                and not inp.promo_code
+                and self.cancel_requested is None
+            ):
+                # Nothing to wait for: started and handed to service ordering in one step.
+                self.som_started = True
+                so_id = await workflow.execute_local_activity_method(
+                    OrderActivities.create_service_order,
+                    NewServiceOrder(inp.order_id, inp.customer_id, inp.offering_id, start_order=True),
+                    **DB_STEP,
+                )
+                self.state = "inProgress"
+                return await self._fulfil(inp, undo, so_id)
             await workflow.execute_local_activity_method(
                 OrderActivities.start_order, OrderRef(inp.order_id), **DB_STEP
             )
@@ -219,16 +236,18 @@ class ProductOrderWorkflow:
             self.state = "failed"
             return OrderResult(inp.order_id, "failed", reason=self.reason)
 
-    async def _fulfil(self, inp: OrderInput, undo: Compensations) -> OrderResult:
+    async def _fulfil(self, inp: OrderInput, undo: Compensations, so_id: str | None = None) -> OrderResult:
+        """From service ordering on; `so_id` when the order's first step already created it."""
         self.som_started = True
         amount = inp.price_amount
-        if inp.promo_code and (self.one_task or workflow.patched(PROMO_PATCH)):
-            amount = await self._claim_promotion(inp, undo)
-        so_id = await workflow.execute_local_activity_method(
-            OrderActivities.create_service_order,
-            NewServiceOrder(inp.order_id, inp.customer_id, inp.offering_id),
-            **DB_STEP,
-        )
+        if so_id is None:
+            if inp.promo_code and (self.one_task or workflow.patched(PROMO_PATCH)):
+                amount = await self._claim_promotion(inp, undo)
+            so_id = await workflow.execute_local_activity_method(
+                OrderActivities.create_service_order,
+                NewServiceOrder(inp.order_id, inp.customer_id, inp.offering_id),
+                **DB_STEP,
+            )
         self.service_order_id = so_id
         undo.add(lambda: self._release(so_id))
         so = await workflow.execute_child_workflow(
