@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
@@ -38,7 +38,10 @@ class Recorded:
 async def record_usage(rt: Runtime, ctx: RequestContext, raw: RawUsage) -> Recorded:
     """Mediate and rate one event. Raises the rule that refused it; a resent id returns the
     original event unchanged (counted once)."""
-    result = await _rate(rt, ctx, [raw], bulk=False)
+    singles = rt.extras.get(_SINGLES)
+    if singles is None:
+        singles = rt.extras[_SINGLES] = _Singles(rt)
+    result = await singles.rate(ctx, raw)
     if result.rejections:
         raise result.rejections[0].error
     if result.duplicates:
@@ -47,16 +50,129 @@ async def record_usage(rt: Runtime, ctx: RequestContext, raw: RawUsage) -> Recor
     return Recorded(result.rated[0].as_record(), created=True)
 
 
+_SINGLES = "usage.singles"
+MAX_SINGLES_TOGETHER = 256
+
+
+@dataclass
+class _Waiting:
+    ctx: RequestContext
+    raw: RawUsage
+    line: str
+    outcome: asyncio.Future[RatingResult]
+
+
+class _Singles:
+    """Group commit for single events. One that arrives while no rating of singles is under way
+    is rated at once, alone; those that arrive meanwhile wait for it and are then rated together,
+    in arrival order, in one transaction (a few round trips instead of a few each). At most one
+    event per line goes in a transaction (a second waits for the next), so each line sees its
+    events one after the other as if rated alone: the same blocks, thresholds and duplicates.
+    Each keeps its own context (audit rows, actor); a transaction that fails rates its events
+    again one by one, so an event only ever gets its own outcome."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.waiting: list[_Waiting] = []
+        self.running: asyncio.Task[None] | None = None
+
+    async def rate(self, ctx: RequestContext, raw: RawUsage) -> RatingResult:
+        loop = asyncio.get_running_loop()
+        if self.running is not None and self.running.get_loop() is not loop:  # a test's earlier loop
+            self.waiting, self.running = [], None
+        line = str(raw.msisdn).strip() if isinstance(raw.msisdn, (str, int)) else repr(raw.msisdn)
+        waiting = _Waiting(ctx, raw, line, loop.create_future())
+        self.waiting.append(waiting)
+        if self.running is None:
+            self.running = asyncio.create_task(self._run())
+        return await waiting.outcome
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch: list[_Waiting] = []
+                later: list[_Waiting] = []
+                lines: set[str] = set()
+                for w in self.waiting:
+                    if w.line in lines or len(batch) >= MAX_SINGLES_TOGETHER:
+                        later.append(w)
+                    else:
+                        lines.add(w.line)
+                        batch.append(w)
+                self.waiting = later
+                await self._rate_together(batch)
+        finally:
+            self.running = None
+
+    async def _rate_together(self, batch: list[_Waiting]) -> None:
+        if len(batch) > 1:
+            records = [replace(w.raw, index=i) for i, w in enumerate(batch)]
+            try:
+                result = await _rate(
+                    self.rt, batch[0].ctx, records, bulk=False, contexts=[w.ctx for w in batch]
+                )
+            except (DBAPIError, OSError) as exc:  # the database failed: alone, each would have too
+                for w in batch:
+                    _fail(w, exc)
+                return
+            except Exception:  # rolled back; rate each alone, for its own outcome
+                log.warning(
+                    "usage: %d singles rated together failed; rating each alone", len(batch), exc_info=True
+                )
+            else:
+                for w, part in zip(batch, _parts(result, len(batch)), strict=True):
+                    _settle(w, part)
+                return
+        for w in batch:
+            try:
+                _settle(w, await _rate(self.rt, w.ctx, [w.raw], bulk=False))
+            except Exception as exc:
+                _fail(w, exc)
+
+
+def _parts(result: RatingResult, n: int) -> list[RatingResult]:
+    """What rating together did with each of the n records, as rating it alone would report it."""
+    parts = [RatingResult() for _ in range(n)]
+    for e in result.rated:
+        parts[e.rated.event.index].rated.append(e)
+    for d in result.duplicates:
+        parts[d.index].duplicates.append(d)
+    for r in result.rejections:
+        parts[r.index].rejections.append(r)
+    blocked = set(result.blocked)
+    for part in parts:
+        part.blocked = [(e.rated.subscription_id, e.rated.allowance_type) for e in part.rated]
+        part.blocked = [b for b in part.blocked if b in blocked]
+    return parts
+
+
+def _settle(waiting: _Waiting, result: RatingResult) -> None:
+    if not waiting.outcome.done():  # its request may have gone (a client that hung up)
+        waiting.outcome.set_result(result)
+
+
+def _fail(waiting: _Waiting, exc: Exception) -> None:
+    if not waiting.outcome.done():
+        waiting.outcome.set_exception(exc)
+
+
 async def record_bulk(rt: Runtime, ctx: RequestContext, records: Sequence[RawUsage]) -> RatingResult:
     """Mediate and rate many events in request order, in one transaction."""
     return await _rate(rt, ctx, records, bulk=True)
 
 
-async def _rate(rt: Runtime, ctx: RequestContext, records: Sequence[RawUsage], *, bulk: bool) -> RatingResult:
+async def _rate(
+    rt: Runtime,
+    ctx: RequestContext,
+    records: Sequence[RawUsage],
+    *,
+    bulk: bool,
+    contexts: Sequence[RequestContext] | None = None,
+) -> RatingResult:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with transaction(rt.db) as s:
-                result = await services.rate_usage(s, ctx, records, bulk=bulk)
+                result = await services.rate_usage(s, ctx, records, bulk=bulk, contexts=contexts)
             break
         except services.ConcurrentDuplicate:
             if attempt == ATTEMPTS:

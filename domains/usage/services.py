@@ -63,10 +63,20 @@ class RatingResult:
 
 
 async def rate_usage(
-    session: AsyncSession, ctx: RequestContext, records: Sequence[RawUsage], *, bulk: bool = False
+    session: AsyncSession,
+    ctx: RequestContext,
+    records: Sequence[RawUsage],
+    *,
+    bulk: bool = False,
+    contexts: Sequence[RequestContext] | None = None,
 ) -> RatingResult:
     """Mediate and rate `records` in order. Rejected records are reported, never stored; the
-    caller's transaction commits the events, the balances and any block together."""
+    caller's transaction commits the events, the balances and any block together.
+
+    `contexts` (one per record, by its index) rates single events of several requests together
+    (ops/usage.py): each rated event gets its own `usage.rated` audit row, and a block or a
+    threshold is recorded under the context of the line's event; the caller sends at most one
+    event per line, so each line sees what it would have seen alone."""
     now = clock.now()
     result = RatingResult()
     mediated: list[MediatedUsage] = []
@@ -90,14 +100,21 @@ async def rate_usage(
     event_ids = await store.event_ids(session, run.rated)
     result.rated = [RatedEvent(i, r, now) for i, r in zip(event_ids, run.rated, strict=True)]
     touched = [b for line in lines.values() for b in line.buckets.values() if b.touched]
-    audit = _audit(session, ctx, result, bulk=bulk)
+    if contexts is None:
+        audit = [_audit(session, ctx, result, bulk=bulk)]
+        line_ctx: dict[str, RequestContext] = {}
+    else:
+        audit = [
+            _detached(session, _audit_one(session, contexts[e.rated.event.index], e)) for e in result.rated
+        ]
+        line_ctx = {e.rated.subscription_id: contexts[e.rated.event.index] for e in result.rated}
     if await store.write(session, result.rated, touched, audit) != len(result.rated):
         # Another transaction stored one of these ids meanwhile: undo everything and rate again.
         raise ConcurrentDuplicate()
     if run.exhausted:
-        await _block(session, ctx, run.exhausted, now)
+        await _block(session, ctx, run.exhausted, now, line_ctx)
         result.blocked = run.exhausted
-    await _thresholds(session, ctx, lines, used_before)
+    await _thresholds(session, ctx, lines, used_before, line_ctx)
     return result
 
 
@@ -111,7 +128,11 @@ def _primary_used(lines: dict[str, Line]) -> dict[int, int]:
 
 
 async def _thresholds(
-    session: AsyncSession, ctx: RequestContext, lines: dict[str, Line], used_before: dict[int, int]
+    session: AsyncSession,
+    ctx: RequestContext,
+    lines: dict[str, Line],
+    used_before: dict[int, int],
+    line_ctx: dict[str, RequestContext],
 ) -> None:
     """`balance.threshold_reached` (80 / 100 %) for each primary allowance this rating moved across
     a threshold: once per crossing, in the rating's transaction (notifications read it)."""
@@ -138,7 +159,7 @@ async def _thresholds(
     for sub_id, bucket, percent in crossings:
         record(
             session,
-            ctx,
+            line_ctx.get(sub_id, ctx),
             "balance.threshold_reached",
             "Subscription",
             sub_id,
@@ -152,7 +173,11 @@ async def _thresholds(
 
 
 async def _block(
-    session: AsyncSession, ctx: RequestContext, exhausted: list[tuple[str, str]], now: datetime
+    session: AsyncSession,
+    ctx: RequestContext,
+    exhausted: list[tuple[str, str]],
+    now: datetime,
+    line_ctx: dict[str, RequestContext],
 ) -> None:
     """Active → blocked (primary_allowance_exhausted), with its history and audit rows."""
     blocked = subscription_lifecycle.next("exhaust", ACTIVE)
@@ -164,19 +189,20 @@ async def _block(
         {"state": blocked, "reason": EXHAUSTED_REASON, "now": now, "ids": [s for s, _ in exhausted]},
     )
     for sub_id, allowance in exhausted:
+        by = line_ctx.get(sub_id, ctx)
         session.add(
             SubscriptionStateHistory(
                 subscription_id=sub_id,
                 from_state=ACTIVE,
                 to_state=blocked,
                 at=now,
-                actor=ctx.actor,
+                actor=by.actor,
                 reason=EXHAUSTED_REASON,
             )
         )
         record(
             session,
-            ctx,
+            by,
             "subscription.blocked",
             "Subscription",
             sub_id,
@@ -187,29 +213,37 @@ async def _block(
 def _audit(session: AsyncSession, ctx: RequestContext, result: RatingResult, *, bulk: bool) -> DomainEvent:
     """The audit row, built by the audit service and written with the events (store.write), so the
     hot path pays no ORM flush for it."""
-    event = _audit_row(session, ctx, result, bulk=bulk)
-    session.expunge(event)
-    return event
+    return _detached(session, _audit_row(session, ctx, result, bulk=bulk))
+
+
+def _detached(session: AsyncSession, row: DomainEvent) -> DomainEvent:
+    session.expunge(row)
+    return row
+
+
+def _audit_one(session: AsyncSession, ctx: RequestContext, event: RatedEvent) -> DomainEvent:
+    """`usage.rated`: the audit row of one single event."""
+    row = record(
+        session,
+        ctx,
+        "usage.rated",
+        AGGREGATE,
+        event.id,
+        {
+            "subscriptionId": event.rated.subscription_id,
+            "allowanceType": event.rated.allowance_type,
+            "quantity": event.rated.event.quantity,
+            "inBundle": event.rated.in_bundle,
+        },
+    )
+    return row
 
 
 def _audit_row(
     session: AsyncSession, ctx: RequestContext, result: RatingResult, *, bulk: bool
 ) -> DomainEvent:
     if not bulk and len(result.rated) == 1:
-        event = result.rated[0]
-        return record(
-            session,
-            ctx,
-            "usage.rated",
-            AGGREGATE,
-            event.id,
-            {
-                "subscriptionId": event.rated.subscription_id,
-                "allowanceType": event.rated.allowance_type,
-                "quantity": event.rated.event.quantity,
-                "inBundle": event.rated.in_bundle,
-            },
-        )
+        return _audit_one(session, ctx, result.rated[0])
     # One row per bulk request: the events themselves are the detailed, append-only record.
     return record(
         session,

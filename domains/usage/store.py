@@ -223,7 +223,7 @@ _WRITE = text(
     ),
     audit AS (
         INSERT INTO audit.domain_event ({audit_columns})
-        SELECT {audit_columns} FROM jsonb_populate_record(NULL::audit.domain_event, CAST(:audit AS jsonb))
+        SELECT {audit_columns} FROM jsonb_populate_recordset(NULL::audit.domain_event, CAST(:audit AS jsonb))
     )
     SELECT count(*) FROM events
     """.format(audit_columns=", ".join(AUDIT_COLUMNS))
@@ -231,9 +231,9 @@ _WRITE = text(
 
 
 async def write(
-    session: AsyncSession, events: list[RatedEvent], buckets: list[Bucket], audit: DomainEvent
+    session: AsyncSession, events: list[RatedEvent], buckets: list[Bucket], audit: list[DomainEvent]
 ) -> int:
-    """The rated events, the balances they moved and the audit row; returns how many events were
+    """The rated events, the balances they moved and the audit rows; returns how many events were
     new (fewer than sent means a concurrent duplicate, and the caller must roll back)."""
     now = events[0].rated_at
     params: dict[str, Any] = {
@@ -254,6 +254,6 @@ async def write(
         "consumed": [b.consumed for b in buckets],
         "periods": [b.period_start for b in buckets],
         "fines": [b.fine for b in buckets],
-        "audit": json.dumps({c: getattr(audit, c) for c in AUDIT_COLUMNS}, default=str),
+        "audit": json.dumps([{c: getattr(a, c) for c in AUDIT_COLUMNS} for a in audit], default=str),
     }
     return int((await session.execute(_WRITE, params)).scalar_one())

@@ -381,6 +381,42 @@ async def test_a_rater_that_waited_for_the_line_reads_the_fraction_written_meanw
     assert (await fine_balances(runtime, sub))["data"] == (30720, 1400 // 1024, 1400 % 1024)
 
 
+async def test_singles_sent_together_are_rated_together_each_as_if_alone(runtime) -> None:
+    """Group commit (ops/usage.py): singles arriving together share a transaction (one rating
+    time), each under its own actor; a line's second event waits for the next transaction, so
+    the line crosses 80 % and then 100 % as it would one event at a time."""
+    (sub_a, a), (_, b) = [await active_line(runtime, "PLAN_S") for _ in range(2)]
+    switch_a = RequestContext(actor="switch-a", channel="api", service_identity="mediation")
+    switch_b = RequestContext(actor="switch-b", channel="api", service_identity="mediation")
+    outcomes = await asyncio.gather(
+        ops.record_usage(runtime, switch_a, raw(a, quantity=4.5, unit="GB", id="together-a1")),
+        ops.record_usage(runtime, switch_b, raw(b, quantity=1, unit="GB", id="together-b1")),
+        ops.record_usage(runtime, switch_a, raw(a, quantity=0.5, unit="GB", id="together-a2")),
+    )
+    a1, b1, a2 = (o.event for o in outcomes)
+    assert all(o.created for o in outcomes)
+    assert a1.rated_at == b1.rated_at != a2.rated_at
+    async with runtime.db() as s:
+        rated = await s.execute(
+            text(
+                "SELECT aggregate_id, actor FROM audit.domain_event "
+                "WHERE event_type = 'usage.rated' AND aggregate_id LIKE 'together-%'"
+            )
+        )
+        assert dict(rated.all()) == {
+            "together-a1": "switch-a",
+            "together-b1": "switch-b",
+            "together-a2": "switch-a",
+        }
+        crossings = [
+            (e.payload["percent"], e.actor)
+            for e in await events_for(s, "Subscription", sub_a)
+            if e.event_type == "balance.threshold_reached"
+        ]
+    assert crossings == [(80, "switch-a"), (100, "switch-a")]
+    assert await line_state(runtime, sub_a) == ("blocked", "primary_allowance_exhausted")
+
+
 async def test_bulks_racing_on_the_same_lines_lose_no_fraction(runtime) -> None:
     lines = [await active_line(runtime, "PLAN_M") for _ in range(3)]
     batches = [
