@@ -22,6 +22,7 @@ child within a minute is a crash loop: the supervisor then waits between attempt
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import secrets
@@ -178,7 +179,7 @@ def _spawn(settings: Settings, child: Child, env: dict[str, str]) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            pass_fds=(gate.fd,) if gate else (),
+            pass_fds=gate.fds if gate else (),
         )
     if gate is not None:
         gate.spawned()
@@ -195,13 +196,39 @@ def _gated(argv: list[str], preload: tuple[str, ...]) -> list[str]:
     return [sys.executable, "-m", "stack.gate", *(a for m in preload for a in ("--preload", m)), "--", *argv]
 
 
-# What each child imports while it waits: the bulk of its start-up CPU (stack/gate.py).
-API_PRELOAD = ("api.app", "api.routers", "uvicorn.main")
-WORKER_PRELOAD = ("temporalio.worker", "workflows.registry", "activities.registry", "ops.runtime")
-# A new cluster needs its reference data seeded: the seeders' models load while Postgres is made.
-# Otherwise the migration child imports what it finds it needs (usually nothing but asyncpg).
-SEED_PRELOAD = ("asyncpg", "ops.seed", "domains.seeds")
-CHECK_PRELOAD = ("asyncpg",)
+# What each child imports while it waits: the bulk of its start-up CPU (stack/gate.py), up to
+# what uvicorn, the lifespan and the first /health need (the Temporal client and its tracing).
+API_PRELOAD = (
+    "api.app",
+    "api.routers",
+    "core.telemetry",
+    "asyncpg",
+    "temporalio.client",
+    "temporalio.contrib.opentelemetry",
+    "opentelemetry.instrumentation.fastapi",
+    "uvicorn.main",
+    "uvicorn.lifespan.on",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
+)
+WORKER_PRELOAD = (
+    "core.telemetry",
+    "asyncpg",
+    "temporalio.client",
+    "temporalio.contrib.opentelemetry",
+    "temporalio.worker",
+    "ops.runtime",
+    "activities.registry",
+    "workflows.registry",
+    "workflows.quarantine",
+    "ops.orders",
+    "ops.crm",
+    "ops.notify",
+)
+# The migration child: what deciding needs (stack/prepare.py); on a new cluster also the seeders
+# and their models, loaded while initdb runs. Alembic loads only when there is an upgrade to run.
+CHECK_PRELOAD = ("asyncpg", "core.settings", "stack.runner", "stack.prepare")
+SEED_PRELOAD = (*CHECK_PRELOAD, "ops.seed", "domains.seeds")
 
 
 def _signal(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
@@ -222,11 +249,25 @@ def _reap(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
         proc.wait()
 
 
+def health(settings: Settings, timeout: float = 2) -> tuple[int, dict[str, object]]:
+    """The API's /health: (status, body). The standard library's client: polled every 0.1 s during
+    start-up, httpx built a client (and its TLS context) per call, a second of CPU over a start."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(settings.api_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        answer = conn.getresponse()
+        body = json.loads(answer.read() or b"{}")
+        return answer.status, body if isinstance(body, dict) else {}
+    finally:
+        conn.close()
+
+
 def wait_healthy(
     settings: Settings, timeout: float = 90, watch: list[Child] | None = None
 ) -> dict[str, object]:
-    import httpx
-
     deadline = time.monotonic() + timeout
     last: dict[str, object] = {}
     while time.monotonic() < deadline:
@@ -234,11 +275,10 @@ def wait_healthy(
             if child.proc is not None and child.proc.poll() is not None:
                 raise RuntimeError(f"{child.name} exited during start-up; see {_log(settings, child.name)}")
         try:
-            r = httpx.get(f"{settings.api_url}/health", timeout=2)
-            last = r.json()
-            if r.status_code == 200:
+            status, last = health(settings)
+            if status == 200:
                 return last
-        except (httpx.HTTPError, ValueError):
+        except (OSError, http.client.HTTPException, ValueError):  # refused, reset, timed out; not JSON
             pass
         time.sleep(0.1)
     raise TimeoutError(f"The stack did not become healthy within {timeout:.0f} s (last answer: {last}).")
@@ -260,8 +300,7 @@ def _migration_child(settings: Settings) -> Child:
 
 
 def _finish_migrations(settings: Settings, child: Child) -> None:
-    """Let the migration child go and wait for it."""
-    _let_go(child)
+    """Wait for the migration child (let go once Postgres accepts connections)."""
     assert child.proc is not None
     code = child.proc.wait()
     if code != 0:
@@ -329,33 +368,31 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             infra.append(dev_server)
         py = sys.executable
         migration = _migration_child(settings)
-        apps = [
-            *(
-                Child(name, _gated([str(ROOT / "worker.py")], WORKER_PRELOAD), None, True, gate=Gate())
-                for name in worker_names(settings)
-            ),
-            Child(
-                "api",
-                _gated(
-                    _uvicorn(py, "api.app:app_from_env", settings.host, settings.api_port)[1:], API_PRELOAD
-                ),
-                settings.api_port,
-                True,
-                gate=Gate(),
-            ),
+        api = Child(
+            "api",
+            _gated(_uvicorn(py, "api.app:app_from_env", settings.host, settings.api_port)[1:], API_PRELOAD),
+            settings.api_port,
+            True,
+            gate=Gate(),
+        )
+        workers = [
+            Child(name, _gated([str(ROOT / "worker.py")], WORKER_PRELOAD), None, True, gate=Gate())
+            for name in worker_names(settings)
         ]
-        # The migration child, the workers and the API import their code now, beside initdb and
-        # the dev server, and wait at their gates (stack/gate.py). While a child is being spawned a
-        # signal only sets `stopping` (raised in the middle of Popen it would orphan that child,
-        # which lives in its own session); checked right after.
+        apps = [api]
+        # The migration child and the API import their code now, beside initdb and the dev server,
+        # and wait at their gates (stack/gate.py); the workers, whose imports /health does not wait
+        # for, once the API has imported (on two cores they would slow it). While a child is being
+        # spawned a signal only sets `stopping` (raised in the middle of Popen it would orphan that
+        # child, which lives in its own session); checked right after.
         starting = False
-        for child in (migration, *apps):
+        for child in (migration, api):
             _spawn(settings, child, env)
         _record_children(settings, apps)
         starting = True
         if stopping:
             return 0
-        mark("children importing")
+        mark("api importing")
         if settings.embedded_db:
             step("postgres", announce)
             pg = _postgres_infra(settings)
@@ -364,6 +401,19 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
             mark("postgres ready")
         step("migrations and reference data", announce)
+        _let_go(migration)
+        # The workers start once the API has imported (or died trying: its watch reports it).
+        assert api.gate is not None
+        api.gate.wait_ready()
+        mark("api imported")
+        starting = False
+        for child in workers:
+            _spawn(settings, child, env)
+        apps = [*workers, api]
+        _record_children(settings, apps)
+        starting = True
+        if stopping:
+            return 0
         _finish_migrations(settings, migration)
         mark("migrated")
         if settings.embedded_temporal:
@@ -375,9 +425,9 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         ensure_dev_token(settings.token_file)
         for name, factory, port in portals(settings):
             apps.append(Child(name, _uvicorn(py, factory, settings.host, port), port, True))
-        workers = "worker" if settings.workers <= 1 else f"{settings.workers} workers"
+        what = "worker" if settings.workers <= 1 else f"{settings.workers} workers"
         has_doors = any(c.port not in (None, settings.api_port) for c in apps)
-        step(f"{workers}, api and portals" if has_doors else f"{workers} and api", announce)
+        step(f"{what}, api and portals" if has_doors else f"{what} and api", announce)
         doors = [c for c in apps if c.port not in (None, settings.api_port)]
         # The doors start once the API answers: on two cores their imports would otherwise slow
         # the worker's and the API's, and /health needs neither door.
@@ -625,19 +675,17 @@ def down() -> int:
 
 
 def status_rows(settings: Settings) -> list[dict[str, object]]:
-    import httpx
-
-    health: dict[str, object] = {}
+    answer: dict[str, object] = {}
     try:
-        health = httpx.get(f"{settings.api_url}/health", timeout=2).json()
-    except (httpx.HTTPError, ValueError):
+        answer = health(settings)[1]
+    except (OSError, http.client.HTTPException, ValueError):
         pass
     rows = []
     for name, address, port in components(settings):
         if name.startswith("postgres"):
-            ok = health.get("database") == "up"
+            ok = answer.get("database") == "up"
         elif name == "temporal" or name.startswith("temporal (ext"):
-            ok = health.get("temporal") == "up"
+            ok = answer.get("temporal") == "up"
         elif name.startswith("worker"):
             ok = _worker_alive(settings, name)
         else:

@@ -1,12 +1,11 @@
-"""stack/gate.py: a child of `bss up` imports first, then waits for the supervisor's go before it
-runs its target; a gate closed without go (the supervisor stopped) never runs it."""
+"""stack/gate.py: a child of `bss up` imports first and says so, then waits for the supervisor's go
+before it runs its target; a gate closed without go (the supervisor stopped) never runs it."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from stack.gate import Gate
@@ -23,16 +22,25 @@ def _spawn(tmp_path: Path, gate: Gate, *target: str) -> subprocess.Popen[bytes]:
     )
     env = gate.env(dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}", MARK=str(tmp_path / "mark")))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.gate", "--preload", "preloaded", "--", *target],
+        # A preload that no longer exists is skipped: the target imports what it needs itself.
+        [
+            sys.executable,
+            "-m",
+            "stack.gate",
+            "--preload",
+            "preloaded",
+            "--preload",
+            "gone_from_the_tree",
+            "--",
+            *target,
+        ],
         cwd=ROOT,
         env=env,
-        pass_fds=(gate.fd,),
+        pass_fds=gate.fds,
         stderr=subprocess.PIPE,
     )
     gate.spawned()
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "mark").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert gate.wait_ready()  # the child says it has imported its preloads
     assert (tmp_path / "mark").read_text() == "imported"
     return proc
 
