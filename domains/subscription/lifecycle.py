@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -215,8 +216,13 @@ async def renew_in_steps(
 
 
 async def _with_line(session: AsyncSession, outcome: RenewalOutcome, read_line: bool) -> RenewalOutcome:
+    """The line as this step left it: from the row the step read (locked, or read-only) and
+    changed, without a query when no day pass runs; else read."""
     if not read_line:
         return outcome
+    facts = session.info.get(_FACTS)
+    if facts is not None and facts.sub.id == outcome.subscription_id and not facts.has_passes:
+        return replace(outcome, line=_mirror_of(facts.sub, {}))
     return replace(outcome, line=await line_mirror(session, outcome.subscription_id))
 
 
@@ -356,7 +362,13 @@ async def apply_renewal(
     charged gets its money back instead of a period."""
     from domains.payment.charges import refund
 
-    facts = await _line_facts(session, plan.subscription_id, plan.idempotency_key, payment_id=payment_id)
+    facts = await _line_facts(
+        session,
+        plan.subscription_id,
+        plan.idempotency_key,
+        payment_id=payment_id,
+        allowances_of=plan.offering_id,
+    )
     sub, previous = facts.sub, facts.previous
     if previous is not None:
         return _renewal_outcome(previous)
@@ -377,7 +389,7 @@ async def apply_renewal(
             plan.idempotency_key,
             None,
             plan,
-            facts.has_passes,
+            facts,
         )
     payment = facts.payment
     if payment is None:
@@ -412,7 +424,7 @@ async def apply_renewal(
         plan.idempotency_key,
         payment.id,
         plan,
-        facts.has_passes,
+        facts,
     )
 
 
@@ -486,7 +498,7 @@ async def _renew_with(
     key: str,
     payment_id: str | None,
     plan: RenewalPlan | None = None,
-    passes_running: bool = True,
+    facts: _LineFacts | None = None,
 ) -> RenewalOutcome:
     due_at, end = sub.current_period_end, start + rules.PERIOD
     charged = terms.amount if plan is None or plan.charge_amount is None else plan.charge_amount
@@ -498,7 +510,7 @@ async def _renew_with(
     sub.price_amount, sub.price_currency = terms.amount, terms.currency
     sub.pending_offering_id = sub.pending_price_id = None
     sub.current_period_start, sub.current_period_end = start, end
-    await _reset_balances(session, sub, start, end, passes_running)
+    await _reset_balances(session, sub, start, end, facts)
     move(session, ctx, sub, "renew", None, note=f"{kind} renewal")
     renewal = SubscriptionRenewal(
         subscription_id=sub.id,
@@ -599,17 +611,20 @@ async def _decline(
 
 
 async def _reset_balances(
-    session: AsyncSession, sub: Subscription, start: datetime, end: datetime, passes_running: bool = True
+    session: AsyncSession, sub: Subscription, start: datetime, end: datetime, facts: _LineFacts | None = None
 ) -> None:
     """Each bucket back to the plan's allowance; buckets the plan no longer has go (VAS ones too).
     A day pass still running keeps its bucket unlimited and will hand back the new allowance.
-    `passes_running=False`: the caller knows (under the line's lock) that none is running."""
+    `facts` (read under the line's lock) may hold the plan's allowances and say no pass runs."""
     from domains.catalog.services import allowances_of
 
-    offered = (await allowances_of(session, [sub.offering_id]))[sub.offering_id]
-    plan = {a.allowance_type: (a.quantity, a.unit) for a in offered}
+    if facts is not None and facts.allowances is not None:
+        plan = {kind: (quantity, unit) for kind, quantity, unit in facts.allowances}
+    else:
+        offered = (await allowances_of(session, [sub.offering_id]))[sub.offering_id]
+        plan = {a.allowance_type: (a.quantity, a.unit) for a in offered}
     rows = {b.allowance_type: b for b in await lock_balances(session, sub.id)}
-    running = await running_passes(session, sub.id) if passes_running else []
+    running = [] if facts is not None and not facts.has_passes else await running_passes(session, sub.id)
     passes = {p.allowance_type: p for p in running}
     for kind, (quantity, unit) in plan.items():
         row = rows.pop(kind, None) or BundleBalance(
@@ -642,6 +657,8 @@ class _LineFacts:
     has_passes: bool  # a day pass is running
     claim: Any = None  # the promotion claim discounting the line's renewals (promo only)
     payment: Any = None  # the payment `payment_id` names, if asked
+    # (allowance_type, quantity, unit) of the offering asked for, in catalogue order
+    allowances: list[tuple[str, int, str]] | None = None
 
 
 async def _line_facts(
@@ -652,14 +669,47 @@ async def _line_facts(
     lock: bool = True,
     promo: bool = False,
     payment_id: str | None = None,
+    allowances_of: str | None = None,
 ) -> _LineFacts:
     """The line (locked unless `lock=False`), the renewal already made with `key`, its pending
     price migration, whether a card and a running day pass exist, and (`promo`) the claim still
-    discounting it or (`payment_id`) that payment: one statement where there were five."""
-    from sqlalchemy import and_, exists, literal
+    discounting it, (`payment_id`) that payment, (`allowances_of`) that offering's allowances:
+    one statement where there were up to seven. The session remembers the facts (see _with_line)."""
+    variant = (lock, promo, payment_id is not None, allowances_of is not None)
+    stmt = _FACTS_STATEMENTS.get(variant)
+    if stmt is None:
+        stmt = _FACTS_STATEMENTS[variant] = _facts_statement(*variant)
+    params = {"sub_id": subscription_id, "key": key, "payment_id": payment_id, "offering_id": allowances_of}
+    row = (await session.execute(stmt, params)).first()
+    if row is None:
+        raise NotFound(
+            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
+        )
+    sub, previous, migration, card, passes, claim, payment, offered = row
+    if previous is not None and previous.subscription_id != sub.id:
+        raise PolicyViolation(
+            "subscription.renew.idempotency_key_reused",
+            f"Idempotency key {key} already renewed {previous.subscription_id}.",
+            subscription_id=sub.id,
+        )
+    allowances = None if allowances_of is None else [tuple(a) for a in offered or []]
+    facts = _LineFacts(sub, previous, migration, bool(card), bool(passes), claim, payment, allowances)
+    session.info[_FACTS] = facts
+    return facts
+
+
+_FACTS = "subscription.line_facts"
+# One statement per variant, built once: SQLAlchemy memoises its cache key on the object, so a
+# call only binds its parameters (building it per call cost more than its round trip).
+_FACTS_STATEMENTS: dict[tuple[bool, bool, bool, bool], Any] = {}
+
+
+def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool) -> Any:
+    from sqlalchemy import and_, bindparam, exists, func, literal
     from sqlalchemy import select as core_select
 
     from domains.catalog import promotions
+    from domains.catalog.models import BundleAllowance
     from domains.payment.charges import Payment
     from domains.payment.models import PaymentMethod
     from domains.subscription.models import VasPurchase
@@ -675,6 +725,20 @@ async def _line_facts(
         col(VasPurchase.expires_at).is_not(None),
         col(VasPurchase.ended_at).is_(None),
     )
+    offered = (
+        core_select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(
+                        BundleAllowance.allowance_type, BundleAllowance.quantity, BundleAllowance.unit
+                    ),
+                    BundleAllowance.id,
+                )
+            )
+        )
+        .where(BundleAllowance.offering_id == bindparam("offering_id"))
+        .scalar_subquery()
+    )
     stmt = (
         core_select(
             Subscription,
@@ -683,10 +747,11 @@ async def _line_facts(
             has_card.label("has_card"),
             has_passes.label("has_passes"),
             Claim if promo else literal(None),
-            Payment if payment_id is not None else literal(None),
+            Payment if payment else literal(None),
+            offered if allowances else literal(None),
         )
         .select_from(Subscription)
-        .outerjoin(SubscriptionRenewal, SubscriptionRenewal.idempotency_key == key)
+        .outerjoin(SubscriptionRenewal, SubscriptionRenewal.idempotency_key == bindparam("key"))
         .outerjoin(
             migrations.PriceMigration,
             and_(
@@ -694,7 +759,7 @@ async def _line_facts(
                 migrations.PriceMigration.status == migrations.PENDING,
             ),
         )
-        .where(Subscription.id == subscription_id)
+        .where(Subscription.id == bindparam("sub_id"))
         .limit(1)
         .execution_options(populate_existing=True)
     )
@@ -707,23 +772,11 @@ async def _line_facts(
                 Claim.periods_remaining != 0,
             ),
         )
-    if payment_id is not None:
-        stmt = stmt.outerjoin(Payment, Payment.id == payment_id)
+    if payment:
+        stmt = stmt.outerjoin(Payment, Payment.id == bindparam("payment_id"))
     if lock:
         stmt = stmt.with_for_update(of=Subscription)
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        raise NotFound(
-            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
-        )
-    sub, previous, migration, card, passes, claim, payment = row
-    if previous is not None and previous.subscription_id != sub.id:
-        raise PolicyViolation(
-            "subscription.renew.idempotency_key_reused",
-            f"Idempotency key {key} already renewed {previous.subscription_id}.",
-            subscription_id=sub.id,
-        )
-    return _LineFacts(sub, previous, migration, bool(card), bool(passes), claim, payment)
+    return stmt
 
 
 async def _paid_renewal(
@@ -895,7 +948,31 @@ async def line_mirror(session: Any, subscription_id: str) -> dict[str, Any]:
     """What the line's workflow mirrors of it, in one statement (the line and the day passes still
     running): state, stateReason, offeringId, currentPeriodEnd (ISO), pendingOfferingId, and
     dayPasses (vas purchase id -> expiresAt, ISO). `session` is a session or a connection."""
-    from sqlalchemy import and_
+    global _MIRROR_STATEMENT
+    if _MIRROR_STATEMENT is None:
+        _MIRROR_STATEMENT = _mirror_statement()
+    rows = (await session.execute(_MIRROR_STATEMENT, {"sub_id": subscription_id})).all()
+    if not rows:
+        raise NotFound(
+            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
+        )
+    line = rows[0]
+    return {
+        "id": subscription_id,
+        "state": line.state,
+        "stateReason": line.state_reason,
+        "offeringId": line.offering_id,
+        "currentPeriodEnd": _utc_iso(line.current_period_end),
+        "pendingOfferingId": line.pending_offering_id,
+        "dayPasses": {row[5]: _utc_iso(row[6]) for row in rows if row[5] is not None},
+    }
+
+
+_MIRROR_STATEMENT: Any = None  # built once (see _FACTS_STATEMENTS)
+
+
+def _mirror_statement() -> Any:
+    from sqlalchemy import and_, bindparam
 
     from domains.subscription.models import VasPurchase
 
@@ -904,36 +981,38 @@ async def line_mirror(session: Any, subscription_id: str) -> dict[str, Any]:
         col(VasPurchase.expires_at).is_not(None),
         col(VasPurchase.ended_at).is_(None),
     )
-    rows = (
-        await session.execute(
-            select(
-                Subscription.state,
-                Subscription.state_reason,
-                Subscription.offering_id,
-                Subscription.current_period_end,
-                Subscription.pending_offering_id,
-                VasPurchase.id,
-                VasPurchase.expires_at,
-            )
-            .outerjoin(VasPurchase, running)
-            .where(Subscription.id == subscription_id)
-            .order_by(col(VasPurchase.applied_at))
+    return (
+        select(
+            Subscription.state,
+            Subscription.state_reason,
+            Subscription.offering_id,
+            Subscription.current_period_end,
+            Subscription.pending_offering_id,
+            VasPurchase.id,
+            VasPurchase.expires_at,
         )
-    ).all()
-    if not rows:
-        raise NotFound(
-            "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
-        )
-    state, reason, offering_id, period_end, pending, _, _ = rows[0]
+        .outerjoin(VasPurchase, running)
+        .where(Subscription.id == bindparam("sub_id"))
+        .order_by(col(VasPurchase.applied_at))
+    )
+
+
+def _mirror_of(sub: Subscription, day_passes: dict[str, str]) -> dict[str, Any]:
+    """line_mirror's answer from a row in hand."""
     return {
-        "id": subscription_id,
-        "state": state,
-        "stateReason": reason,
-        "offeringId": offering_id,
-        "currentPeriodEnd": period_end.isoformat(),
-        "pendingOfferingId": pending,
-        "dayPasses": {row[5]: row[6].isoformat() for row in rows if row[5] is not None},
+        "id": sub.id,
+        "state": sub.state,
+        "stateReason": sub.state_reason,
+        "offeringId": sub.offering_id,
+        "currentPeriodEnd": _utc_iso(sub.current_period_end),
+        "pendingOfferingId": sub.pending_offering_id,
+        "dayPasses": day_passes,
     }
+
+
+def _utc_iso(at: datetime) -> str:
+    """As Postgres hands a timestamptz back (UTC), whether read or computed."""
+    return at.astimezone(UTC).isoformat()
 
 
 async def status_view(session: AsyncSession, subscription_id: str) -> dict[str, Any]:
