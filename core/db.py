@@ -104,12 +104,14 @@ async def next_sequences(session: AsyncSession, sequences: list[tuple[str, str]]
     return [int(v) for v in row]
 
 
-async def insert_unless_exists(session: AsyncSession, obj: Any) -> bool:
+async def insert_unless_exists(session: AsyncSession, obj: Any, *, id_sql: str | None = None) -> bool:
     """INSERT the new ORM object's row unless it would break a unique constraint (ON CONFLICT DO
     NOTHING): one statement where a savepoint around a flush took three. True when inserted; the
     object is then persistent in the session as if flushed (later changes to it are UPDATEs).
-    Columns left None are omitted, so their column defaults apply, as in an ORM flush."""
-    from sqlalchemy import inspect
+    Columns left None are omitted, so their column defaults apply, as in an ORM flush.
+    `id_sql` (core.ids.id_sql): the primary key is taken from its sequence in the same statement
+    and set on the object."""
+    from sqlalchemy import inspect, literal_column
     from sqlalchemy.dialects.postgresql import insert
 
     mapper = inspect(type(obj))
@@ -120,9 +122,14 @@ async def insert_unless_exists(session: AsyncSession, obj: Any) -> bool:
     }
     table = mapper.local_table
     pk = list(table.primary_key.columns)[0]
-    inserted = await session.execute(insert(table).values(values).on_conflict_do_nothing().returning(pk))
-    if inserted.first() is None:
+    if id_sql is not None:
+        values[pk.name] = literal_column(id_sql)
+    inserted = (
+        await session.execute(insert(table).values(values).on_conflict_do_nothing().returning(pk))
+    ).first()
+    if inserted is None:
         return False
+    setattr(obj, mapper.get_property_by_column(pk).key, inserted[0])
     make_transient_to_detached(obj)
     session.add(obj)
     return True

@@ -53,6 +53,40 @@ def _audit(
     record(session, ctx, f"inventory.{kind}.{event}", kind, key, payload)
 
 
+async def _lock_holder(session: AsyncSession, reserved_for: str) -> None:
+    """Serialise the reservations of one holder (until commit): a second, concurrent run for the
+    same key waits here and then finds the first one's number and profile, with no savepoint
+    around the reserving UPDATE (the unique index on `reserved_for` stays the last guard). Taken
+    once per transaction (the number's and the profile's reservation share it)."""
+    key = f"inventory.reserve:{reserved_for}"
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and session.info.get(key) is transaction:
+        return
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    session.info[key] = transaction
+
+
+async def _held_or_free(session: AsyncSession, model: Any, reserved_for: str) -> tuple[Any, bool]:
+    """In one statement: the row `reserved_for` holds, else the lowest available one, locked
+    (SKIP LOCKED). -> (row or None, held)."""
+    table = model.__table__
+    state, order = ("status", "msisdn") if model is Msisdn else ("profile_state", "iccid")
+    name = f"{table.schema}.{table.name}"
+    statement = (
+        text(
+            f"WITH held AS (SELECT * FROM {name} WHERE reserved_for = :k), "
+            f"free AS (SELECT * FROM {name} WHERE {state} = 'available' AND NOT EXISTS (SELECT 1 FROM held) "
+            f"ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "SELECT * FROM held UNION ALL SELECT * FROM free"
+        )
+        .bindparams(k=reserved_for)
+        .columns(*table.c)
+    )
+    query = select(model).from_statement(statement).execution_options(populate_existing=True)
+    row = (await session.execute(query)).scalars().first()
+    return row, row is not None and row.reserved_for == reserved_for
+
+
 # ---------------------------------------------------------------- MSISDN
 
 
@@ -92,9 +126,17 @@ async def reserve_msisdn(
     releases it when the time is up.
     """
     _check_key(reserved_for)
+    await _lock_holder(session, reserved_for)
+    if preferred is None:
+        row, already = await _held_or_free(session, Msisdn, reserved_for)
+        if already:
+            return row.msisdn
+        if row is None:
+            raise PolicyViolation("msisdn.reserve.no_available", "No number is left in the pool.")
+        return await _reserve_row(session, ctx, row, reserved_for, "reserve", reserved_until)
     held = await _msisdn_held_by(session, reserved_for)
     if held is not None:
-        if preferred is not None and held.msisdn != preferred:
+        if held.msisdn != preferred:
             raise PolicyViolation(
                 "msisdn.reserve.already_holding",
                 f"{reserved_for} already holds number {held.msisdn}; release it before asking for {preferred}.",
@@ -102,34 +144,20 @@ async def reserve_msisdn(
             )
         return held.msisdn
 
-    if preferred is not None:
-        row = await _lock_msisdn(session, preferred)
-        if row is None:
-            raise NotFound("msisdn.reserve.not_found", f"Number {preferred} is not in the pool.")
-        if row.status == "held":
-            # A held number goes to the order that names it: the hold is its pick (a signup's, a
-            # port-in's); the picker below never sees it.
-            return await _take_hold(session, ctx, row, reserved_for)
-        if row.status != "available":
-            raise PolicyViolation(
-                "msisdn.reserve.status_must_be_available",
-                f"Number {preferred} is {row.status.replace('_', ' ')}, not available.",
-                msisdn=preferred,
-                status=row.status,
-            )
-    else:
-        query = (
-            select(Msisdn)
-            .where(Msisdn.status == "available")
-            .order_by(col(Msisdn.msisdn))
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
+    row = await _lock_msisdn(session, preferred)
+    if row is None:
+        raise NotFound("msisdn.reserve.not_found", f"Number {preferred} is not in the pool.")
+    if row.status == "held":
+        # A held number goes to the order that names it: the hold is its pick (a signup's, a
+        # port-in's); the picker below never sees it.
+        return await _take_hold(session, ctx, row, reserved_for)
+    if row.status != "available":
+        raise PolicyViolation(
+            "msisdn.reserve.status_must_be_available",
+            f"Number {preferred} is {row.status.replace('_', ' ')}, not available.",
+            msisdn=preferred,
+            status=row.status,
         )
-        row = (await session.exec(query)).first()
-        if row is None:
-            raise PolicyViolation("msisdn.reserve.no_available", "No number is left in the pool.")
-
     return await _reserve_row(session, ctx, row, reserved_for, "reserve", reserved_until)
 
 
@@ -148,18 +176,11 @@ async def _reserve_row(
 ) -> str:
     """Give the locked number to its holder (from available, or from a hold the holder named)."""
     now = clock.now()
-    try:
-        async with session.begin_nested():
-            row.status = MSISDN.next(transition, row.status)
-            row.reserved_for, row.reserved_at, row.reserved_until = reserved_for, now, reserved_until
-            row.updated_at = now
-            session.add(row)
-    except IntegrityError:
-        # A concurrent run for the same holder won the race: its number is the answer.
-        held = await _msisdn_held_by(session, reserved_for)
-        if held is None:
-            raise
-        return held.msisdn
+    # No concurrent run for this holder can be past its own check: reserve_msisdn holds its lock.
+    row.status = MSISDN.next(transition, row.status)
+    row.reserved_for, row.reserved_at, row.reserved_until = reserved_for, now, reserved_until
+    row.updated_at = now
+    session.add(row)
     event = "reserved" if transition == "reserve" else "hold_taken"
     _audit(session, ctx, event, "msisdn", row.msisdn, **audit, reserved_for=reserved_for)
     return row.msisdn
@@ -544,11 +565,6 @@ async def _lock_esim(session: AsyncSession, iccid: str) -> EsimProfile:
     return profile
 
 
-async def _esim_held_by(session: AsyncSession, reserved_for: str) -> EsimProfile | None:
-    query = select(EsimProfile).where(EsimProfile.reserved_for == reserved_for)
-    return (await session.exec(query.execution_options(populate_existing=True))).first()
-
-
 def _issue_new_code(profile: EsimProfile) -> None:
     """Once a code may have left the building, the profile answers only to a new one."""
     profile.matching_id = new_matching_id()
@@ -571,39 +587,32 @@ async def get_esim(session: AsyncSession, iccid: str) -> EsimProfile:
 async def reserve_esim(session: AsyncSession, ctx: RequestContext, *, reserved_for: str) -> EsimProfile:
     """Hold the lowest free profile for `reserved_for`; asking again returns the same profile."""
     _check_key(reserved_for)
-    held = await _esim_held_by(session, reserved_for)
-    if held is not None:
-        return held
-    query = (
-        select(EsimProfile)
-        .where(EsimProfile.profile_state == "available")
-        .order_by(col(EsimProfile.iccid))
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    profile = (await session.exec(query)).first()
+    await _lock_holder(session, reserved_for)
+    profile, already = await _held_or_free(session, EsimProfile, reserved_for)
+    if already:
+        return profile
     if profile is None:
         raise PolicyViolation("esim.reserve.no_available", "No eSIM profile is left in the pool.")
     now = clock.now()
-    try:
-        async with session.begin_nested():
-            profile.profile_state = ESIM.next("reserve", profile.profile_state)
-            profile.reserved_for, profile.reserved_at, profile.updated_at = reserved_for, now, now
-            session.add(profile)
-    except IntegrityError:
-        held = await _esim_held_by(session, reserved_for)
-        if held is None:
-            raise
-        return held
+    # No concurrent run for this holder can be past its own check: the holder's lock above.
+    profile.profile_state = ESIM.next("reserve", profile.profile_state)
+    profile.reserved_for, profile.reserved_at, profile.updated_at = reserved_for, now, now
+    session.add(profile)
     _audit(session, ctx, "reserved", "esim", profile.iccid, reserved_for=reserved_for)
     return profile
 
 
 async def _advance(
-    session: AsyncSession, ctx: RequestContext, iccid: str, trigger: str, event: str, stamp: str
+    session: AsyncSession,
+    ctx: RequestContext,
+    iccid: str,
+    trigger: str,
+    event: str,
+    stamp: str,
+    locked: EsimProfile | None = None,
 ) -> EsimProfile:
-    profile = await _lock_esim(session, iccid)
+    """`locked`: the profile as this transaction just locked it (not read again)."""
+    profile = locked if locked is not None else await _lock_esim(session, iccid)
     if profile.profile_state in ESIM_ALREADY[trigger]:
         return profile
     profile.profile_state = ESIM.next(trigger, profile.profile_state)
@@ -623,11 +632,12 @@ async def mark_esim_prepared(
     `for_service_order`: the order whose flow prepared it. A failed order's flow that finishes
     preparing after its profile went back to the pool and was reserved by another order changes
     nothing: the profile is no longer its to mark."""
+    profile = None
     if for_service_order is not None:
         profile = await _lock_esim(session, iccid)
         if profile.reserved_for is not None and profile.reserved_for != for_service_order:
             return profile
-    return await _advance(session, ctx, iccid, "prepare", "prepared", "prepared_at")
+    return await _advance(session, ctx, iccid, "prepare", "prepared", "prepared_at", profile)
 
 
 async def mark_esim_downloaded(session: AsyncSession, ctx: RequestContext, *, iccid: str) -> EsimProfile:

@@ -14,7 +14,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.db import insert_unless_exists
 from core.errors import NotFound, PolicyViolation
-from core.ids import next_ids
+from core.ids import id_sql
 from domains.audit.services import record
 from domains.ordering import rules
 from domains.ordering.models import OrderStateHistory, ProductOrder, ProductOrderItem
@@ -91,19 +91,24 @@ async def _by_idempotency_key(session: AsyncSession, key: str, customer_id: str)
 async def _validated_sale(session: AsyncSession, customer_id: str, offering_id: str) -> ProductOfferingPrice:
     """The customer may buy, the plan is on sale, a card is on file: the price that wins now."""
     from domains.catalog.services import require_sellable
-    from domains.crm.services import get_customer
-    from domains.payment.services import default_payment_method
+    from domains.crm.models import Customer
+    from domains.payment.services import has_default_payment_method
 
-    try:
-        customer = await get_customer(session, customer_id)
-    except NotFound:
+    # The customer's status and whether a card is on file, in one read (checked in this order).
+    found = (
+        await session.exec(
+            select(Customer.status, has_default_payment_method(customer_id)).where(Customer.id == customer_id)
+        )
+    ).first()
+    if found is None:
         raise PolicyViolation(
             "order.create.customer_not_found", f"No customer {customer_id}.", customer_id=customer_id
-        ) from None
-    if customer.status != "active":
+        )
+    status, has_card = found
+    if status != "active":
         raise PolicyViolation(
             "order.create.customer_not_active",
-            f"Customer {customer_id} is {customer.status}; only an active customer can order.",
+            f"Customer {customer_id} is {status}; only an active customer can order.",
             customer_id=customer_id,
         )
     try:
@@ -119,7 +124,7 @@ async def _validated_sale(session: AsyncSession, customer_id: str, offering_id: 
         raise PolicyViolation(
             "policy.offering.not_sellable_now", exc.message, offering_id=offering_id
         ) from None
-    if await default_payment_method(session, customer_id) is None:
+    if not has_card:
         raise PolicyViolation(
             "order.create.no_payment_method",
             f"Customer {customer_id} has no card on file; add one before ordering.",
@@ -149,9 +154,8 @@ async def create_order(
     price = await _validated_sale(session, customer_id, offering_id)
 
     now = clock.now()
-    order_id, item_id = await next_ids(session, "ORD", "OI")
     order = ProductOrder(
-        id=order_id,
+        id=None,  # from its sequence, in the INSERT
         customer_id=customer_id,
         state=rules.ACKNOWLEDGED,
         offering_id=offering_id,
@@ -166,7 +170,7 @@ async def create_order(
     )
     promo_rejection = await _apply_promo(session, order, now) if promo_code else None
     # Inserted first (its item and history point at it); one statement, no savepoint.
-    if not await insert_unless_exists(session, order):
+    if not await insert_unless_exists(session, order, id_sql=id_sql("ORD")):
         # A concurrent request with the same key won the race: answer with its order.
         winner = (
             None
@@ -177,15 +181,11 @@ async def create_order(
             raise RuntimeError(f"order {order.id} was refused by a unique constraint other than its key")
         return winner
 
-    session.add(
-        ProductOrderItem(
-            id=item_id,
-            order_id=order.id,
-            action="add",
-            offering_id=offering_id,
-            state=rules.ACKNOWLEDGED,
-        )
+    item = ProductOrderItem(
+        id=None, order_id=order.id, action="add", offering_id=offering_id, state=rules.ACKNOWLEDGED
     )
+    if not await insert_unless_exists(session, item, id_sql=id_sql("OI")):  # a fresh id: never
+        raise RuntimeError(f"the item of order {order.id} was refused by a unique constraint")
     session.add(
         OrderStateHistory(
             order_id=order.id, from_state=None, to_state=rules.ACKNOWLEDGED, at=now, actor=ctx.actor

@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric, text
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric, literal_column, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,7 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.clock import clock
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound, PolicyViolation
-from core.ids import next_id
+from core.ids import id_sql
 from domains.audit.services import record
 from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
 from domains.payment.models import PaymentMethod
@@ -262,7 +262,7 @@ async def _claim(
     statement = (
         insert(Payment)
         .values(
-            id=await next_id(session, "PAY"),
+            id=literal_column(id_sql("PAY")),
             customer_id=customer_id,
             payment_method_id=payment_method_id,
             amount=amount,
@@ -274,9 +274,14 @@ async def _claim(
             attempted_at=clock.now(),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Payment)
     )
-    await session.execute(statement)
-    payment = await payment_for_key(session, idempotency_key, for_update=True)
+    # Inserted now: the row comes back from the INSERT (ours, so no one else holds it).
+    payment = (
+        await session.execute(statement, execution_options={"populate_existing": True})
+    ).scalar_one_or_none()
+    if payment is None:
+        payment = await payment_for_key(session, idempotency_key, for_update=True)
     assert payment is not None  # inserted now, or committed by the caller that won the key
     return payment
 

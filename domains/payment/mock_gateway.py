@@ -127,9 +127,10 @@ class MockGateway:
                     created_at=clock.now(),
                 )
                 if await _insert(s, CardAuthorization, row):
-                    self.authorizations += 1
-                row = await _authorization(s, idempotency_key)
-                assert row is not None
+                    self.authorizations += 1  # the row as inserted: no need to read it back
+                else:
+                    row = await _authorization(s, idempotency_key)
+                    assert row is not None
         if "lost_response" in fired:
             raise GatewayResponseLost(f"The card gateway's answer to {idempotency_key} was lost.")
         return _result(row)

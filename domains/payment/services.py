@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -140,17 +143,23 @@ async def get_payment_method(
     return method
 
 
+def _is_default_of(customer_id: str) -> tuple[Any, ...]:
+    return (
+        PaymentMethod.customer_id == customer_id,
+        PaymentMethod.status == "active",
+        col(PaymentMethod.is_default).is_(True),
+    )
+
+
 async def default_payment_method(session: AsyncSession, customer_id: str) -> PaymentMethod | None:
     """The card the order saga charges: the customer's active default, if any."""
-    return (
-        await session.exec(
-            select(PaymentMethod).where(
-                PaymentMethod.customer_id == customer_id,
-                PaymentMethod.status == "active",
-                col(PaymentMethod.is_default).is_(True),
-            )
-        )
-    ).first()
+    return (await session.exec(select(PaymentMethod).where(*_is_default_of(customer_id)))).first()
+
+
+def has_default_payment_method(customer_id: str) -> Any:
+    """SQL EXISTS: the customer has the card default_payment_method would find (to read with
+    other columns in one statement)."""
+    return exists().where(*_is_default_of(customer_id))
 
 
 async def _lock_customer_methods(session: AsyncSession, customer_id: str) -> list[PaymentMethod]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -339,6 +339,42 @@ async def attach_subscription(
 # ---- provisioning tasks -------------------------------------------------------------------------
 
 
+async def _transition(
+    session: AsyncSession, service_order_id: str, task_type: str, when_state: str, **values: Any
+) -> ProvisioningTask | None:
+    """UPDATE the task with `values` if it is in `when_state`; the task as updated, else None."""
+    statement = (
+        update(ProvisioningTask)
+        .where(
+            col(ProvisioningTask.service_order_id) == service_order_id,
+            col(ProvisioningTask.task_type) == task_type,
+            col(ProvisioningTask.state) == when_state,
+        )
+        .values(**values)
+        .returning(ProvisioningTask)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+def _task_event(
+    session: AsyncSession,
+    ctx: RequestContext,
+    task: ProvisioningTask,
+    trigger: str,
+    from_state: str,
+    payload: dict[str, Any],
+) -> None:
+    record(
+        session,
+        ctx,
+        f"provisioning.task.{TASK_EVENTS[trigger]}",
+        TASK,
+        task.id,
+        {"serviceOrderId": task.service_order_id, "taskType": task.task_type, "from": from_state, **payload},
+    )
+
+
 async def _move_task(
     session: AsyncSession,
     ctx: RequestContext,
@@ -376,6 +412,22 @@ async def task_started(
     """Count one attempt and return its number. Called once per activity attempt, so an attempt
     that died without reporting (the task still running) is counted too. On a completed task it
     changes nothing and returns the attempts so far."""
+    now = clock.now()
+    # The usual case, a first attempt of a pending task, in one locking UPDATE (its WHERE is
+    # checked again on the row it locks); anything else takes the path below.
+    first = await _transition(
+        session,
+        service_order_id,
+        task_type,
+        rules.PENDING,
+        state=rules.task_lifecycle.next("start", rules.PENDING),
+        attempts=col(ProvisioningTask.attempts) + 1,
+        started_at=now,
+        updated_at=now,
+    )
+    if first is not None:
+        _task_event(session, ctx, first, "start", rules.PENDING, {"attempt": first.attempts})
+        return first.attempts
     task = await get_task(session, service_order_id=service_order_id, task_type=task_type, for_update=True)
     if task.state == rules.COMPLETED:
         # A duplicate of an attempt that already succeeded (its report was lost): not a new attempt,
@@ -395,6 +447,19 @@ async def task_started(
 async def task_completed(
     session: AsyncSession, ctx: RequestContext, *, service_order_id: str, task_type: str
 ) -> ProvisioningTask:
+    now = clock.now()
+    done = await _transition(
+        session,
+        service_order_id,
+        task_type,
+        rules.RUNNING,
+        state=rules.task_lifecycle.next("complete", rules.RUNNING),
+        completed_at=now,
+        updated_at=now,
+    )
+    if done is not None:  # running → completed in one locking UPDATE, as _move_task would
+        _task_event(session, ctx, done, "complete", rules.RUNNING, {})
+        return done
     task = await get_task(session, service_order_id=service_order_id, task_type=task_type, for_update=True)
     if task.state != rules.COMPLETED:
         await _move_task(session, ctx, task, "complete")
