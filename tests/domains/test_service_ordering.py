@@ -141,6 +141,24 @@ async def test_create_service_order_decomposes_into_one_cfs_two_rfs_and_four_tas
     assert await _count(runtime, "service_order_item") == 1
 
 
+async def test_decomposition_writes_its_rows_in_a_few_statements(runtime) -> None:
+    """Its ids in one round trip, the service order by INSERT … ON CONFLICT (no savepoint), each
+    table's rows in one batch: 8 statements where it took 26 (issue 12)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await _new_so(runtime)
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) <= 8, statements
+
+
 async def test_create_service_order_twice_returns_the_first(runtime) -> None:
     first = await _new_so(runtime)
     before = await _rows(runtime)
