@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.context import BenchContext
 
-ORDER = 5
-STARTS_STACK = True  # needs no stack
+ORDER = 12  # after startup (which must run first: it starts the stack cold)
+STARTS_STACK = True  # needs no stack: alone (`ONLY=cli_help`) none is started
 RUNS = 5
 
 
