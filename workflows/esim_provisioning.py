@@ -13,7 +13,6 @@ An expired profile that a line owns stays with that line: the customer paid for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -30,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from core.context import RequestContext
     from workflows.common import DB_STEP, compensation_call, condition_or_timeout
+    from workflows.messages import CancelEsim, DeviceEvent, EsimInput, EsimReady, EsimStatus  # noqa: F401 - re-exported
     from workflows.provisioning_tasks import TASK_CANCELLED, ResolveTask, RetryTask, TaskRunner
 
 PATCH = "esim-flow-gives-back-its-profile"
@@ -39,52 +39,6 @@ FAILS_WITH_RESULT = "esim-flow-ends-with-a-failed-result"
 # The preparation runs as a local activity (workflows/provisioning_tasks.py) that also marks the
 # profile prepared, in the flow's first workflow task. Implies the two above; new runs record only it.
 LOCAL_TASK = "esim-flow-prepares-locally"
-
-
-@dataclass
-class EsimInput:
-    iccid: str
-    service_order_id: str
-    order_id: str
-    customer_id: str
-    msisdn: str
-    imsi: str
-    matching_id: str
-    activation_code: str
-    offering_id: str
-    task_deadline_seconds: float = 10.0
-    validity_days: int = 30
-
-
-@dataclass
-class EsimReady:
-    """To the parent service order: the profile is prepared and its activation code issued."""
-
-    iccid: str
-    activation_code: str
-
-
-@dataclass
-class DeviceEvent:
-    """From the SM-DP+ (or a tester playing the device): `downloaded` or `installed`."""
-
-    event: str
-    requested_by: RequestContext | None = None
-
-
-@dataclass
-class CancelEsim:
-    reason: str
-
-
-@dataclass
-class EsimStatus:
-    iccid: str
-    state: str
-    activation_code: str
-    events: list[str] = field(default_factory=list)
-    reason: str | None = None
-    rule_code: str | None = None
 
 
 def esim_workflow_id(iccid: str) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -54,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.attention import Attention, OperatorDecision
     from workflows.common import (
-        COMPENSATION_PATIENCE_SECONDS,
         CUSTOMER_ID,
         DB_STEP,
         EXTERNAL_CALL,
@@ -66,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         condition_or_timeout,
     )
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
+    from workflows.messages import CancelOrder, OrderInput, OrderResult, OrderStatus  # noqa: F401 - re-exported
     from workflows.promo_claim import (
         PromoClaimInput,
         PromoClaimWorkflow,
@@ -79,51 +78,6 @@ with workflow.unsafe.imports_passed_through():
         service_order_workflow_id,
     )
     from workflows.subscription import SubscriptionInput, SubscriptionWorkflow, subscription_workflow_id
-
-
-@dataclass
-class OrderInput:
-    order_id: str
-    customer_id: str
-    offering_id: str
-    price_id: str
-    price_amount: str
-    price_currency: str
-    msisdn_preference: str | None = None
-    promo_code: str | None = None
-    # TMF622 requestedStartDate: work waits until then, and the order can be cancelled meanwhile.
-    requested_start: str | None = None
-    task_deadline_seconds: float = 10.0
-    # How long an undo step (refund, network undo) retries alone before it asks an operator.
-    compensation_patience_seconds: float = COMPENSATION_PATIENCE_SECONDS
-    # A new run for an order whose earlier run was terminated (no compensation ran): undo what the
-    # order still holds, found from the database, and fail it (ops.som.undo_abandoned_orders).
-    undo_only: bool = False
-
-
-@dataclass
-class OrderResult:
-    order_id: str
-    state: str
-    subscription_id: str | None = None
-    msisdn: str | None = None
-    iccid: str | None = None
-    reason: str | None = None
-
-
-@dataclass
-class CancelOrder:
-    reason: str = "cancelled by request"
-
-
-@dataclass
-class OrderStatus:
-    order_id: str
-    state: str
-    som_started: bool
-    service_order_id: str | None
-    subscription_id: str | None
-    reason: str | None
 
 
 PATCH = "order-undoes-every-step"

@@ -4,7 +4,6 @@ number and an eSIM, and run the network tasks (HLR, PCRF, OCS) in parallel with 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -34,41 +33,8 @@ with workflow.unsafe.imports_passed_through():
         EsimReady,
         esim_workflow_id,
     )
+    from workflows.messages import ServiceOrderInput, ServiceOrderResult, ServiceOrderStatus  # noqa: F401 - re-exported
     from workflows.provisioning_tasks import ResolveTask, RetryTask, TaskRunner
-
-
-@dataclass
-class ServiceOrderInput:
-    service_order_id: str
-    order_id: str
-    customer_id: str
-    offering_id: str
-    preferred_msisdn: str | None = None
-    task_deadline_seconds: float = 10.0
-    allowances: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class ServiceOrderResult:
-    service_order_id: str
-    msisdn: str
-    iccid: str
-    activation_code: str
-    # `failed` (patch FAILS_WITH_RESULT): compensated, the reason and its rule code say why. The
-    # parent treats it exactly as it treated the child's failure before.
-    state: str = "completed"
-    reason: str | None = None
-    rule_code: str | None = None
-
-
-@dataclass
-class ServiceOrderStatus:
-    service_order_id: str
-    state: str
-    msisdn: str | None
-    iccid: str | None
-    stuck_tasks: list[str]
-    tickets: dict[str, str]
 
 
 def service_order_workflow_id(service_order_id: str) -> str:
