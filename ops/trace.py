@@ -288,6 +288,9 @@ def _local_activity(attrs: Any, at: datetime, floor: datetime | None) -> Step:
         start = min(floor or end, end)
     step = Step("localActivity", str(data.get("activity_type", "local activity")), start, end, "completed")
     step.attempts = data.get("attempt")
+    # The marker keeps no input; a provisioning task's result names its task (TaskOutcome.task_type).
+    if "result" in attrs.details:
+        step.detail = _detail(attrs.details["result"])
     if attrs.HasField("failure"):
         step.status, step.error = "failed", attrs.failure.message
     return step
@@ -310,7 +313,8 @@ def _decode(payloads: Any) -> Any:
 
 
 def _detail(inputs: Any) -> str | None:
-    """What a provisioning task works on, so four `run_task` rows read as four tasks."""
+    """What a provisioning task works on (its input, or a local one's result), so four `run_task`
+    rows read as four tasks."""
     arg = _decode(inputs.payloads) if inputs.payloads else None
     if isinstance(arg, dict):
         for key in ("task_type", "event"):

@@ -44,7 +44,7 @@ def _label(step: dict[str, Any]) -> str:
     if kind == "activity":
         return f"{name} {step['detail']}" if step.get("detail") else name
     if kind == "localActivity":
-        return f"{name} (local)"
+        return f"{name} {step['detail']} (local)" if step.get("detail") else f"{name} (local)"
     if kind == "timer":
         return f"{name} ({duration(step.get('plannedMs'))})"
     if kind == "childWorkflow":

@@ -46,12 +46,12 @@ async def test_trace_for_order_draws_every_workflow_of_the_saga(saga: Saga, saga
         f"service-order-{so_id}",
         f"esim-{iccid}",
         f"subscription-{sub_id}",
-        "start_order (local)",
+        "create_service_order (local)",
         "reserve_resources (local)",
-        "charge_activation",
+        "charge_activation (local)",
         "create_subscription (local)",
-        "run_task HLR_PROVISION",
-        "run_task ESIM_PROFILE_PREPARE",
+        "run_task HLR_PROVISION (local)",
+        "run_task ESIM_PROFILE_PREPARE (local)",
         "child ServiceOrderWorkflow",
         "signal esim_prepared",
         " ms",
@@ -77,15 +77,18 @@ async def test_trace_for_order_draws_every_workflow_of_the_saga(saga: Saga, saga
         com["status"] == som["status"] == "completed" and lane(trace, "subscription-")["status"] == "running"
     )
     assert som["parentWorkflowId"] == com["workflowId"] and esim["parentWorkflowId"] == som["workflowId"]
+    # One workflow task per step of the order (issue 12): started with its service order in one
+    # local step; the charge, the line and the order's completion local too.
     assert [s["name"] for s in steps(com, "localActivity")] == [
-        "start_order",
         "create_service_order",
+        "charge_activation",
         "create_subscription",
         "complete_order",
     ]
-    charge = next(s for s in steps(com, "activity") if s["name"] == "charge_activation")
+    charge = next(s for s in steps(com, "localActivity") if s["name"] == "charge_activation")
     assert charge["status"] == "completed" and charge["attempts"] == 1 and charge["durationMs"] >= 0
-    assert {s["detail"] for s in steps(som, "activity") if s["name"] == "run_task"} == NETWORK_TASKS
+    assert not steps(com, "activity") and not steps(som, "activity")
+    assert {s["detail"] for s in steps(som, "localActivity") if s["name"] == "run_task"} == NETWORK_TASKS
     assert [s["name"] for s in steps(com, "childWorkflow")] == [
         "ServiceOrderWorkflow",
         "SubscriptionWorkflow",
@@ -106,10 +109,11 @@ async def test_a_retried_task_shows_its_attempts(saga: Saga, saga_bss: Bss):
     assert (await saga.handle(order.id).result()).state == "completed"
 
     trace = json.loads((await run(saga_bss, "trace", "for-order", order.id, "--json")).stdout)
-    attempts = {s["detail"]: s["attempts"] for s in steps(lane(trace, "service-order-"), "activity")}
+    som = lane(trace, "service-order-")
+    attempts = {s["detail"]: s["attempts"] for s in steps(som, "localActivity") if s["name"] == "run_task"}
     assert attempts == {"HLR_PROVISION": 2, "PCRF_POLICY_PUSH": 1, "OCS_BALANCE_INIT": 1}
     text = (await run(saga_bss, "trace", "for-order", order.id)).stdout
-    assert re.search(r"run_task HLR_PROVISION .* ms ×2$", text, re.MULTILINE), text
+    assert re.search(r"run_task HLR_PROVISION \(local\) .* ms ×2$", text, re.MULTILINE), text
 
 
 async def test_a_declined_order_shows_its_compensation(saga: Saga, saga_bss: Bss):
