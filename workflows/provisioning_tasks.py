@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
@@ -33,7 +34,13 @@ from temporalio.exceptions import TimeoutError as AttemptTimedOut
 
 with workflow.unsafe.imports_passed_through():
     from activities.base import rule_code
-    from activities.provisioning import DEADLINE_EXCEEDED, ProvisioningActivities, TaskOutcome, TaskRequest
+    from activities.provisioning import (
+        DEADLINE_EXCEEDED,
+        NETWORK_ERROR,
+        ProvisioningActivities,
+        TaskOutcome,
+        TaskRequest,
+    )
     from activities.service_ordering import ServiceOrderActivities, TaskResolved, TaskStuck, TaskTicketClose
     from core.context import RequestContext
     from workflows.common import DB_STEP, STUCK, provisioning_crash_patience, provisioning_options
@@ -123,6 +130,14 @@ class TaskRunner:
                         "%s: attempts lost with the worker; a fresh budget", req.task_type
                     )
                     continue
+                if _our_side_failed(err, self.local) and (
+                    workflow.now() - started
+                ).total_seconds() < provisioning_crash_patience(req.deadline_seconds):
+                    # Our database, not the element, failed the attempts (Postgres restarting): the
+                    # element's budget is untouched; try again in a moment.
+                    workflow.logger.warning("%s: our side failed (%s); trying again", req.task_type, err)
+                    await workflow.sleep(timedelta(seconds=1))
+                    continue
                 if rule_code(err) != DEADLINE_EXCEEDED and not lost:
                     raise
             action = await self._wait_for_operator(
@@ -188,4 +203,17 @@ def _lost_with_worker(err: ActivityError | ApplicationError | AttemptTimedOut, l
         isinstance(timeout, AttemptTimedOut)
         and timeout.type in (TimeoutType.START_TO_CLOSE, TimeoutType.HEARTBEAT)
         and (local or workflow.patched(CRASH_PATCH))
+    )
+
+
+def _our_side_failed(err: ActivityError | ApplicationError | AttemptTimedOut, local: bool) -> bool:
+    """A local task's attempts ran out on a retryable error that is not the element's (a network
+    error or its deadline): our own database or worker was failing, e.g. Postgres restarting."""
+    if not local:
+        return False
+    failure = err if isinstance(err, ApplicationError) else getattr(err, "cause", None)
+    return (
+        isinstance(failure, ApplicationError)
+        and not failure.non_retryable
+        and failure.type not in (NETWORK_ERROR, DEADLINE_EXCEEDED)
     )
