@@ -386,19 +386,7 @@ async def _move_task(
 ) -> None:
     target = rules.task_lifecycle.next(trigger, task.state, code=code)
     now = clock.now()
-    record(
-        session,
-        ctx,
-        f"provisioning.task.{TASK_EVENTS[trigger]}",
-        TASK,
-        task.id,
-        {
-            "serviceOrderId": task.service_order_id,
-            "taskType": task.task_type,
-            "from": task.state,
-            **(payload or {}),
-        },
-    )
+    _task_event(session, ctx, task, trigger, task.state, payload or {})
     task.state = target
     task.updated_at = now
     if target == rules.COMPLETED:

@@ -183,28 +183,24 @@ async def renew_in_steps(
     read inside it), so the workflow needs no read of its own afterwards."""
     from core.db import transaction
 
-    async with await _read_only(db) as s:
-        step = await prepare_renewal(
+    def prepare(s: AsyncSession, lock: bool) -> Any:
+        return prepare_renewal(
             s,
             ctx,
             subscription_id=subscription_id,
             period_start=period_start,
             idempotency_key=idempotency_key,
             promo=promo,
-            lock=False,
+            lock=lock,
         )
+
+    async with await _read_only(db) as s:
+        step = await prepare(s, lock=False)
         if isinstance(step, RenewalOutcome):
             return await _with_line(s, step, read_line)
     if step is _WRITES:  # the declined path writes: again, as a transaction under the lock
         async with transaction(db) as s:
-            step = await prepare_renewal(
-                s,
-                ctx,
-                subscription_id=subscription_id,
-                period_start=period_start,
-                idempotency_key=idempotency_key,
-                promo=promo,
-            )
+            step = await prepare(s, lock=True)
             if isinstance(step, RenewalOutcome):
                 return await _with_line(s, step, read_line)
     payment_id = None

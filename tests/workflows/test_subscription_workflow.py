@@ -474,7 +474,7 @@ async def test_a_blocked_line_continues_as_new_when_temporal_suggests_it_and_car
             await exhaust(lines.runtime, sub_id)
             for _ in range(15):
                 await handle.signal(SubscriptionWorkflow.exhausted, Exhausted(sub_id, "data"))
-            for _ in range(200):
+            for _ in range(1200):  # up to a minute on a loaded machine; ends at the new run
                 described = await handle.describe()
                 if described.run_id != handle.first_execution_run_id:
                     break
