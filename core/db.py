@@ -92,11 +92,6 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def next_sequence(session: AsyncSession, schema: str, name: str) -> int:
-    result = await session.execute(text(f"SELECT nextval('{schema}.{name}')"))
-    return int(result.scalar_one())
-
-
 async def next_sequences(session: AsyncSession, sequences: list[tuple[str, str]]) -> list[int]:
     """nextval of each (schema, sequence), in order, in one statement (one round trip)."""
     columns = ", ".join(f"nextval('{schema}.{name}')" for schema, name in sequences)

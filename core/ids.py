@@ -6,7 +6,7 @@ import secrets
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.db import next_sequence, next_sequences
+from core.db import next_sequences
 
 # prefix -> (schema, sequence); the sequences are created by migration 0000.
 SEQUENCED = {
@@ -23,8 +23,8 @@ SEQUENCED = {
 
 
 async def next_id(session: AsyncSession, prefix: str) -> str:
-    schema, seq = SEQUENCED[prefix]
-    return f"{prefix}-{await next_sequence(session, schema, seq):06d}"
+    (one,) = await next_ids(session, prefix)
+    return one
 
 
 async def next_ids(session: AsyncSession, *prefixes: str) -> list[str]:
