@@ -53,7 +53,11 @@ GROUPS = [
     ("subscription", "subscription", "Lines: balances, top-ups, renewals, plan changes, termination."),
     ("port", "port", "Number porting (MNP): port-in and port-out requests, approve, reject."),
     ("case", "case", "Cases: a customer's matter grouping its tickets (open, list, show, note, close)."),
-    ("ticket", "ticket", "Trouble tickets (TMF621): list, open, assign, ack, resolve, close; retry a waiting workflow."),
+    (
+        "ticket",
+        "ticket",
+        "Trouble tickets (TMF621): list, open, assign, ack, resolve, close; retry a waiting workflow.",
+    ),
     ("clock", "clock", "The business clock of a test stack (bss up --test-clock): now, freeze, advance."),
     ("promo", "promo", "Promotions: promo codes, discounts, eligibility lists, exhaust."),
     ("scenario", "scenario", "YAML scenarios against the stack: run FILE, run-all, validate."),

@@ -29,7 +29,9 @@ async def test_a_handbook_question_is_answered_with_a_citation_of_its_section(ru
 
     porting = await knowledge_search(runtime, "clearinghouse number_locked port-in approval", limit=3)
     assert porting[0]["source"] == "docs/handbook/porting.md"
-    sla = await knowledge_search(runtime, "how long may a service outage ticket stay open before its SLA is breached", limit=3)
+    sla = await knowledge_search(
+        runtime, "how long may a service outage ticket stay open before its SLA is breached", limit=3
+    )
     assert sla[0]["source"] == "docs/handbook/cases-and-slas.md"
     # The other docs are indexed too.
     assert any(

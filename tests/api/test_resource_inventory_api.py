@@ -277,7 +277,14 @@ async def test_counts_show_both_pools_by_status(api, runtime):
     r = await api.get(f"{BSS}/counts")
     assert r.status_code == 200
     assert r.json() == {
-        "msisdn": {"available": 999, "held": 0, "reserved": 0, "assigned": 1, "quarantine": 0, "ported_out": 0},
+        "msisdn": {
+            "available": 999,
+            "held": 0,
+            "reserved": 0,
+            "assigned": 1,
+            "quarantine": 0,
+            "ported_out": 0,
+        },
         "esim": {"available": 999, "reserved": 0, "prepared": 0, "downloaded": 0, "installed": 1},
     }
 
