@@ -51,6 +51,8 @@ class Child:
     restarts: list[float] = field(default_factory=list)
     # Held at its gate after its imports until the supervisor opens it (first start only).
     gate: Gate | None = None
+    # The web doors' process: the ports it serves (one per door).
+    door_ports: tuple[int, ...] = ()
 
 
 @dataclass
@@ -113,6 +115,20 @@ def portals(settings: Settings) -> list[tuple[str, str, int]]:
         if (ROOT / (module.replace(".", "/") + ".py")).is_file():
             found.append((name, f"{module}:app_from_env", int(getattr(settings, port_attr))))
     return found
+
+
+def doors_child(settings: Settings) -> Child | None:
+    """One process serves every door (portals/web/serve.py: one uvicorn server per door, each with
+    its own app and port, in one event loop): the doors import the same operations layer and web
+    stack, and two processes held two copies of it at idle. Killed or crashed, it is started again
+    with every door; `bss status` checks each door's port."""
+    doors = [(name, factory.split(":")[0], port) for name, factory, port in portals(settings)]
+    if not doors:
+        return None
+    from portals.web.serve import door_args
+
+    cmd = [sys.executable, "-m", "portals.web.serve", "--host", settings.host, *door_args(doors)]
+    return Child("portals", cmd, None, True, door_ports=tuple(port for _, _, port in doors))
 
 
 def components(settings: Settings) -> list[tuple[str, str, int | None]]:
@@ -423,12 +439,11 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             )
             mark("temporal listening")
         ensure_dev_token(settings.token_file)
-        for name, factory, port in portals(settings):
-            apps.append(Child(name, _uvicorn(py, factory, settings.host, port), port, True))
+        if (door_process := doors_child(settings)) is not None:
+            apps.append(door_process)
         what = "worker" if settings.workers <= 1 else f"{settings.workers} workers"
-        has_doors = any(c.port not in (None, settings.api_port) for c in apps)
-        step(f"{what}, api and portals" if has_doors else f"{what} and api", announce)
-        doors = [c for c in apps if c.port not in (None, settings.api_port)]
+        doors = [c for c in apps if c.door_ports]
+        step(f"{what}, api and portals" if doors else f"{what} and api", announce)
         # The doors start once the API answers: on two cores their imports would otherwise slow
         # the worker's and the API's, and /health needs neither door.
         for child in apps:
@@ -499,23 +514,21 @@ def supervise(settings: Settings, announce: bool = True) -> int:
 
 
 def _wait_doors(settings: Settings, doors: list[Child], timeout: float = 30) -> None:
-    """Until every portal listens. A portal that fails does not stop the stack (the API and the
+    """Until every door listens. A door that fails does not stop the stack (the API and the
     worker serve without it): the supervisor's loop keeps restarting it, and `bss status` shows it down."""
     deadline = time.monotonic() + timeout
-    waiting = list(doors)
+    waiting = [(child, port) for child in doors for port in child.door_ports]
     while waiting and time.monotonic() < deadline:
-        for child in list(waiting):
+        for child, port in list(waiting):
             if child.proc is not None and child.proc.poll() is not None:
                 print(f"{child.name} exited during start-up; see {_log(settings, child.name)}", flush=True)
-                waiting.remove(child)
-            elif child.port is not None and postgres.port_open(settings.host, child.port):
-                waiting.remove(child)
+                waiting.remove((child, port))
+            elif postgres.port_open(settings.host, port):
+                waiting.remove((child, port))
         if waiting:
             time.sleep(0.2)
-    for child in waiting:
-        print(
-            f"{child.name} does not listen on {child.port} yet; see {_log(settings, child.name)}", flush=True
-        )
+    for child, port in waiting:
+        print(f"{child.name} does not listen on {port} yet; see {_log(settings, child.name)}", flush=True)
 
 
 def _uvicorn(py: str, factory: str, host: str, port: int) -> list[str]:

@@ -214,6 +214,31 @@ def test_the_self_serve_portal_runs_beside_the_api(stack: Stack):
     assert r.status_code == 200 and "Standard" in r.text  # the seeded plans, from the catalogue
 
 
+def _doors_answer(stack: Stack) -> bool:
+    try:
+        portal = httpx.get(f"http://127.0.0.1:{stack.env['BSS_PORTAL_PORT']}/login", timeout=5)
+        cockpit = httpx.get(f"http://127.0.0.1:{stack.env['BSS_COCKPIT_PORT']}/login", timeout=5)
+    except httpx.HTTPError:
+        return False
+    return portal.status_code == 200 and cockpit.status_code == 200 and portal.text != cockpit.text
+
+
+def _doors_pid(stack: Stack) -> int:
+    return int(json.loads((stack.data_dir / "stack-children.json").read_text())["portals"])
+
+
+def test_one_process_serves_both_doors_and_comes_back_with_both(stack: Stack):
+    pid = _doors_pid(stack)
+    listening = {c.laddr.port for c in psutil.Process(pid).net_connections() if c.status == "LISTEN"}
+    assert {int(stack.env["BSS_PORTAL_PORT"]), int(stack.env["BSS_COCKPIT_PORT"])} <= listening
+    assert _doors_answer(stack)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and not (_doors_pid(stack) != pid and _doors_answer(stack)):
+        time.sleep(0.3)
+    assert _doors_pid(stack) != pid and _doors_answer(stack), _logs(stack.data_dir)
+
+
 def test_the_worker_schedules_the_hourly_quarantine_release(stack: Stack):
     import asyncio
 
