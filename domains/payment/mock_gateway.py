@@ -101,6 +101,7 @@ class MockGateway:
         self.timeout = timeout
         self.latency = latency
         self.rng = rng or random.Random()
+        self._books: Any = None  # the engine of `db` in autocommit (see _autocommit)
         # Calls of this instance that reached the acquirer's books (not replays of a key); the
         # ledger itself (authorizations_for, …) is the count across processes.
         self.authorizations = 0
@@ -111,26 +112,26 @@ class MockGateway:
     ) -> GatewayResult:
         fired = await self._fired(CHARGE)
         await self._network(fired, CHARGE)
-        async with self._db() as s, s.begin():
-            row = await _authorization(s, idempotency_key)
-            if row is None:
-                declined = declines(token) or "decline" in fired
-                row = CardAuthorization(
-                    id=f"pi_{secrets.token_hex(12)}",
-                    idempotency_key=idempotency_key,
-                    token=token,
-                    amount=amount,
-                    currency=currency,
-                    approved=not declined,
-                    decline_code="card_declined" if declined else None,
-                    decline_reason="card_declined_by_issuer" if declined else None,
-                    created_at=clock.now(),
-                )
-                if await _insert(s, CardAuthorization, row):
-                    self.authorizations += 1  # the row as inserted: no need to read it back
-                else:
-                    row = await _authorization(s, idempotency_key)
-                    assert row is not None
+        declined = declines(token) or "decline" in fired
+        row = CardAuthorization(
+            id=f"pi_{secrets.token_hex(12)}",
+            idempotency_key=idempotency_key,
+            token=token,
+            amount=amount,
+            currency=currency,
+            approved=not declined,
+            decline_code="card_declined" if declined else None,
+            decline_reason="card_declined_by_issuer" if declined else None,
+            created_at=clock.now(),
+        )
+        # A new key is one INSERT, committed on its own (no BEGIN and COMMIT round trips); a key
+        # seen before conflicts (after its first insert committed) and is answered from its row.
+        async with self._autocommit() as s:
+            if await _insert(s, CardAuthorization, row):
+                self.authorizations += 1  # the row as inserted: no need to read it back
+            else:
+                row = await _authorization(s, idempotency_key)
+                assert row is not None
         if "lost_response" in fired:
             raise GatewayResponseLost(f"The card gateway's answer to {idempotency_key} was lost.")
         return _result(row)
@@ -183,6 +184,13 @@ class MockGateway:
             amount=row.amount,
             refunded=refunded,
         )
+
+    def _autocommit(self) -> Any:
+        """A session on the same pool whose statements each commit on their own."""
+        if self._books is None:
+            engine = self._db.kw["bind"]
+            self._books = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._db(bind=self._books)
 
     async def _fired(self, task_type: str) -> set[str]:
         if self.faults is None:

@@ -26,7 +26,6 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -147,19 +146,6 @@ async def _renew_in_one(
     return await apply_renewal(session, ctx, step, payment_id, gateway)
 
 
-async def _read_only(db: Any):
-    """A session on the same pool whose statements run outside a transaction (AUTOCOMMIT: no BEGIN
-    and COMMIT round trips): for reads that need no snapshot across statements and take no lock."""
-    engine = db.kw["bind"]
-    reading = _READ_ONLY.get(engine)
-    if reading is None:
-        reading = _READ_ONLY[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return db(bind=reading)
-
-
-_READ_ONLY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 async def renew_in_steps(
     db: Any,
     ctx: RequestContext,
@@ -171,13 +157,13 @@ async def renew_in_steps(
     promo: bool = False,
     read_line: bool = False,
 ) -> RenewalOutcome:
-    """`renew` (a `period_start`) or `renew_now` (none) in three steps, so the line's row is never
-    locked while the gateway answers: (1) read and check (one statement, no transaction, no lock:
-    step 3 checks again), (2) charge with the period's idempotency key in a transaction (the payment
-    row, not the line, is held across the call), (3) lock the line, check it again and apply. A
-    retry repeats all three; the key makes the charge happen once, and step 3 finds a renewal
-    already applied by its key. A line with no card to charge is declined in step 1, which then
-    runs as a transaction under the line's lock.
+    """`renew` (a `period_start`) or `renew_now` (none) in three steps of one transaction, so the
+    line's row is never locked while the gateway answers: (1) read and check (one statement, no
+    lock: step 3 checks again), (2) charge with the period's idempotency key (the key, not the line,
+    is held across the call), (3) lock the line, check it again and apply. Nothing of them commits
+    unless all do; a retry repeats all three and the key makes the charge happen once (the gateway
+    answers a key it has seen from its own record), and step 3 finds a renewal already applied by
+    its key. A line with no card to charge is declined in step 1, asked again under the line's lock.
 
     `read_line`: the outcome carries the line as the last of those steps left it (`line_mirror`,
     read inside it), so the workflow needs no read of its own afterwards."""
@@ -194,20 +180,15 @@ async def renew_in_steps(
             lock=lock,
         )
 
-    async with await _read_only(db) as s:
+    async with transaction(db) as s:
         step = await prepare(s, lock=False)
+        if step is _WRITES:  # the declined path writes: again, under the lock
+            step = await prepare(s, lock=True)
         if isinstance(step, RenewalOutcome):
             return await _with_line(s, step, read_line)
-    if step is _WRITES:  # the declined path writes: again, as a transaction under the lock
-        async with transaction(db) as s:
-            step = await prepare(s, lock=True)
-            if isinstance(step, RenewalOutcome):
-                return await _with_line(s, step, read_line)
-    payment_id = None
-    if not step.free:  # a promotion may make a period free: nothing to charge
-        async with transaction(db) as s:
+        payment_id = None
+        if not step.free:  # a promotion may make a period free: nothing to charge
             payment_id = (await _charge_plan(s, ctx, step, gateway)).id
-    async with transaction(db) as s:
         return await _with_line(s, await apply_renewal(s, ctx, step, payment_id, gateway), read_line)
 
 
