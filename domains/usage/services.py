@@ -8,11 +8,14 @@ statement (domains/usage/store.py). The event id is the idempotency key.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+import asyncpg
 from sqlalchemy import case, func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -118,6 +121,77 @@ async def rate_usage(
     return result
 
 
+async def rate_unlocked(
+    conn: asyncpg.Connection,
+    ctx: RequestContext,
+    records: Sequence[RawUsage],
+    *,
+    contexts: Sequence[RequestContext] | None = None,
+) -> RatingResult | None:
+    """rate_usage for single events in two round trips and two short transactions, on a bare
+    driver connection: read the lines without locks, rate, and write only if nothing read has
+    changed (store.write_if_unchanged). None when it cannot decide alone: a record without an id (a
+    retry after an unknown outcome must find it stored), a line it would block, a threshold it
+    would cross, or a line that changed meanwhile; the caller then rates under locks (rate_usage),
+    which writes the same rows. Nothing is written when it answers None."""
+    now = clock.now()
+    result = RatingResult()
+    mediated: list[MediatedUsage] = []
+    for raw in records:
+        try:
+            mediated.append(mediate(raw, now))
+        except DomainError as exc:
+            result.rejections.append(Rejection(raw.index, raw.id, exc))
+    if not mediated:
+        return result
+    if any(m.id is None for m in mediated):
+        return None
+    lines, stored, versions = await store.read_lines(
+        conn, {m.msisdn for m in mediated}, [m.id for m in mediated if m.id is not None]
+    )
+    used_before = _primary_used(lines)
+    run = rate_in_order(mediated, lines, stored)
+    if run.exhausted or _crossings(lines, used_before):
+        return None
+    result.duplicates = run.duplicates
+    result.rejections = sorted(result.rejections + run.rejections, key=lambda r: r.index)
+    if not run.rated:
+        return result
+    result.rated = [RatedEvent(r.event.id, r, now) for r in run.rated]  # type: ignore[arg-type]
+    touched = [b for line in lines.values() for b in line.buckets.values() if b.touched]
+    audit = [_audit_dict(ctx if contexts is None else contexts[e.rated.event.index], e) for e in result.rated]
+    try:
+        await store.write_if_unchanged(conn, result.rated, touched, audit, versions)
+    except store.Changed:
+        return None
+    return result
+
+
+def _audit_dict(ctx: RequestContext, event: RatedEvent) -> dict[str, Any]:
+    """The `usage.rated` row _audit_one would add, as the columns store.write takes."""
+    return {
+        "event_id": uuid.uuid4(),
+        "event_type": "usage.rated",
+        "aggregate_type": AGGREGATE,
+        "aggregate_id": event.id,
+        "occurred_at": clock.now(),
+        "actor": ctx.actor,
+        "channel": ctx.channel,
+        "service_identity": ctx.service_identity,
+        "trace_id": ctx.trace_id,
+        "payload": _rated_payload(event),
+    }
+
+
+def _rated_payload(event: RatedEvent) -> dict[str, Any]:
+    return {
+        "subscriptionId": event.rated.subscription_id,
+        "allowanceType": event.rated.allowance_type,
+        "quantity": event.rated.event.quantity,
+        "inBundle": event.rated.in_bundle,
+    }
+
+
 def _primary_used(lines: dict[str, Line]) -> dict[int, int]:
     """Fine units used of each line's limited primary allowance, by balance id."""
     return {
@@ -136,15 +210,7 @@ async def _thresholds(
 ) -> None:
     """`balance.threshold_reached` (80 / 100 %) for each primary allowance this rating moved across
     a threshold: once per crossing, in the rating's transaction (notifications read it)."""
-    crossings: list[tuple[str, Bucket, int]] = []
-    for line in lines.values():
-        b = line.buckets.get(PRIMARY_ALLOWANCE)
-        if b is None or not b.touched or b.balance_id not in used_before:
-            continue
-        factor = b.factor or 1
-        percent = crossed(used_before[b.balance_id], b.consumed * factor + b.fine, b.total * factor)
-        if percent is not None:
-            crossings.append((line.subscription_id, b, percent))
+    crossings = _crossings(lines, used_before)
     if not crossings:
         return
     owners = dict(
@@ -170,6 +236,20 @@ async def _thresholds(
                 "percent": percent,
             },
         )
+
+
+def _crossings(lines: dict[str, Line], used_before: dict[int, int]) -> list[tuple[str, Bucket, int]]:
+    """(subscription id, bucket, percent) of each primary allowance the rating moved across a threshold."""
+    crossings: list[tuple[str, Bucket, int]] = []
+    for line in lines.values():
+        b = line.buckets.get(PRIMARY_ALLOWANCE)
+        if b is None or not b.touched or b.balance_id not in used_before:
+            continue
+        factor = b.factor or 1
+        percent = crossed(used_before[b.balance_id], b.consumed * factor + b.fine, b.total * factor)
+        if percent is not None:
+            crossings.append((line.subscription_id, b, percent))
+    return crossings
 
 
 async def _block(
@@ -223,20 +303,7 @@ def _detached(session: AsyncSession, row: DomainEvent) -> DomainEvent:
 
 def _audit_one(session: AsyncSession, ctx: RequestContext, event: RatedEvent) -> DomainEvent:
     """`usage.rated`: the audit row of one single event."""
-    row = record(
-        session,
-        ctx,
-        "usage.rated",
-        AGGREGATE,
-        event.id,
-        {
-            "subscriptionId": event.rated.subscription_id,
-            "allowanceType": event.rated.allowance_type,
-            "quantity": event.rated.event.quantity,
-            "inBundle": event.rated.in_bundle,
-        },
-    )
-    return row
+    return record(session, ctx, "usage.rated", AGGREGATE, event.id, _rated_payload(event))
 
 
 def _audit_row(

@@ -7,11 +7,13 @@ as a single one.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -193,11 +195,16 @@ async def event_ids(session: AsyncSession, rated: list[Rated]) -> list[str]:
 # The audit row goes in by its own table's columns (all but the generated id), as the ORM would.
 AUDIT_COLUMNS = [c.name for c in DomainEvent.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
 
+
+def audit_row(event: DomainEvent) -> dict[str, Any]:
+    return {c: getattr(event, c) for c in AUDIT_COLUMNS}
+
+
 # All events in rating order, then the balances they moved: absolute values are safe to write, the
 # rows are locked since lock_lines. Every CTE runs whether or not the final SELECT reads it.
-_WRITE = text(
-    """
-    WITH events AS (
+# `{guard}` is empty here; the unlocked path (write_if_unchanged) puts its check there.
+_WRITE_TEMPLATE = """
+    WITH {lead}events AS (
         INSERT INTO usage.usage_event (id, msisdn, subscription_id, usage_type, quantity, original_quantity,
             original_unit, roaming, usage_date, allowance_type, in_bundle, status, rated_at)
         SELECT u.id, u.msisdn, u.sub, u.kind, u.q, u.oq, u.ou, u.roaming,
@@ -207,26 +214,33 @@ _WRITE = text(
             CAST(:roaming AS boolean[]), CAST(:ats AS timestamptz[]), CAST(:allowances AS varchar[]),
             CAST(:in_bundle AS bigint[]))
             AS u(id, msisdn, sub, kind, q, oq, ou, roaming, at, allowance, in_bundle)
+        {where}
         ON CONFLICT (id) DO NOTHING
         RETURNING 1
     ),
     balances AS (
         UPDATE subscription.bundle_balance AS b SET consumed = v.consumed
         FROM unnest(CAST(:balance_ids AS bigint[]), CAST(:consumed AS bigint[])) AS v(id, consumed)
-        WHERE b.id = v.id
+        WHERE b.id = v.id {and_}
     ),
     fractions AS (
         INSERT INTO usage.balance_fraction (balance_id, period_start, fine)
         SELECT * FROM unnest(CAST(:balance_ids AS bigint[]), CAST(:periods AS timestamptz[]),
             CAST(:fines AS bigint[]))
+        {where}
         ON CONFLICT (balance_id) DO UPDATE SET period_start = excluded.period_start, fine = excluded.fine
     ),
     audit AS (
         INSERT INTO audit.domain_event ({audit_columns})
         SELECT {audit_columns} FROM jsonb_populate_recordset(NULL::audit.domain_event, CAST(:audit AS jsonb))
+        {where}
     )
-    SELECT count(*) FROM events
-    """.format(audit_columns=", ".join(AUDIT_COLUMNS))
+    SELECT {result} FROM events
+"""
+_WRITE = text(
+    _WRITE_TEMPLATE.format(
+        lead="", where="", and_="", result="count(*)", audit_columns=", ".join(AUDIT_COLUMNS)
+    )
 )
 
 
@@ -235,8 +249,15 @@ async def write(
 ) -> int:
     """The rated events, the balances they moved and the audit rows; returns how many events were
     new (fewer than sent means a concurrent duplicate, and the caller must roll back)."""
+    params = _write_params(events, buckets, [audit_row(a) for a in audit])
+    return int((await session.execute(_WRITE, params)).scalar_one())
+
+
+def _write_params(
+    events: list[RatedEvent], buckets: list[Bucket], audit: list[dict[str, Any]]
+) -> dict[str, Any]:
     now = events[0].rated_at
-    params: dict[str, Any] = {
+    return {
         "now": now,
         "ids": [e.id for e in events],
         "msisdns": [e.rated.event.msisdn for e in events],
@@ -254,6 +275,142 @@ async def write(
         "consumed": [b.consumed for b in buckets],
         "periods": [b.period_start for b in buckets],
         "fines": [b.fine for b in buckets],
-        "audit": json.dumps([{c: getattr(a, c) for c in AUDIT_COLUMNS} for a in audit], default=str),
+        "audit": json.dumps(audit, default=str),
     }
-    return int((await session.execute(_WRITE, params)).scalar_one())
+
+
+# ---- rating without holding locks across round trips (single events) -------------------------------
+#
+# A single event paid four round trips: BEGIN, lock_lines, write, COMMIT. The unlocked path pays two,
+# each a transaction of its own: read_lines (no lock), then write_if_unchanged, which locks the same
+# rows in the same order as lock_lines, and writes only if none of them changed since the read (same
+# row versions, by xmin, and no balance more or less). Otherwise, and when another rater stored one of
+# the ids meanwhile, the statement fails as a whole (division by zero, Postgres's only raise in plain
+# SQL) and leaves nothing behind; the caller then rates under locks as before. So what it commits is
+# exactly what lock_lines followed by write would have committed, had the rating held the locks.
+_READ_LINES = """
+    WITH lines AS MATERIALIZED (
+        SELECT s.id, s.msisdn, s.state, s.created_at, CAST(s.xmin AS text) AS line_version, b.id AS balance_id,
+            b.allowance_type, b.total, b.consumed, b.unit, b.period_start, f.period_start AS fraction_period,
+            f.fine, CAST(b.xmin AS text) AS balance_version
+        FROM subscription.subscription AS s
+        LEFT JOIN subscription.bundle_balance AS b ON b.subscription_id = s.id
+        LEFT JOIN usage.balance_fraction AS f ON f.balance_id = b.id
+        WHERE s.msisdn = ANY(CAST($1 AS varchar[])) AND s.state <> 'terminated'
+        ORDER BY s.id, b.id
+    ), stored AS MATERIALIZED ({stored})
+    SELECT l.*, NULL AS event_id, NULL AS event_msisdn, NULL AS kind, NULL AS quantity, NULL AS event_unit,
+        NULL AS roaming, NULL AS usage_date
+    FROM lines AS l
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, st.*
+    FROM stored AS st
+""".format(stored=_STORED.replace(":ids", "$2"))
+
+_UNCHANGED = """
+    locked AS MATERIALIZED (
+        SELECT b.id, CAST(s.xmin AS text) AS line_version, CAST(b.xmin AS text) AS balance_version
+        FROM subscription.subscription AS s
+        JOIN subscription.bundle_balance AS b ON b.subscription_id = s.id
+        WHERE s.id = ANY(CAST(:lines AS varchar[]))
+        ORDER BY s.id, b.id
+        FOR UPDATE OF s, b
+    ),
+    unchanged AS MATERIALIZED (
+        SELECT count(*) = :read_count AND count(r.id) = :read_count AS ok
+        FROM locked AS l
+        LEFT JOIN unnest(CAST(:read_ids AS bigint[]), CAST(:read_lines AS text[]), CAST(:read_balances AS text[]))
+            AS r(id, line_version, balance_version)
+            ON r.id = l.id AND r.line_version = l.line_version AND r.balance_version = l.balance_version
+    ),
+"""
+_IF_UNCHANGED = "(SELECT ok FROM unchanged)"
+
+
+def _numbered(sql: str) -> tuple[str, list[str]]:
+    """`:name` parameters as asyncpg's `$n`, and the names in their order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):([a-z_]+)", number, sql), names
+
+
+_WRITE_IF_UNCHANGED, _WRITE_IF_UNCHANGED_NAMES = _numbered(
+    _WRITE_TEMPLATE.format(
+        lead=_UNCHANGED,
+        where=f"WHERE {_IF_UNCHANGED}",
+        and_=f"AND {_IF_UNCHANGED}",
+        # 1 / 0 when anything changed or an id was taken: the statement fails and writes nothing.
+        result=f"1 / CAST({_IF_UNCHANGED} AND count(*) = :event_count AS int)",
+        audit_columns=", ".join(AUDIT_COLUMNS),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The row versions of the lines read_lines read: (balance id, line xmin, balance xmin)."""
+
+    of_line: dict[str, list[tuple[int, str, str]]]
+
+
+class Changed(Exception):
+    """A line changed (or an id was stored) between read_lines and write_if_unchanged."""
+
+
+async def read_lines(
+    conn: asyncpg.Connection, msisdns: set[str], ids: list[str]
+) -> tuple[dict[str, Line], dict[str, StoredEvent], Versions]:
+    """lock_lines' answer without the locks (one statement, one snapshot), with the row versions
+    write_if_unchanged checks."""
+    lines: dict[str, Line] = {}
+    stored: dict[str, StoredEvent] = {}
+    versions: dict[str, list[tuple[int, str, str]]] = {}
+    msisdns = {m for m in msisdns if m.isascii() and m.isdigit() and len(m) <= MSISDN_MAX}
+    for row in await conn.fetch(_READ_LINES, sorted(msisdns), ids):
+        (sub_id, msisdn, state, created, line_version, bal_id, kind, total, consumed, unit, period, f_period,
+         fine, balance_version, event_id, e_msisdn, e_kind, quantity, e_unit, roaming, at) = row  # fmt: skip
+        if event_id is not None:
+            stored[event_id] = StoredEvent.from_row(e_msisdn, e_kind, quantity, e_unit, roaming, at)
+            continue
+        line = lines.get(msisdn)
+        if line is None:
+            line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
+        if bal_id is None:  # a line without any balance row: nothing to rate against
+            continue
+        bucket = Bucket(bal_id, kind, total, consumed, unit, period)
+        if f_period is not None and f_period == period:
+            bucket.fine = fine
+        line.buckets[kind] = bucket
+        versions.setdefault(sub_id, []).append((bal_id, line_version, balance_version))
+    return lines, stored, Versions(versions)
+
+
+async def write_if_unchanged(
+    conn: asyncpg.Connection,
+    events: list[RatedEvent],
+    buckets: list[Bucket],
+    audit: list[dict[str, Any]],
+    versions: Versions,
+) -> None:
+    """write(), in a transaction of its own, if the rated lines are as read_lines read them and no
+    id is stored yet; raises Changed (nothing written) otherwise."""
+    lines = sorted({e.rated.subscription_id for e in events})
+    read = [v for line in lines for v in versions.of_line.get(line, ())]
+    params = _write_params(events, buckets, audit)
+    params.update(
+        lines=lines,
+        read_count=len(read),
+        read_ids=[v[0] for v in read],
+        read_lines=[v[1] for v in read],
+        read_balances=[v[2] for v in read],
+        event_count=len(events),
+    )
+    try:
+        await conn.fetchval(_WRITE_IF_UNCHANGED, *(params[n] for n in _WRITE_IF_UNCHANGED_NAMES))
+    except asyncpg.DivisionByZeroError:
+        raise Changed() from None

@@ -497,3 +497,52 @@ async def test_a_failed_signal_does_not_undo_the_block(runtime, temporal_dev) ->
     recorded = await ops.record_usage(runtime, CTX, raw(msisdn, quantity=6, unit="GB"))
     assert recorded.created
     assert await line_state(runtime, sub) == ("blocked", "primary_allowance_exhausted")
+
+
+@pytest.mark.parametrize("change", ["balance", "line", "id"])
+async def test_an_unlocked_rating_writes_nothing_when_the_line_changed_after_its_read(
+    runtime, change
+) -> None:
+    """Single events are read without locks and written only if nothing read has changed
+    (store.write_if_unchanged): a balance or the line updated meanwhile, or the id stored by
+    another rater, fails the write as a whole, and the event is then rated under locks."""
+    from domains.usage import services, store
+
+    sub, msisdn = await active_line(runtime, "PLAN_M")
+    event = raw(msisdn, quantity=700, unit="KB", id=f"unlocked-{change}")
+    async with runtime.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        real_write = store.write_if_unchanged
+
+        async def meanwhile(*args, **kwargs):  # another writer commits between the read and the write
+            async with runtime.engine.begin() as other:
+                if change == "balance":
+                    sql = "UPDATE subscription.bundle_balance SET consumed = consumed + 1 WHERE subscription_id = :s AND allowance_type = 'data'"
+                elif change == "line":
+                    sql = "UPDATE subscription.subscription SET updated_at = now() WHERE id = :s"
+                else:
+                    sql = (
+                        "INSERT INTO usage.usage_event (id, msisdn, subscription_id, usage_type, quantity, "
+                        "original_quantity, original_unit, roaming, usage_date, allowance_type, in_bundle, status, "
+                        f"rated_at) VALUES ('unlocked-id', '{msisdn}', :s, 'data', 700, 700, 'KB', false, now(), "
+                        "'data', 700, 'rated', now())"
+                    )
+                await other.execute(text(sql), {"s": sub})
+            return await real_write(*args, **kwargs)
+
+        store.write_if_unchanged = meanwhile
+        try:
+            assert await services.rate_unlocked(driver, CTX, [event]) is None
+        finally:
+            store.write_if_unchanged = real_write
+    async with runtime.engine.connect() as conn:
+        mine = await conn.execute(
+            text("SELECT count(*) FROM usage.usage_event WHERE id = :i"), {"i": event.id}
+        )
+        assert mine.scalar_one() == (1 if change == "id" else 0)  # the id's own row, stored by the other
+    moved = 1024 if change == "balance" else 0
+    assert (await fine_balances(runtime, sub))["data"] == (30720, moved // 1024, 0)
+    recorded = await ops.record_usage(runtime, CTX, event)  # under locks: against what is there now
+    assert recorded.created is (change != "id")
+    expected = moved + (0 if change == "id" else 700)
+    assert (await fine_balances(runtime, sub))["data"][1:] == (expected // 1024, expected % 1024)
