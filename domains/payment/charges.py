@@ -1,9 +1,10 @@
 """Card charges and refunds, exactly once per idempotency key, reconciled with the gateway by that key.
 
 The key (the workflow id plus its step, e.g. `order-ORD-000001/activation`) is a unique column.
-A charge claims its key by inserting the row before it calls the gateway, so a concurrent charge
-with the same key waits on that row and then returns it instead of authorizing the card again;
-the gateway gets the same key too, so even a retry after a lost commit cannot take money twice.
+A charge takes its key's lock (an advisory lock, to the end of the transaction) before it looks for
+the key's row, so a concurrent charge with the same key waits and then returns that row instead of
+authorizing the card again; the row is written once, with the gateway's answer. The gateway gets the
+same key too, so even a retry after a lost commit cannot take money twice.
 A decline is a result, not an error: the row is kept and returned, and the caller decides.
 
 Unknown outcomes. When the gateway does not answer (GatewayError: unavailable, timeout, lost
@@ -97,23 +98,22 @@ async def charge(
     if existing is not None and existing.status != "errored":
         return _same_request(existing, customer_id, amount)
 
+    if existing is not None:
+        _same_request(existing, customer_id, amount)
     method = await _method_to_charge(session, customer_id, payment_method_id)
-    payment = await _claim(session, customer_id, method.id, amount, currency, purpose, idempotency_key)
-    _same_request(payment, customer_id, amount)
-    if payment.status != "errored":
-        return payment  # a concurrent charge with this key won, and has its answer
-    payment.payment_method_id = method.id
-
+    # The key's lock (held to the end of the transaction) keeps a concurrent charge or refund of
+    # this key out while the gateway answers; the row is written once, with the answer.
+    row = (customer_id, method.id, amount, currency, purpose, idempotency_key)
     try:
         result = await gateway.authorize(method.token, amount, currency, idempotency_key)
     except Exception as exc:
         # Outcome unknown: kept as errored (if the caller commits), and a retry with the same key
         # asks the gateway again, which answers from its own idempotency record.
-        payment.status, payment.decline_code = "errored", "gateway_error"
-        payment.decline_reason = (str(exc) or type(exc).__name__)[:200]
+        reason = (str(exc) or type(exc).__name__)[:200]
+        payment = await _record(session, *row, GatewayResult(False, None, "gateway_error", reason), "errored")
         await _save(session, ctx, payment)
         raise
-    _apply(payment, result)
+    payment = await _record(session, *row, result)
     await _save(session, ctx, payment)
     return payment
 
@@ -244,12 +244,7 @@ async def list_payments(
     return list(rows.all()), int(total)
 
 
-# A claimed row reads `errored` until the gateway answers: if the process dies before then, the
-# transaction rolls back; if a caller commits anyway, a retry sees `errored` and asks again.
-_CLAIMED = "gateway_pending"
-
-
-async def _claim(
+async def _record(
     session: AsyncSession,
     customer_id: str,
     payment_method_id: str,
@@ -257,8 +252,13 @@ async def _claim(
     currency: str,
     purpose: str,
     idempotency_key: str,
+    result: GatewayResult,
+    status: str | None = None,
 ) -> Payment:
-    """Insert the payment for this key, or wait for (and lock) the one a concurrent charge made."""
+    """Insert the payment for this key with the gateway's answer (one statement), or apply the
+    answer to the `errored` row an earlier attempt left."""
+    if status is None:
+        status = "approved" if result.approved else "declined"
     statement = (
         insert(Payment)
         .values(
@@ -268,21 +268,26 @@ async def _claim(
             amount=amount,
             currency=currency,
             purpose=purpose,
-            status="errored",
-            decline_code=_CLAIMED,
+            status=status,
+            gateway_ref=result.gateway_ref,
+            decline_code=None if result.approved else result.decline_code,
+            decline_reason=None if result.approved else result.decline_reason,
             idempotency_key=idempotency_key,
             attempted_at=clock.now(),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(Payment)
     )
-    # Inserted now: the row comes back from the INSERT (ours, so no one else holds it).
     payment = (
         await session.execute(statement, execution_options={"populate_existing": True})
     ).scalar_one_or_none()
-    if payment is None:
-        payment = await payment_for_key(session, idempotency_key, for_update=True)
-    assert payment is not None  # inserted now, or committed by the caller that won the key
+    if payment is not None:
+        return payment
+    payment = await payment_for_key(session, idempotency_key, for_update=True)
+    assert payment is not None  # the key's row exists: it made the insert conflict
+    payment.payment_method_id = payment_method_id
+    _apply(payment, result)
+    payment.status = status
     return payment
 
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Column, DateTime, Numeric
+from sqlalchemy import Column, DateTime, Numeric, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -113,28 +113,30 @@ class MockGateway:
         fired = await self._fired(CHARGE)
         await self._network(fired, CHARGE)
         declined = declines(token) or "decline" in fired
-        row = CardAuthorization(
-            id=f"pi_{secrets.token_hex(12)}",
-            idempotency_key=idempotency_key,
-            token=token,
-            amount=amount,
-            currency=currency,
-            approved=not declined,
-            decline_code="card_declined" if declined else None,
-            decline_reason="card_declined_by_issuer" if declined else None,
-            created_at=clock.now(),
-        )
+        row = {
+            "id": f"pi_{secrets.token_hex(12)}",
+            "idempotency_key": idempotency_key,
+            "token": token,
+            "amount": amount,
+            "currency": currency,
+            "approved": not declined,
+            "decline_code": "card_declined" if declined else None,
+            "decline_reason": "card_declined_by_issuer" if declined else None,
+            "created_at": clock.now(),
+        }
         # A new key is one INSERT, committed on its own (no BEGIN and COMMIT round trips); a key
         # seen before conflicts (after its first insert committed) and is answered from its row.
-        async with self._autocommit() as s:
-            if await _insert(s, CardAuthorization, row):
+        async with self._autocommit() as conn:
+            if (await conn.execute(_AUTHORIZE, row)).first() is not None:
                 self.authorizations += 1  # the row as inserted: no need to read it back
+                result = GatewayResult(row["approved"], row["id"], row["decline_code"], row["decline_reason"])
             else:
-                row = await _authorization(s, idempotency_key)
-                assert row is not None
+                found = (await conn.execute(_AUTHORIZATION, row)).first()
+                assert found is not None
+                result = GatewayResult(*found)
         if "lost_response" in fired:
             raise GatewayResponseLost(f"The card gateway's answer to {idempotency_key} was lost.")
-        return _result(row)
+        return result
 
     async def refund(self, gateway_ref: str, amount: Decimal, idempotency_key: str) -> GatewayResult:
         fired = await self._fired(REFUND)
@@ -186,11 +188,11 @@ class MockGateway:
         )
 
     def _autocommit(self) -> Any:
-        """A session on the same pool whose statements each commit on their own."""
+        """A connection of the same pool whose statements each commit on their own."""
         if self._books is None:
             engine = self._db.kw["bind"]
             self._books = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._db(bind=self._books)
+        return self._books.connect()
 
     async def _fired(self, task_type: str) -> set[str]:
         if self.faults is None:
@@ -207,6 +209,17 @@ class MockGateway:
             raise GatewayTimeout(f"The card gateway did not answer {task_type} within {self.timeout:g} s.")
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+
+
+_AUTHORIZE = text(
+    f"INSERT INTO {SCHEMA}.card_authorization (id, idempotency_key, token, amount, currency, approved, "
+    "decline_code, decline_reason, created_at) VALUES (:id, :idempotency_key, :token, :amount, :currency, "
+    ":approved, :decline_code, :decline_reason, :created_at) ON CONFLICT DO NOTHING RETURNING id"
+)
+_AUTHORIZATION = text(
+    f"SELECT approved, id, decline_code, decline_reason FROM {SCHEMA}.card_authorization "
+    "WHERE idempotency_key = :idempotency_key"
+)
 
 
 def _refused(code: str, reason: str) -> GatewayResult:
