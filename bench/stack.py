@@ -211,6 +211,9 @@ def component_of(proc: psutil.Process) -> str:
     name = proc.name()
     if name in ("postgres", "temporal"):  # the binaries' own names; backends share "postgres"
         return name
+    if name.startswith("bss-"):  # forked from the supervisor (stack/zygote.py): bss-api, bss-worker-2…
+        part = name.removeprefix("bss-").split("-")[0]
+        return "supervisor" if part == "migrate" else part
     cmd = " ".join(proc.cmdline())
     markers = (
         ("stack.runner", "supervisor"),

@@ -4,14 +4,18 @@ A supervisor process owns every child (Postgres, Temporal dev server, worker, AP
 each in its own session so that one Ctrl-C reaches only the supervisor, which then stops the
 worker and the API, then Temporal and Postgres; a Ctrl-C during start-up stops whatever had
 started. Its pid (and start time, against pid reuse) in <data dir>/stack.pid tells a second
-`bss up` that a stack already runs. Migrations run in a short-lived child, so the supervisor
-itself stays small.
+`bss up` that a stack already runs. Migrations run in a short-lived child, so Alembic and the
+seeders never stay resident.
 
-Start-up runs side by side what does not depend on each other: the migration child, the workers
-and the API are started at once, through stack/gate.py, and import their code while Postgres is
-made and started and the dev server boots; each is let go only when what it needs is ready (the
-migration child once Postgres accepts connections, the workers and the API once the database is
-migrated and Temporal listens). The log of a detached stack ends its start with a timeline.
+The Python children (migrations, API, workers, the doors' process) are forked from the supervisor
+after it imported what they share, in a thread while Postgres starts (stack/zygote.py): the stack
+holds one copy of those pages at idle instead of one per process.
+
+Start-up runs side by side what does not depend on each other: the migration child and the API
+are forked at once, through stack/gate.py, and import the rest of their code while the
+migrations run and the dev server boots (the workers once the API has imported); each is let go
+only when what it needs is ready (the migration child at once, Postgres being up, the workers
+and the API once the database is migrated and Temporal listens). The log of a detached stack ends its start with a timeline.
 
 Every child that dies is started again, the infrastructure included: a killed Postgres or
 Temporal dev server comes back on the same data (the API answers 503 meanwhile; an order stored
@@ -22,6 +26,7 @@ child within a minute is a crash loop: the supervisor then waits between attempt
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import json
 import os
@@ -35,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.settings import Settings, get_settings
-from stack import bytecode, postgres, temporal
+from stack import bytecode, postgres, temporal, zygote
 from stack.gate import Gate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,12 +188,20 @@ def _log(settings: Settings, name: str) -> Path:
     return settings.data_dir / "logs" / f"{name}.log"
 
 
+# The supervisor's imports its Python children share (stack/zygote.py); None: they are exec'd.
+_preload: zygote.Preload | None = None
+
+
 def _spawn(settings: Settings, child: Child, env: dict[str, str]) -> None:
     log = _log(settings, child.name)
     log.parent.mkdir(parents=True, exist_ok=True)
     gate = child.gate
+    popen = subprocess.Popen
+    if _preload is not None and child.cmd[0] == sys.executable:
+        _preload.join()
+        popen = functools.partial(zygote.Forked, child.name)
     with open(log, "ab") as out:
-        child.proc = subprocess.Popen(
+        child.proc = popen(
             child.cmd,
             cwd=ROOT,
             env=gate.env(env) if gate else env,
@@ -363,6 +376,7 @@ def supervise(settings: Settings, announce: bool = True) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
+    global _preload
     infra: list[Infra] = []
     apps: list[Child] = []
     migration: Child | None = None
@@ -371,6 +385,9 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         if bytecode.enabled():
             # PYTHONDONTWRITEBYTECODE=1 would make every child compile every module at every start.
             bytecode.compile_project()
+        # What the Python children share, imported here once while the dev server boots and
+        # Postgres starts; each child is then forked from this process (stack/zygote.py).
+        _preload = zygote.Preload()
         if settings.embedded_temporal:
             # Started first and awaited last: it boots while Postgres starts and migrates.
             step("temporal dev server", announce)
@@ -396,11 +413,19 @@ def supervise(settings: Settings, announce: bool = True) -> int:
             for name in worker_names(settings)
         ]
         apps = [api]
-        # The migration child and the API import their code now, beside initdb and the dev server,
-        # and wait at their gates (stack/gate.py); the workers, whose imports /health does not wait
-        # for, once the API has imported (on two cores they would slow it). While a child is being
-        # spawned a signal only sets `stopping` (raised in the middle of Popen it would orphan that
-        # child, which lives in its own session); checked right after.
+        if settings.embedded_db:
+            step("postgres", announce)
+            pg = _postgres_infra(settings)
+            pg.proc = pg.start()
+            infra.append(pg)
+            postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
+            mark("postgres ready")
+        # The migration child and the API are forked once the shared imports are in (the first
+        # _spawn waits for them), import the rest of their code and wait at their gates
+        # (stack/gate.py); the workers, whose imports /health does not wait for, once the API has
+        # imported (on two cores they would slow it). While a child is being spawned a signal only
+        # sets `stopping` (raised in the middle of a fork it would orphan that child, which lives
+        # in its own session); checked right after.
         starting = False
         for child in (migration, api):
             _spawn(settings, child, env)
@@ -409,13 +434,6 @@ def supervise(settings: Settings, announce: bool = True) -> int:
         if stopping:
             return 0
         mark("api importing")
-        if settings.embedded_db:
-            step("postgres", announce)
-            pg = _postgres_infra(settings)
-            pg.proc = pg.start()
-            infra.append(pg)
-            postgres.ensure_database(settings.data_dir / "pg", settings.pg_port, "bss")
-            mark("postgres ready")
         step("migrations and reference data", announce)
         _let_go(migration)
         # The workers start once the API has imported (or died trying: its watch reports it).

@@ -227,6 +227,14 @@ def _doors_pid(stack: Stack) -> int:
     return int(json.loads((stack.data_dir / "stack-children.json").read_text())["portals"])
 
 
+def test_the_python_children_are_forked_from_the_supervisor(stack: Stack):
+    # stack/zygote.py: they share the supervisor's imports; `bss status` and the bench tell them by name.
+    children = json.loads((stack.data_dir / "stack-children.json").read_text())
+    for name in ("api", "worker", "portals"):
+        proc = psutil.Process(children[name])
+        assert proc.name() == f"bss-{name}" and proc.ppid() == stack.supervisor_pid()
+
+
 def test_one_process_serves_both_doors_and_comes_back_with_both(stack: Stack):
     pid = _doors_pid(stack)
     listening = {c.laddr.port for c in psutil.Process(pid).net_connections() if c.status == "LISTEN"}
