@@ -39,6 +39,7 @@ DEFAULT_MODULES = [
     "api_reads",
     "rating",
     "signup",
+    "saga_floor",
     "renewals",
     "memory_after_load",
 ]
