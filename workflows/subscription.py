@@ -9,7 +9,6 @@ rating signals `exhausted` after it has blocked the line in its own transaction.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -31,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         VasRequest,
         VasResult,
     )
-    from core.context import RequestContext
     from workflows.attention import Attention, OperatorDecision
     from workflows.common import DB_STEP, EXTERNAL_CALL, condition_or_timeout
     from workflows.esim_provisioning import CancelEsim, EsimProvisioningWorkflow, esim_workflow_id
@@ -40,6 +38,18 @@ with workflow.unsafe.imports_passed_through():
         LineFaults,
         RenewalProgress,
         at_instant,
+    )
+    from workflows.line_messages import (  # noqa: F401 - re-exported
+        CancelPlanChange,
+        ClockChanged,
+        Exhausted,
+        MsisdnChanged,
+        PurchaseVas,
+        RenewNow,
+        SchedulePlanChange,
+        SubscriptionInput,
+        SubscriptionStatus,
+        Terminate,
     )
 
 # Behind this patch (histories without its marker keep the first version): a renewal the gateway
@@ -66,90 +76,6 @@ RENEWALS_PER_RUN = 12
 # money once; its retries beyond LOCAL_RETRY_THRESHOLD wait on timers (workflow/line_faults.py), so
 # an outage never holds a workflow task open.
 LINE_RENEWS_IN_ONE_TASK = "line-renews-in-one-task"
-
-
-@dataclass
-class SubscriptionInput:
-    subscription_id: str
-    customer_id: str
-    offering_id: str
-    msisdn: str
-    iccid: str
-    current_period_end: str = ""
-    periods_renewed: int = 0
-    renewal_declined: bool = False
-    # Test stacks only: business time minus workflow time (ClockChanged); 0 everywhere else.
-    clock_skew_seconds: float = 0.0
-    # A renewal still being charged when the run continued as new, and whether the PCRF bars the line.
-    renewal: RenewalProgress | None = None
-    barred: bool = False
-
-
-@dataclass
-class SubscriptionStatus:
-    subscription_id: str
-    state: str
-    state_reason: str | None
-    msisdn: str
-    offering_id: str
-    current_period_end: str
-    pending_offering_id: str | None = None
-    periods_renewed: int = 0
-    day_passes: dict[str, str] = field(default_factory=dict)
-
-
-# Each update carries who asked (`requested_by`), so the audit rows its activity writes name the
-# customer or operator rather than the workflow.
-
-
-@dataclass
-class PurchaseVas:
-    vas_offering_id: str
-    requested_by: RequestContext | None = None
-
-
-@dataclass
-class SchedulePlanChange:
-    offering_id: str
-    requested_by: RequestContext | None = None
-
-
-@dataclass
-class CancelPlanChange:
-    requested_by: RequestContext | None = None
-
-
-@dataclass
-class RenewNow:
-    requested_by: RequestContext | None = None
-
-
-@dataclass
-class Terminate:
-    reason: str = "terminated on request"
-    requested_by: RequestContext | None = None
-
-
-@dataclass
-class ClockChanged:
-    """From `bss clock` on a test stack: the business clock now reads `business_now` (ISO)."""
-
-    business_now: str
-
-
-@dataclass
-class MsisdnChanged:
-    """From a port-in to this line (workflows/port.py): the line now has this number."""
-
-    msisdn: str
-
-
-@dataclass
-class Exhausted:
-    """From rating: the line has been blocked because this allowance ran out."""
-
-    subscription_id: str
-    allowance_type: str = "data"
 
 
 def subscription_workflow_id(subscription_id: str) -> str:

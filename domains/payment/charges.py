@@ -40,7 +40,7 @@ from core.ids import id_sql
 from domains.audit.services import record
 from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
 from domains.payment.models import PaymentMethod
-from domains.payment.services import default_payment_method
+from domains.payment.services import _is_default_of
 
 PURPOSES = ("activation", "renewal", "vas")
 STATUSES = ("approved", "declined", "errored", "refunded")
@@ -94,13 +94,17 @@ async def charge(
     _check_request(currency, purpose, idempotency_key)
 
     await _lock_key(session, idempotency_key)
-    existing = await payment_for_key(session, idempotency_key)
+    if payment_method_id is None:  # the key's payment and the default card, in one statement
+        existing, default = (
+            await session.execute(_key_and_card(), {"key": idempotency_key, "customer_id": customer_id})
+        ).one()
+    else:
+        existing, default = await payment_for_key(session, idempotency_key), None
     if existing is not None and existing.status != "errored":
         return _same_request(existing, customer_id, amount)
-
     if existing is not None:
         _same_request(existing, customer_id, amount)
-    method = await _method_to_charge(session, customer_id, payment_method_id)
+    method = await _method_to_charge(session, customer_id, payment_method_id, default)
     # The key's lock (held to the end of the transaction) keeps a concurrent charge or refund of
     # this key out while the gateway answers; the row is written once, with the answer.
     row = (customer_id, method.id, amount, currency, purpose, idempotency_key)
@@ -291,11 +295,36 @@ async def _record(
     return payment
 
 
+def _key_and_card() -> Any:
+    """The payment of :key and the active default card of :customer_id (either may be missing)."""
+    global _KEY_AND_CARD
+    if _KEY_AND_CARD is None:
+        from sqlalchemy import and_, bindparam, literal
+        from sqlalchemy import select as core_select
+
+        one = core_select(literal(1).label("one")).subquery()
+        _KEY_AND_CARD = (
+            core_select(Payment, PaymentMethod)
+            .select_from(one)
+            .outerjoin(Payment, Payment.idempotency_key == bindparam("key"))
+            .outerjoin(PaymentMethod, and_(*_is_default_of(bindparam("customer_id"))))
+            .limit(1)
+            .execution_options(populate_existing=True)
+        )
+    return _KEY_AND_CARD
+
+
+# Built once (as default_payment_method reads the card): SQLAlchemy memoises its cache key on the
+# statement, so a call only binds its parameters.
+_KEY_AND_CARD: Any = None
+
+
 async def _method_to_charge(
-    session: AsyncSession, customer_id: str, payment_method_id: str | None
+    session: AsyncSession, customer_id: str, payment_method_id: str | None, default: PaymentMethod | None
 ) -> PaymentMethod:
+    """The card to charge: the given method, else `default` (the customer's active default card)."""
     if payment_method_id is None:
-        method = await default_payment_method(session, customer_id)
+        method = default
         if method is None:
             raise PolicyViolation(
                 "payment.charge.method_not_found",
