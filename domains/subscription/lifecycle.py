@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -595,6 +596,9 @@ async def _reset_balances(
     `facts` (read under the line's lock) may hold the plan's allowances and say no pass runs."""
     from domains.catalog.services import allowances_of
 
+    if facts is not None and facts.allowances is not None and not facts.has_passes:
+        await _reset_balances_at_once(session, sub.id, facts.allowances, start, end)
+        return
     if facts is not None and facts.allowances is not None:
         plan = {kind: (quantity, unit) for kind, quantity, unit in facts.allowances}
     else:
@@ -621,6 +625,54 @@ async def _reset_balances(
     for stale in rows.values():
         await session.delete(stale)
     await session.flush()
+
+
+async def _reset_balances_at_once(
+    session: AsyncSession,
+    subscription_id: str,
+    allowances: list[tuple[str, int, str]],
+    start: datetime,
+    end: datetime,
+) -> None:
+    """_reset_balances when no day pass runs and the plan's allowances are known (under the line's
+    lock): the buckets updated, the missing ones inserted and the stale ones deleted in one
+    statement, with no read of them before."""
+    await session.execute(
+        _RESET_BALANCES,
+        {
+            "sub_id": subscription_id,
+            "kinds": [kind for kind, _, _ in allowances],
+            "totals": [quantity for _, quantity, _ in allowances],
+            "units": [unit for _, _, unit in allowances],
+            "start": start,
+            "end": end,
+        },
+    )
+
+
+_RESET_BALANCES = text(
+    """
+WITH plan AS (
+    SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:totals AS bigint[]), CAST(:units AS text[]))
+        AS p(kind, total, unit)
+), updated AS (
+    UPDATE subscription.bundle_balance b
+    SET total = p.total, consumed = 0, unit = p.unit,
+        period_start = CAST(:start AS timestamptz), period_end = CAST(:end AS timestamptz)
+    FROM plan p
+    WHERE b.subscription_id = CAST(:sub_id AS text) AND b.allowance_type = p.kind
+    RETURNING b.allowance_type
+), removed AS (
+    DELETE FROM subscription.bundle_balance b
+    WHERE b.subscription_id = CAST(:sub_id AS text) AND b.allowance_type <> ALL(CAST(:kinds AS text[]))
+)
+INSERT INTO subscription.bundle_balance
+    (subscription_id, allowance_type, total, consumed, unit, period_start, period_end)
+SELECT CAST(:sub_id AS text), p.kind, p.total, 0, p.unit, CAST(:start AS timestamptz), CAST(:end AS timestamptz)
+FROM plan p
+WHERE p.kind NOT IN (SELECT allowance_type FROM updated)
+"""
+)
 
 
 @dataclass(frozen=True)
