@@ -147,10 +147,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     telemetry.setup("bss-api", settings)
     telemetry.instrument_app(app)
 
+    # Polls that overlap (`bss up` and its supervisor poll at once) check the database one after
+    # the other, on one pooled connection: each connection the pool opens stays open, a Postgres
+    # backend of a few MiB for the life of the stack.
+    db_checks = asyncio.Lock()
+
+    async def db_health(rt: Runtime) -> str:
+        async with db_checks:
+            return await _db_health(rt)
+
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
-        db, temporal = await asyncio.gather(_db_health(rt), _temporal_health(rt))
+        db, temporal = await asyncio.gather(db_health(rt), _temporal_health(rt))
         ok = db == "up" and temporal == "up"
         return JSONResponse(
             {"status": "up" if ok else "degraded", "database": db, "temporal": temporal},
