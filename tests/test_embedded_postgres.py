@@ -59,6 +59,20 @@ def test_a_new_cluster_commits_to_disk_and_wants_its_password(cluster: Path):
         postgres.stop(server)
 
 
+def test_the_server_runs_no_io_worker_nor_replication_launcher(cluster: Path):
+    # Reads are the backends' own (io_method=sync) and nothing replicates: a few MiB each at idle.
+    port = postgres.free_port()
+    server = postgres.start(cluster, port, cluster.parent / "pg.log", durable=False)
+    try:
+        kinds = postgres.psql(
+            cluster, port, "SELECT string_agg(DISTINCT backend_type, ',') FROM pg_stat_activity"
+        )
+        assert "checkpointer" in kinds
+        assert "io worker" not in kinds and "logical replication launcher" not in kinds
+    finally:
+        postgres.stop(server)
+
+
 def test_a_trust_cluster_of_an_earlier_version_is_secured_on_start_and_keeps_its_data(cluster: Path):
     # What the earlier version made: initdb -A trust, `synchronous_commit = off` in postgresql.conf,
     # a server started without the durability options, and some data in it.
