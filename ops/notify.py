@@ -60,27 +60,51 @@ def sender_for(rt: Runtime) -> Any:
 
 
 async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -> DispatchResult:
-    from domains.notify import services as notify
     from domains.notify.models import SKIPPED
-    from domains.notify.rules import EVENT_TEMPLATES, event_key
 
     result = result or DispatchResult()
     while True:
-        async with transaction(rt.db) as s:
-            events = await notify.unnotified_events(s)
-            for event in events:
-                key = event_key(event.event_id)
+        # A batch is written without a savepoint per event (two round trips each); if any event of
+        # it fails, the batch rolls back and is written again with one, so that event alone is kept
+        # with its reason and the others get their message.
+        try:
+            events, rows = await _queue_batch(rt, careful=False)
+        except Exception:  # noqa: BLE001 - written again event by event below
+            events, rows = await _queue_batch(rt, careful=True)
+        for row in rows:
+            (result.skipped if row.state == SKIPPED else result.queued).append(row.id)
+        if len(events) < 200:
+            return result
+
+
+async def _queue_batch(rt: Runtime, *, careful: bool) -> tuple[list[Any], list[Any]]:
+    """One batch of audit events made messages in one transaction: (the events, the rows queued)."""
+    from domains.notify import services as notify
+    from domains.notify.rules import EVENT_TEMPLATES, event_key
+
+    rows: list[Any] = []
+    async with transaction(rt.db) as s:
+        events = await notify.unnotified_events(s)
+        for event in events:
+            key = event_key(event.event_id)
+
+            async def write(event: Any = event, key: str = key) -> Any:
+                draft = await notify.draft_for_event(s, event, rt.settings.operators_email)
+                return await notify.enqueue(
+                    s,
+                    draft,
+                    source_key=key,
+                    sender=rt.settings.mail_from,
+                    source_event_id=event.id,
+                    wall_now=_wall_now(),
+                )
+
+            if not careful:
+                row = await write()
+            else:
                 try:
                     async with s.begin_nested():
-                        draft = await notify.draft_for_event(s, event, rt.settings.operators_email)
-                        row = await notify.enqueue(
-                            s,
-                            draft,
-                            source_key=key,
-                            sender=rt.settings.mail_from,
-                            source_event_id=event.id,
-                            wall_now=_wall_now(),
-                        )
+                        row = await write()
                 except Exception as exc:  # noqa: BLE001 - one bad event must not stop every other message
                     log.exception("no message could be written for audit event %s", event.id)
                     template = EVENT_TEMPLATES[event.event_type]
@@ -93,10 +117,9 @@ async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -
                         source_event_id=event.id,
                         wall_now=_wall_now(),
                     )
-                if row is not None:
-                    (result.skipped if row.state == SKIPPED else result.queued).append(row.id)
-        if len(events) < 200:
-            return result
+            if row is not None:
+                rows.append(row)
+    return events, rows
 
 
 async def queue_renewal_reminders(rt: Runtime, result: DispatchResult | None = None) -> DispatchResult:
