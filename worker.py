@@ -100,14 +100,20 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     from ops.orders import run_order_sweeper
 
+    # The three background loops below share a pool of their own that keeps one connection: they
+    # start together and two of them run every minute, so the activities' pool would otherwise
+    # keep three open for the life of the worker (a Postgres backend of a few MiB each); one that
+    # overlaps another opens a connection for the pass and closes it after.
+    loops = Runtime.create(settings, pool_size=1, pre_ping=False)
+    loops.use_temporal(client)
     # Orders stored while Temporal was down start here (ops/orders.py): at start, then every minute.
-    sweeper = asyncio.create_task(run_order_sweeper(runtime, stop))
+    sweeper = asyncio.create_task(run_order_sweeper(loops, stop))
     from ops.crm import run_ticket_sla_sweeper
 
-    ticket_sweeper = asyncio.create_task(run_ticket_sla_sweeper(runtime, stop))  # missed SLA timers
+    ticket_sweeper = asyncio.create_task(run_ticket_sla_sweeper(loops, stop))  # missed SLA timers
     from ops.notify import run_notifier
 
-    notifier = asyncio.create_task(run_notifier(runtime, stop))  # audit events → messages → mailbox / SMTP
+    notifier = asyncio.create_task(run_notifier(loops, stop))  # audit events → messages → mailbox / SMTP
     if worker is None:
         logging.warning("no workflows or activities registered; the worker idles")
         await stop.wait()
@@ -118,6 +124,7 @@ async def main() -> None:
     await sweeper
     await ticket_sweeper
     await notifier
+    await loops.close()
     await runtime.close()
     telemetry.shutdown()
 
