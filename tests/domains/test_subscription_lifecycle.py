@@ -316,6 +316,47 @@ async def test_a_promo_window_price_stays_the_line_price_after_the_window_closes
     assert (sub.price_id, sub.price_amount) == ("PRICE_PLAN_M_CNY", Decimal("19.00"))
 
 
+async def test_the_workflows_renewal_is_one_transaction_of_a_few_statements(runtime, gateway) -> None:
+    """renew_in_steps (the line's charge): the read, the charge and the apply commit together (the
+    gateway's record commits on its own), in 13 statements where it took three transactions
+    and 17 (issue 12); the line comes back with it."""
+    from sqlalchemy import event
+
+    sub_id = await new_line(runtime, "PLAN_S")
+    clock.advance(PERIOD)
+    start = (await line(runtime, sub_id)).current_period_end
+    statements: list[str] = []
+    commits: list[int] = []
+
+    def count(_conn, _cursor, statement, *_) -> None:
+        statements.append(statement)
+
+    def commit(_conn) -> None:
+        commits.append(1)
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "commit", commit)
+    try:
+        outcome = await lifecycle.renew_in_steps(
+            runtime.db,
+            WORKER,
+            subscription_id=sub_id,
+            period_start=start,
+            idempotency_key=f"subscription-{sub_id}/renewal/{start.isoformat()}",
+            gateway=gateway,
+            read_line=True,
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "commit", commit)
+    assert outcome.status == "renewed"
+    assert outcome.line["currentPeriodEnd"] == (start + PERIOD).isoformat()
+    assert len(commits) == 1
+    assert len(statements) <= 13, [s[:70] for s in statements]
+    assert (await buckets(runtime, sub_id))["data"] == (5120, 0, 5120)
+
+
 async def test_a_renewal_brings_back_a_line_blocked_for_exhaustion_with_fresh_balances(
     runtime, gateway
 ) -> None:
