@@ -19,6 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, SamplingResult
 
 from core.settings import Settings, get_settings
@@ -138,10 +139,49 @@ def temporal_interceptors() -> list[Interceptor]:
 
 
 def instrument_app(app: FastAPI) -> None:
-    """One server span per request (no spans for each ASGI send/receive: they only add cost)."""
+    """One server span per request (no spans for each ASGI send/receive: they only add cost).
+
+    While nothing exports (no collector, no capture()), a request without a `traceparent` skips the
+    instrumentation's middleware: it would only build a span nobody records (its name, route and
+    ~20 attributes: a fifth of the API's CPU for a usage event). Such a request runs under a
+    non-recording span of fresh random ids instead, which is what the sampler would have given it,
+    so its audit rows and the Temporal calls it makes still carry a trace id."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+    instrumented = app.build_middleware_stack
+
+    def build_middleware_stack() -> Any:
+        outer = instrumented()  # ServerErrorMiddleware(OpenTelemetryMiddleware(the app's stack))
+        inner = getattr(getattr(outer, "app", None), "app", None)
+        return outer if inner is None else _UnsampledShortcut(outer, inner)
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+
+
+class _UnsampledShortcut:
+    def __init__(self, traced: Any, untraced: Any) -> None:
+        # `app`: FastAPI looks down the stack for the instrumentation's middleware, and leaves the
+        # tracing to it when it finds it.
+        self.app, self.untraced = traced, untraced
+        self.ids = RandomIdGenerator()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if _exporters.processors or scope["type"] != "http" or _has_traceparent(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        span = trace.NonRecordingSpan(
+            trace.SpanContext(self.ids.generate_trace_id(), self.ids.generate_span_id(), is_remote=False)
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            await self.untraced(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+
+def _has_traceparent(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"traceparent" for name, _ in headers)
 
 
 def current_trace_id() -> str | None:

@@ -105,3 +105,33 @@ async def test_without_an_exporter_spans_carry_ids_but_are_not_recorded(settings
 async def test_the_otlp_url_gets_the_traces_path_once():
     assert telemetry.traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert telemetry.traces_url("http://collector:4318/v1/traces/") == "http://collector:4318/v1/traces"
+
+
+async def test_without_an_exporter_each_request_still_gets_a_trace_id_and_keeps_a_callers(api, runtime):
+    """With nothing exporting, a request skips the instrumentation's middleware (core.telemetry
+    instrument_app) yet runs under a trace id of its own, which its audit rows keep; a request
+    with a `traceparent` keeps the caller's trace."""
+    from tests.usage_harness import active_line, usage_body
+
+    _, msisdn = await active_line(runtime, "PLAN_M")
+    usage = "/tmf-api/usageManagement/v4/usage"
+    caller = "ab" * 16
+    for i in range(2):
+        assert (await api.post(usage, json=usage_body(msisdn, id=f"trace-{i}"))).status_code == 201
+    r = await api.post(
+        usage,
+        json=usage_body(msisdn, id="trace-caller"),
+        headers={"traceparent": f"00-{caller}-{'cd' * 8}-00"},
+    )
+    assert r.status_code == 201
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT aggregate_id, trace_id FROM audit.domain_event "
+                "WHERE event_type = 'usage.rated' AND aggregate_id LIKE 'trace-%'"
+            )
+        )
+        traces = dict(rows.all())
+    assert traces["trace-caller"] == caller
+    assert all(t and len(t) == 32 and t != "0" * 32 for t in traces.values())
+    assert len({traces["trace-0"], traces["trace-1"], caller}) == 3
