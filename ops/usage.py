@@ -11,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.util import greenlet_spawn
 
 from core.context import RequestContext
 from core.db import transaction
@@ -199,12 +200,19 @@ async def _rate_unlocked(
     locked rating, which meets it too, or finds the event stored if the write did commit (every
     event this path rates has an id)."""
     try:
-        async with rt.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            return await services.rate_unlocked(driver, ctx, records, contexts=contexts)
-    except (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The pool's connection itself (its checkout checks as for any other use), without a
+        # Connection around it: nothing here runs through SQLAlchemy.
+        pooled = await rt.engine.raw_connection()
+    except (DBAPIError, OSError) as exc:
+        log.info("usage: no connection for unlocked rating (%s); rating under locks", type(exc).__name__)
+        return None
+    try:
+        return await services.rate_unlocked(pooled.driver_connection, ctx, records, contexts=contexts)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.info("usage: unlocked rating failed (%s); rating under locks", type(exc).__name__)
         return None
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 async def signal_exhausted(rt: Runtime, blocked: Sequence[tuple[str, str]]) -> None:
