@@ -135,3 +135,37 @@ async def test_without_an_exporter_each_request_still_gets_a_trace_id_and_keeps_
     assert traces["trace-caller"] == caller
     assert all(t and len(t) == 32 and t != "0" * 32 for t in traces.values())
     assert len({traces["trace-0"], traces["trace-1"], caller}) == 3
+
+
+async def test_an_unexpected_error_gets_a_tmf_body_with_or_without_a_traceparent(settings, runtime):
+    """Skipping the instrumentation's middleware must not skip the app's last-resort handlers
+    (api/errors.py: a 500 with a TMF body, a lost database connection as 503), which Starlette
+    runs in the outermost middleware."""
+    import httpx
+    from asyncpg.exceptions import CannotConnectNowError
+
+    from api.app import create_app
+    from tests.conftest import TEST_TOKEN
+
+    app = create_app(settings, runtime)
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    async def starting() -> None:
+        raise CannotConnectNowError("the database system is starting up")
+
+    app.add_api_route("/boom", boom)
+    app.add_api_route("/starting", starting)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://bss.test", headers={"Authorization": f"Bearer {TEST_TOKEN}"}
+        ) as client,
+    ):
+        for headers in ({}, {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"}):
+            r = await client.get("/boom", headers=headers)
+            assert r.status_code == 500 and r.json()["reason"] == "internal.error", (headers, r.text)
+            r = await client.get("/starting", headers=headers)
+            assert r.status_code == 503 and r.json()["reason"] == "service.unavailable", (headers, r.text)
