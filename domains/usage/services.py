@@ -82,12 +82,7 @@ async def rate_usage(
     event per line, so each line sees what it would have seen alone."""
     now = clock.now()
     result = RatingResult()
-    mediated: list[MediatedUsage] = []
-    for raw in records:
-        try:
-            mediated.append(mediate(raw, now))
-        except DomainError as exc:
-            result.rejections.append(Rejection(raw.index, raw.id, exc))
+    mediated = _mediate_all(records, now, result)
     if not mediated:
         return result
 
@@ -121,6 +116,17 @@ async def rate_usage(
     return result
 
 
+def _mediate_all(records: Sequence[RawUsage], now: datetime, result: RatingResult) -> list[MediatedUsage]:
+    """Each record mediated, in order; a record that cannot be is a rejection in `result`."""
+    mediated: list[MediatedUsage] = []
+    for raw in records:
+        try:
+            mediated.append(mediate(raw, now))
+        except DomainError as exc:
+            result.rejections.append(Rejection(raw.index, raw.id, exc))
+    return mediated
+
+
 async def rate_unlocked(
     conn: asyncpg.Connection,
     ctx: RequestContext,
@@ -136,12 +142,7 @@ async def rate_unlocked(
     which writes the same rows. Nothing is written when it answers None."""
     now = clock.now()
     result = RatingResult()
-    mediated: list[MediatedUsage] = []
-    for raw in records:
-        try:
-            mediated.append(mediate(raw, now))
-        except DomainError as exc:
-            result.rejections.append(Rejection(raw.index, raw.id, exc))
+    mediated = _mediate_all(records, now, result)
     if not mediated:
         return result
     if any(m.id is None for m in mediated):

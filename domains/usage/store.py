@@ -144,14 +144,10 @@ async def lock_lines(
         if event_id is not None:
             stored[event_id] = StoredEvent.from_row(e_msisdn, e_kind, quantity, e_unit, roaming, at)
             continue
-        line = lines.get(msisdn)
-        if line is None:
-            line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
-        bucket = Bucket(bal_id, kind, total, consumed, unit, period)
-        # A fraction left from an earlier period does not carry into a renewed balance.
-        if f_period is not None and f_period == period:
-            bucket.fine = fine
-        line.buckets[kind] = buckets[bal_id] = bucket
+        line = _line(lines, sub_id, msisdn, state, created)
+        line.buckets[kind] = buckets[bal_id] = _bucket(
+            bal_id, kind, total, consumed, unit, period, f_period, fine
+        )
         all_current = all_current and bool(current)
     missing = msisdns - lines.keys()
     if missing:  # a line without any balance row: it exists, but has nothing to rate against
@@ -279,6 +275,30 @@ def _write_params(
     }
 
 
+def _line(lines: dict[str, Line], sub_id: str, msisdn: str, state: str, created: datetime) -> Line:
+    line = lines.get(msisdn)
+    if line is None:
+        line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
+    return line
+
+
+def _bucket(
+    bal_id: int,
+    kind: str,
+    total: int,
+    consumed: int,
+    unit: str,
+    period: datetime,
+    f_period: datetime | None,
+    fine: int,
+) -> Bucket:
+    bucket = Bucket(bal_id, kind, total, consumed, unit, period)
+    # A fraction left from an earlier period does not carry into a renewed balance.
+    if f_period is not None and f_period == period:
+        bucket.fine = fine
+    return bucket
+
+
 # ---- rating without holding locks across round trips (single events) -------------------------------
 #
 # A single event paid four round trips: BEGIN, lock_lines, write, COMMIT. The unlocked path pays two,
@@ -377,15 +397,10 @@ async def read_lines(
         if event_id is not None:
             stored[event_id] = StoredEvent.from_row(e_msisdn, e_kind, quantity, e_unit, roaming, at)
             continue
-        line = lines.get(msisdn)
-        if line is None:
-            line = lines[msisdn] = Line(sub_id, msisdn, state, created_at=created)
+        line = _line(lines, sub_id, msisdn, state, created)
         if bal_id is None:  # a line without any balance row: nothing to rate against
             continue
-        bucket = Bucket(bal_id, kind, total, consumed, unit, period)
-        if f_period is not None and f_period == period:
-            bucket.fine = fine
-        line.buckets[kind] = bucket
+        line.buckets[kind] = _bucket(bal_id, kind, total, consumed, unit, period, f_period, fine)
         versions.setdefault(sub_id, []).append((bal_id, line_version, balance_version))
     return lines, stored, Versions(versions)
 
