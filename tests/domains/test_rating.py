@@ -368,15 +368,21 @@ async def test_a_rater_that_waited_for_the_line_reads_the_fraction_written_meanw
             ops.record_usage(runtime, CTX, raw(msisdn, quantity=700, unit="KB", id="held-2"))
         )
         async with runtime.engine.connect() as conn:  # until the second rater waits for our lock
-            for _ in range(500):
+            # Generous on a loaded machine (the whole suite on two cores); a rater that ended
+            # instead of waiting is reported by `await second` with its own error.
+            deadline = asyncio.get_running_loop().time() + 30
+            while not second.done():
                 waiting = await conn.execute(
                     text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
                 )
                 if waiting.scalar_one():
                     break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError("the second rater never waited for the line")
                 await asyncio.sleep(0.01)
             else:
-                raise AssertionError("the second rater never waited for the line")
+                await second  # it ended without waiting: its error, if any, says why
+                raise AssertionError("the second rater did not wait for the line")
     assert (await second).created
     assert (await fine_balances(runtime, sub))["data"] == (30720, 1400 // 1024, 1400 % 1024)
 
