@@ -40,7 +40,7 @@ from core.ids import id_sql
 from domains.audit.services import record
 from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
 from domains.payment.models import PaymentMethod
-from domains.payment.services import _is_default_of
+from domains.payment.services import is_default_of
 
 PURPOSES = ("activation", "renewal", "vas")
 STATUSES = ("approved", "declined", "errored", "refunded")
@@ -307,15 +307,15 @@ def _key_and_card() -> Any:
             core_select(Payment, PaymentMethod)
             .select_from(one)
             .outerjoin(Payment, Payment.idempotency_key == bindparam("key"))
-            .outerjoin(PaymentMethod, and_(*_is_default_of(bindparam("customer_id"))))
+            .outerjoin(PaymentMethod, and_(*is_default_of(bindparam("customer_id"))))
             .limit(1)
             .execution_options(populate_existing=True)
         )
     return _KEY_AND_CARD
 
 
-# Built once (as default_payment_method reads the card): SQLAlchemy memoises its cache key on the
-# statement, so a call only binds its parameters.
+# Built once, on first use: SQLAlchemy memoises its cache key on the statement, so a call only
+# binds its parameters.
 _KEY_AND_CARD: Any = None
 
 

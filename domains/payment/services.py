@@ -143,7 +143,8 @@ async def get_payment_method(
     return method
 
 
-def _is_default_of(customer_id: str) -> tuple[Any, ...]:
+def is_default_of(customer_id: str) -> tuple[Any, ...]:
+    """The conditions of a customer's active default card, for a WHERE or a JOIN (charges.py)."""
     return (
         PaymentMethod.customer_id == customer_id,
         PaymentMethod.status == "active",
@@ -153,13 +154,13 @@ def _is_default_of(customer_id: str) -> tuple[Any, ...]:
 
 async def default_payment_method(session: AsyncSession, customer_id: str) -> PaymentMethod | None:
     """The card the order saga charges: the customer's active default, if any."""
-    return (await session.exec(select(PaymentMethod).where(*_is_default_of(customer_id)))).first()
+    return (await session.exec(select(PaymentMethod).where(*is_default_of(customer_id)))).first()
 
 
 def has_default_payment_method(customer_id: str) -> Any:
     """SQL EXISTS: the customer has the card default_payment_method would find (to read with
     other columns in one statement)."""
-    return exists().where(*_is_default_of(customer_id))
+    return exists().where(*is_default_of(customer_id))
 
 
 async def _lock_customer_methods(session: AsyncSession, customer_id: str) -> list[PaymentMethod]:

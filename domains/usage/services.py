@@ -25,7 +25,7 @@ from core.context import RequestContext
 from core.errors import DomainError, NotFound
 from core.ids import random_id
 from domains.audit.models import DomainEvent
-from domains.audit.services import record
+from domains.audit.services import audit_fields, record
 from domains.notify.rules import crossed
 from domains.subscription.models import BundleBalance, Subscription, SubscriptionStateHistory
 from domains.subscription.rules import (
@@ -172,15 +172,7 @@ def _audit_dict(ctx: RequestContext, event: RatedEvent) -> dict[str, Any]:
     """The `usage.rated` row _audit_one would add, as the columns store.write takes."""
     return {
         "event_id": uuid.uuid4(),
-        "event_type": "usage.rated",
-        "aggregate_type": AGGREGATE,
-        "aggregate_id": event.id,
-        "occurred_at": clock.now(),
-        "actor": ctx.actor,
-        "channel": ctx.channel,
-        "service_identity": ctx.service_identity,
-        "trace_id": ctx.trace_id,
-        "payload": _rated_payload(event),
+        **audit_fields(ctx, "usage.rated", AGGREGATE, event.id, _rated_payload(event)),
     }
 
 
