@@ -78,3 +78,18 @@ class FloorOrder:
 
 
 FLOOR_WORKFLOWS = [FloorOrder, FloorService, FloorEsim, FloorLine]
+
+
+def floor_worker(client, queue: str):
+    """A worker of the floor's workflows on `queue`, with the product's sandbox (worker.py)."""
+    from temporalio.worker import Worker
+
+    from worker import workflow_runner
+
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=FLOOR_WORKFLOWS,
+        activities=[step],
+        workflow_runner=workflow_runner(),
+    )

@@ -29,20 +29,12 @@ def _cpu_s(pid: int) -> float:
 
 async def _measure(port: int, server_pid: int, chains: int) -> tuple[float, float, float]:
     from temporalio.client import Client
-    from temporalio.worker import Worker
 
-    from bench.floor_workflows import FLOOR_WORKFLOWS, FloorOrder, step
-    from worker import workflow_runner
+    from bench.floor_workflows import FloorOrder, floor_worker
 
     client = await Client.connect(f"127.0.0.1:{port}")
     queue = "floor"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=FLOOR_WORKFLOWS,
-        activities=[step],
-        workflow_runner=workflow_runner(),
-    ):
+    async with floor_worker(client, queue):
         sem = asyncio.Semaphore(CONCURRENCY)
 
         async def chain(tag: str) -> None:

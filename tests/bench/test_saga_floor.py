@@ -10,10 +10,7 @@ import json
 import uuid
 from pathlib import Path
 
-from temporalio.worker import Worker
-
-from bench.floor_workflows import FLOOR_WORKFLOWS, FloorOrder, step
-from worker import workflow_runner
+from bench.floor_workflows import FloorOrder, floor_worker
 
 HISTORIES = Path(__file__).resolve().parents[1] / "replay" / "histories"
 PRODUCT_OF = {
@@ -46,13 +43,7 @@ async def test_the_floor_has_the_signups_shape(temporal_dev):
     client = temporal_dev.client
     queue = f"floor-{uuid.uuid4()}"
     order_id = f"floor-{uuid.uuid4()}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=FLOOR_WORKFLOWS,
-        activities=[step],
-        workflow_runner=workflow_runner(),
-    ):
+    async with floor_worker(client, queue):
         assert (
             await client.execute_workflow(FloorOrder.run, "o", id=order_id, task_queue=queue) == "completed"
         )
