@@ -24,12 +24,14 @@ Errors, for the activities that call these (activities/base.py maps them for Tem
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric, literal_column, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Numeric, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,7 +39,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound, PolicyViolation
 from core.ids import id_sql
-from domains.audit.services import record
+from domains.audit.services import audit_fields, record
 from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
 from domains.payment.models import PaymentMethod
 from domains.payment.services import is_default_of
@@ -88,12 +90,16 @@ async def charge(
     idempotency_key: str,
     gateway: PaymentGateway,
     payment_method_id: str | None = None,
+    key_locked: bool = False,
 ) -> Payment:
-    """Charge the customer's card (the given method, else the active default) once per key."""
+    """Charge the customer's card (the given method, else the active default) once per key.
+    `key_locked`: the caller took the key's lock already in this transaction, in a statement of
+    its own before this call (`key_lock`), so none is taken here."""
     amount = _check_amount(amount)
     _check_request(currency, purpose, idempotency_key)
 
-    await _lock_key(session, idempotency_key)
+    if not key_locked:
+        await _lock_key(session, idempotency_key)
     if payment_method_id is None:  # the key's payment and the default card, in one statement
         existing, default = (
             await session.execute(_key_and_card(), {"key": idempotency_key, "customer_id": customer_id})
@@ -114,12 +120,9 @@ async def charge(
         # Outcome unknown: kept as errored (if the caller commits), and a retry with the same key
         # asks the gateway again, which answers from its own idempotency record.
         reason = (str(exc) or type(exc).__name__)[:200]
-        payment = await _record(session, *row, GatewayResult(False, None, "gateway_error", reason), "errored")
-        await _save(session, ctx, payment)
+        await _record(session, ctx, *row, GatewayResult(False, None, "gateway_error", reason), "errored")
         raise
-    payment = await _record(session, *row, result)
-    await _save(session, ctx, payment)
-    return payment
+    return await _record(session, ctx, *row, result)
 
 
 async def refund(
@@ -199,8 +202,23 @@ async def _lock_key(session: AsyncSession, idempotency_key: str) -> None:
     """Serialise a charge and a refund of one key for the rest of the transaction: a refund never
     decides while a charge of its key is at the gateway (the charge holds this across its call)."""
     await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"payment:{idempotency_key}"}
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": lock_name(idempotency_key)}
     )
+
+
+def lock_name(idempotency_key: str) -> str:
+    """What the key's advisory lock is taken on (the parameter of `key_lock`)."""
+    return f"payment:{idempotency_key}"
+
+
+def key_lock(name: Any) -> Any:
+    """The key's lock as an SQL expression of `name` (a bind parameter given `lock_name(key)`),
+    for a caller that takes it within a statement of its own, before `charge(key_locked=True)`:
+    the charge's read of the key then runs in a later statement, which sees what a transaction
+    that held the lock before committed."""
+    from sqlalchemy import func
+
+    return func.pg_advisory_xact_lock(func.hashtextextended(name, 0))
 
 
 async def get_payment(session: AsyncSession, payment_id: str) -> Payment:
@@ -250,6 +268,7 @@ async def list_payments(
 
 async def _record(
     session: AsyncSession,
+    ctx: RequestContext,
     customer_id: str,
     payment_method_id: str,
     amount: Decimal,
@@ -259,40 +278,81 @@ async def _record(
     result: GatewayResult,
     status: str | None = None,
 ) -> Payment:
-    """Insert the payment for this key with the gateway's answer (one statement), or apply the
-    answer to the `errored` row an earlier attempt left."""
+    """Write the payment for this key with the gateway's answer and its audit event: a new key's
+    row and event in one statement; else the answer applied to the `errored` row an earlier
+    attempt left (and its event)."""
     if status is None:
         status = "approved" if result.approved else "declined"
-    statement = (
-        insert(Payment)
-        .values(
-            id=literal_column(id_sql("PAY")),
-            customer_id=customer_id,
-            payment_method_id=payment_method_id,
-            amount=amount,
-            currency=currency,
-            purpose=purpose,
-            status=status,
-            gateway_ref=result.gateway_ref,
-            decline_code=None if result.approved else result.decline_code,
-            decline_reason=None if result.approved else result.decline_reason,
-            idempotency_key=idempotency_key,
-            attempted_at=clock.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Payment)
+    payment = Payment(
+        id="",
+        customer_id=customer_id,
+        payment_method_id=payment_method_id,
+        amount=amount,
+        currency=currency,
+        purpose=purpose,
+        status=status,
+        gateway_ref=result.gateway_ref,
+        decline_code=None if result.approved else result.decline_code,
+        decline_reason=None if result.approved else result.decline_reason,
+        idempotency_key=idempotency_key,
+        attempted_at=clock.now(),
     )
-    payment = (
-        await session.execute(statement, execution_options={"populate_existing": True})
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # the caller's writes first, as an ORM insert would have flushed them
+    values = {c: getattr(payment, c) for c in _INSERTED}
+    event = audit_fields(ctx, f"payment.{status}", "payment", "", _audit_payload(payment))
+    event.pop("aggregate_id")
+    new_id = (
+        await session.execute(_INSERT_PAYMENT, {**values, **event, "event_id": uuid.uuid4()})
     ).scalar_one_or_none()
-    if payment is not None:
+    if new_id is not None:
+        payment.id = new_id
+        make_transient_to_detached(payment)
+        session.add(payment)  # persistent, as if loaded: nothing to flush
         return payment
-    payment = await payment_for_key(session, idempotency_key, for_update=True)
-    assert payment is not None  # the key's row exists: it made the insert conflict
-    payment.payment_method_id = payment_method_id
-    _apply(payment, result)
-    payment.status = status
-    return payment
+    existing = await payment_for_key(session, idempotency_key, for_update=True)
+    assert existing is not None  # the key's row exists: it made the insert conflict
+    existing.payment_method_id = payment_method_id
+    _apply(existing, result)
+    existing.status = status
+    await _save(session, ctx, existing)
+    return existing
+
+
+_INSERTED = (
+    "customer_id",
+    "payment_method_id",
+    "amount",
+    "currency",
+    "purpose",
+    "status",
+    "gateway_ref",
+    "decline_code",
+    "decline_reason",
+    "idempotency_key",
+    "attempted_at",
+)
+_CASTS = {"amount": "numeric", "attempted_at": "timestamptz"}
+# A new key's payment (its id from the sequence) and, when it was written, its audit event.
+_INSERT_PAYMENT = text(
+    f"""
+WITH payment AS (
+    INSERT INTO payment.payment (id, {", ".join(_INSERTED)})
+    VALUES ({id_sql("PAY")}, {", ".join(f"CAST(:{c} AS {_CASTS.get(c, 'text')})" for c in _INSERTED)})
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), audit AS (
+    INSERT INTO audit.domain_event
+        (event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel,
+         service_identity, trace_id, payload)
+    SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text), payment.id,
+        CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
+        CAST(:service_identity AS text), CAST(:trace_id AS text), :payload
+    FROM payment
+)
+SELECT id FROM payment
+"""
+).bindparams(bindparam("payload", type_=JSONB))
 
 
 def _key_and_card() -> Any:

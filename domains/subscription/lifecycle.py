@@ -26,13 +26,14 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,7 +41,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.errors import NotFound, PolicyViolation
 from domains.audit.services import record
-from domains.payment.charges import charge
+from domains.payment.charges import charge, key_lock, lock_name
 from domains.payment.gateway import PaymentGateway
 from domains.subscription import migrations, rules
 from domains.subscription.history import EXHAUSTED, RENEWAL_DECLINED, RENEWAL_PENDING, move
@@ -179,9 +180,12 @@ async def renew_in_steps(
             idempotency_key=idempotency_key,
             promo=promo,
             lock=lock,
+            lock_key=not lock,
         )
 
     async with transaction(db) as s:
+        # The first read takes the key's lock too (the charge's, charges.key_lock): one round trip
+        # fewer than the charge taking it itself; the charge reads the key in a later statement.
         step = await prepare(s, lock=False)
         if step is _WRITES:  # the declined path writes: again, under the lock
             step = await prepare(s, lock=True)
@@ -189,7 +193,7 @@ async def renew_in_steps(
             return await _with_line(s, step, read_line)
         payment_id = None
         if not step.free:  # a promotion may make a period free: nothing to charge
-            payment_id = (await _charge_plan(s, ctx, step, gateway)).id
+            payment_id = (await _charge_plan(s, ctx, step, gateway, key_locked=True)).id
         return await _with_line(s, await apply_renewal(s, ctx, step, payment_id, gateway), read_line)
 
 
@@ -242,13 +246,17 @@ async def prepare_renewal(
     period_start: datetime | None = None,
     promo: bool = False,
     lock: bool = True,
+    lock_key: bool = False,
 ) -> RenewalPlan | RenewalOutcome:
     """Step 1, under the line's lock: an answer already given, a skip, a decline for want of a
     card (scheduled), a refusal (manual), or the plan to charge. What it needs of the line is read
     in one statement (`_line_facts`). `lock=False` (renew_in_steps): read only; where it would
-    decline it answers `_WRITES` instead."""
+    decline it answers `_WRITES` instead. `lock_key`: the read takes the charge's lock on the key
+    too (charges.key_lock), held to the end of the transaction."""
     manual = period_start is None
-    facts = await _line_facts(session, subscription_id, idempotency_key, lock=lock, promo=promo)
+    facts = await _line_facts(
+        session, subscription_id, idempotency_key, lock=lock, promo=promo, lock_key=lock_key
+    )
     sub, previous = facts.sub, facts.previous
     if previous is not None:
         return _renewal_outcome(previous)
@@ -313,9 +321,15 @@ async def prepare_renewal(
 
 
 async def _charge_plan(
-    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, gateway: PaymentGateway
+    session: AsyncSession,
+    ctx: RequestContext,
+    plan: RenewalPlan,
+    gateway: PaymentGateway,
+    *,
+    key_locked: bool = False,
 ):
-    """Step 2: the charge, once per key (a gateway error propagates: the caller retries)."""
+    """Step 2: the charge, once per key (a gateway error propagates: the caller retries).
+    `key_locked`: step 1 took the key's lock (prepare_renewal's `lock_key`)."""
     return await charge(
         session,
         ctx,
@@ -325,6 +339,7 @@ async def _charge_plan(
         purpose="renewal",
         idempotency_key=plan.idempotency_key,
         gateway=gateway,
+        key_locked=key_locked,
     )
 
 
@@ -481,6 +496,17 @@ async def _renew_with(
     due_at, end = sub.current_period_end, start + rules.PERIOD
     charged = terms.amount if plan is None or plan.charge_amount is None else plan.charge_amount
     previous_offering, previous_price = sub.offering_id, sub.price_id
+    if (
+        facts is not None
+        and facts.allowances is not None
+        and not facts.has_passes
+        and terms.offering_id == previous_offering
+        and not terms.migrates
+        and (plan is None or plan.promo_claim_id is None)
+    ):
+        return await _renew_at_once(
+            session, ctx, sub, terms, kind, start, end, key, payment_id, charged, facts
+        )
     if terms.migration is not None and (terms.migrates or terms.offering_id != previous_offering):
         migrations.resolve(terms.migration, migrations.APPLIED if terms.migrates else migrations.SUPERSEDED)
         session.add(terms.migration)
@@ -525,6 +551,99 @@ async def _renew_with(
         record(session, ctx, "subscription.price_migrated", AGGREGATE, sub.id, change)
     await session.flush()
     return _renewal_outcome(renewal)
+
+
+async def _renew_at_once(
+    session: AsyncSession,
+    ctx: RequestContext,
+    sub: Subscription,
+    terms: _Terms,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    key: str,
+    payment_id: str | None,
+    charged: Decimal,
+    facts: _LineFacts,
+) -> RenewalOutcome:
+    """_renew_with in one statement when the renewal changes only the period (same plan and
+    price, no migration to resolve, no promotion period to use, no day pass running, the plan's
+    allowances read under the line's lock): the line, its buckets, its history row, the renewal
+    row and the audit event written together, with no unit of work. The line's object in the
+    session takes the written values as its own (nothing left to flush)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from domains.audit.services import audit_fields
+
+    now = clock.now()
+    before = sub.state
+    state = rules.subscription_lifecycle.next("renew", before)
+    note = f"{kind} renewal"[:200]
+    payload: dict[str, Any] = {
+        "kind": kind,
+        "paymentId": payment_id,
+        "amount": str(charged),
+        "priceId": terms.price_id,
+        "offeringId": terms.offering_id,
+        "periodStart": start.isoformat(),
+        "periodEnd": end.isoformat(),
+    }
+    audit = audit_fields(ctx, "subscription.renewed", AGGREGATE, sub.id, payload)
+    await session.execute(
+        _RENEW_AT_ONCE,
+        {
+            "sub_id": sub.id,
+            "kinds": [kind_ for kind_, _, _ in facts.allowances or []],
+            "totals": [quantity for _, quantity, _ in facts.allowances or []],
+            "units": [unit for _, _, unit in facts.allowances or []],
+            "start": start,
+            "end": end,
+            "now": now,
+            "offering_id": terms.offering_id,
+            "price_id": terms.price_id,
+            "price_amount": terms.amount,
+            "currency": terms.currency,
+            "state": state,
+            "from_state": before,
+            "actor": ctx.actor,
+            "note": note,
+            "kind": kind,
+            "key": key,
+            "due_at": sub.current_period_end,
+            "charged": charged,
+            "payment_id": payment_id,
+            "event_id": uuid.uuid4(),
+            "event_type": audit["event_type"],
+            "aggregate_type": audit["aggregate_type"],
+            "occurred_at": audit["occurred_at"],
+            "channel": audit["channel"],
+            "service_identity": audit["service_identity"],
+            "trace_id": audit["trace_id"],
+            "payload": audit["payload"],
+        },
+    )
+    for attr, value in (
+        ("offering_id", terms.offering_id),
+        ("price_id", terms.price_id),
+        ("price_amount", terms.amount),
+        ("price_currency", terms.currency),
+        ("pending_offering_id", None),
+        ("pending_price_id", None),
+        ("current_period_start", start),
+        ("current_period_end", end),
+        ("state", state),
+        ("state_reason", None),
+        ("updated_at", now),
+    ):
+        set_committed_value(sub, attr, value)
+    return RenewalOutcome(
+        status="renewed",
+        subscription_id=sub.id,
+        new_period_end=end,
+        amount=charged,
+        offering_id=terms.offering_id,
+        payment_id=payment_id,
+    )
 
 
 async def _promotion_after_renewal(
@@ -650,9 +769,9 @@ async def _reset_balances_at_once(
     )
 
 
-_RESET_BALANCES = text(
-    """
-WITH plan AS (
+# The buckets reset to the plan's allowances (:kinds, :totals, :units) for the period :start to
+# :end: the kept ones updated, the stale ones deleted (CTEs), the missing ones inserted (the INSERT).
+_BALANCES_CTES = """plan AS (
     SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:totals AS bigint[]), CAST(:units AS text[]))
         AS p(kind, total, unit)
 ), updated AS (
@@ -665,14 +784,47 @@ WITH plan AS (
 ), removed AS (
     DELETE FROM subscription.bundle_balance b
     WHERE b.subscription_id = CAST(:sub_id AS text) AND b.allowance_type <> ALL(CAST(:kinds AS text[]))
-)
-INSERT INTO subscription.bundle_balance
+)"""
+_BALANCES_INSERT = """INSERT INTO subscription.bundle_balance
     (subscription_id, allowance_type, total, consumed, unit, period_start, period_end)
 SELECT CAST(:sub_id AS text), p.kind, p.total, 0, p.unit, CAST(:start AS timestamptz), CAST(:end AS timestamptz)
 FROM plan p
-WHERE p.kind NOT IN (SELECT allowance_type FROM updated)
-"""
+WHERE p.kind NOT IN (SELECT allowance_type FROM updated)"""
+_RESET_BALANCES = text(f"WITH {_BALANCES_CTES}\n{_BALANCES_INSERT}")
+# _renew_at_once: the line, its buckets, its history row, the renewal row and the audit event.
+_RENEW_AT_ONCE = text(
+    f"""
+WITH line AS (
+    UPDATE subscription.subscription
+    SET offering_id = CAST(:offering_id AS text), price_id = CAST(:price_id AS text),
+        price_amount = CAST(:price_amount AS numeric), price_currency = CAST(:currency AS text),
+        pending_offering_id = NULL, pending_price_id = NULL,
+        current_period_start = CAST(:start AS timestamptz), current_period_end = CAST(:end AS timestamptz),
+        state = CAST(:state AS text), state_reason = NULL, updated_at = CAST(:now AS timestamptz)
+    WHERE id = CAST(:sub_id AS text)
+), {_BALANCES_CTES}, added AS (
+{_BALANCES_INSERT}
+), history AS (
+    INSERT INTO subscription.subscription_state_history (subscription_id, from_state, to_state, at, actor, reason)
+    VALUES (CAST(:sub_id AS text), CAST(:from_state AS text), CAST(:state AS text), CAST(:now AS timestamptz),
+        CAST(:actor AS text), CAST(:note AS text))
+), renewal AS (
+    INSERT INTO subscription.subscription_renewal
+        (subscription_id, kind, status, idempotency_key, due_at, attempted_at, offering_id, price_id,
+         amount, currency, payment_id, period_start, period_end, reason)
+    VALUES (CAST(:sub_id AS text), CAST(:kind AS text), 'renewed', CAST(:key AS text),
+        CAST(:due_at AS timestamptz), CAST(:now AS timestamptz), CAST(:offering_id AS text),
+        CAST(:price_id AS text), CAST(:charged AS numeric), CAST(:currency AS text),
+        CAST(:payment_id AS text), CAST(:start AS timestamptz), CAST(:end AS timestamptz), NULL)
 )
+INSERT INTO audit.domain_event
+    (event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity,
+     trace_id, payload)
+VALUES (CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text),
+    CAST(:sub_id AS text), CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
+    CAST(:service_identity AS text), CAST(:trace_id AS text), :payload)
+"""
+).bindparams(bindparam("payload", type_=JSONB))
 
 
 @dataclass(frozen=True)
@@ -699,22 +851,25 @@ async def _line_facts(
     promo: bool = False,
     payment_id: str | None = None,
     allowances_of: str | None = None,
+    lock_key: bool = False,
 ) -> _LineFacts:
     """The line (locked unless `lock=False`), the renewal already made with `key`, its pending
     price migration, whether a card and a running day pass exist, and (`promo`) the claim still
     discounting it, (`payment_id`) that payment, (`allowances_of`) that offering's allowances:
     one statement where there were up to seven. The session remembers the facts (see _with_line)."""
-    variant = (lock, promo, payment_id is not None, allowances_of is not None)
+    variant = (lock, promo, payment_id is not None, allowances_of is not None, lock_key)
     stmt = _FACTS_STATEMENTS.get(variant)
     if stmt is None:
         stmt = _FACTS_STATEMENTS[variant] = _facts_statement(*variant)
     params = {"sub_id": subscription_id, "key": key, "payment_id": payment_id, "offering_id": allowances_of}
+    if lock_key:
+        params["key_lock"] = lock_name(key)
     row = (await session.execute(stmt, params)).first()
     if row is None:
         raise NotFound(
             "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
         )
-    sub, previous, migration, card, passes, claim, payment, offered = row
+    sub, previous, migration, card, passes, claim, payment, offered = row[:8]
     if previous is not None and previous.subscription_id != sub.id:
         raise PolicyViolation(
             "subscription.renew.idempotency_key_reused",
@@ -730,10 +885,10 @@ async def _line_facts(
 _FACTS = "subscription.line_facts"
 # One statement per variant, built once: SQLAlchemy memoises its cache key on the object, so a
 # call only binds its parameters (building it per call cost more than its round trip).
-_FACTS_STATEMENTS: dict[tuple[bool, bool, bool, bool], Any] = {}
+_FACTS_STATEMENTS: dict[tuple[bool, bool, bool, bool, bool], Any] = {}
 
 
-def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool) -> Any:
+def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool, lock_key: bool) -> Any:
     from sqlalchemy import and_, bindparam, exists, func, literal
     from sqlalchemy import select as core_select
 
@@ -805,6 +960,8 @@ def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool) -
         stmt = stmt.outerjoin(Payment, Payment.id == bindparam("payment_id"))
     if lock:
         stmt = stmt.with_for_update(of=Subscription)
+    if lock_key:
+        stmt = stmt.add_columns(key_lock(bindparam("key_lock")).label("key_lock"))
     return stmt
 
 

@@ -318,13 +318,15 @@ async def test_a_promo_window_price_stays_the_line_price_after_the_window_closes
 
 async def test_the_workflows_renewal_is_one_transaction_of_a_few_statements(runtime, gateway) -> None:
     """renew_in_steps (the line's charge): the read, the charge and the apply commit together (the
-    gateway's record commits on its own), in 13 statements where it took three transactions
-    and 17 (issue 12); the line comes back with it."""
+    gateway's record commits on its own), in 6 statements where it took three transactions and
+    17, then one and 13 (issue 12), writing the same rows; the line comes back with it."""
     from sqlalchemy import event
 
     sub_id = await new_line(runtime, "PLAN_S")
     clock.advance(PERIOD)
+    now = clock.now()
     start = (await line(runtime, sub_id)).current_period_end
+    last_event = (await sql(runtime, "SELECT max(id) FROM audit.domain_event"))[0][0]
     statements: list[str] = []
     commits: list[int] = []
 
@@ -353,8 +355,109 @@ async def test_the_workflows_renewal_is_one_transaction_of_a_few_statements(runt
     assert outcome.status == "renewed"
     assert outcome.line["currentPeriodEnd"] == (start + PERIOD).isoformat()
     assert len(commits) == 1
-    assert len(statements) <= 13, [s[:70] for s in statements]
+    assert len(statements) <= 6, [s[:70] for s in statements]
     assert (await buckets(runtime, sub_id))["data"] == (5120, 0, 5120)
+    end, key, pay = start + PERIOD, f"subscription-{sub_id}/renewal/{start.isoformat()}", outcome.payment_id
+    sub = await line(runtime, sub_id)
+    assert (sub.state, sub.state_reason, sub.current_period_start, sub.current_period_end) == (
+        "active",
+        None,
+        start,
+        end,
+    )
+    assert (sub.offering_id, sub.price_id, sub.price_amount, sub.updated_at) == (
+        "PLAN_S",
+        "PRICE_PLAN_S",
+        Decimal("10.00"),
+        now,
+    )
+    assert await sql(
+        runtime,
+        "SELECT kind, status, idempotency_key, due_at, attempted_at, offering_id, price_id, amount, currency,"
+        " payment_id, period_start, period_end, reason FROM subscription.subscription_renewal"
+        " WHERE subscription_id = :s",
+        s=sub_id,
+    ) == [
+        (
+            "scheduled",
+            "renewed",
+            key,
+            start,
+            now,
+            "PLAN_S",
+            "PRICE_PLAN_S",
+            Decimal("10.00"),
+            "SGD",
+            pay,
+            start,
+            end,
+            None,
+        )
+    ]
+    history = await run(runtime, services.subscription_history, sub_id)
+    assert (
+        history[-1].from_state,
+        history[-1].to_state,
+        history[-1].at,
+        history[-1].actor,
+        history[-1].reason,
+    ) == (
+        "active",
+        "active",
+        now,
+        WORKER.actor,
+        "scheduled renewal",
+    )
+    assert await sql(
+        runtime,
+        "SELECT customer_id, amount, purpose, status, decline_code, idempotency_key, attempted_at, refunded_at"
+        " FROM payment.payment WHERE id = :p",
+        p=pay,
+    ) == [(sub.customer_id, Decimal("10.00"), "renewal", "approved", None, key, now, None)]
+    events = await sql(
+        runtime,
+        "SELECT event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity, payload"
+        " FROM audit.domain_event WHERE id > :i ORDER BY id",
+        i=last_event,
+    )
+    who = (now, WORKER.actor, WORKER.channel, WORKER.service_identity)
+    gateway_ref = events[0][-1]["gatewayRef"]
+    assert events == [
+        (
+            "payment.approved",
+            "payment",
+            pay,
+            *who,
+            {
+                "customerId": sub.customer_id,
+                "paymentMethodId": events[0][-1]["paymentMethodId"],
+                "amount": "10.00",
+                "currency": "SGD",
+                "purpose": "renewal",
+                "status": "approved",
+                "gatewayRef": gateway_ref,
+                "declineCode": None,
+                "idempotencyKey": key,
+                "refundRef": None,
+            },
+        ),
+        (
+            "subscription.renewed",
+            "Subscription",
+            sub_id,
+            *who,
+            {
+                "kind": "scheduled",
+                "paymentId": pay,
+                "amount": "10.00",
+                "priceId": "PRICE_PLAN_S",
+                "offeringId": "PLAN_S",
+                "periodStart": start.isoformat(),
+                "periodEnd": end.isoformat(),
+            },
+        ),
+    ]
+    assert gateway_ref.startswith("pi_")
 
 
 async def test_a_renewal_brings_back_a_line_blocked_for_exhaustion_with_fresh_balances(
