@@ -33,6 +33,14 @@ class Draft:
     skip_reason: str | None = None  # no one to send it to: kept as `skipped`, never retried
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message `enqueue` wrote: its id and state (queued or skipped)."""
+
+    id: str
+    state: str
+
+
 async def enqueue(
     session: AsyncSession,
     draft: Draft,
@@ -41,7 +49,7 @@ async def enqueue(
     sender: str,
     source_event_id: int | None = None,
     wall_now: datetime,
-) -> OutboxMessage | None:
+) -> Queued | None:
     """Queue `draft` under `source_key`; None when that key was queued before (nothing changes).
     A skipped draft that cannot even be written is kept with its reason and no text."""
     try:
@@ -79,7 +87,7 @@ async def enqueue(
     new_id = (await session.execute(stmt)).scalar_one_or_none()
     if new_id is None:
         return None
-    return await session.get(OutboxMessage, new_id)
+    return Queued(new_id, state)
 
 
 async def claim_due(
@@ -222,7 +230,81 @@ async def unnotified_events(session: AsyncSession, limit: int = 200) -> list[Eve
     return [EventRow(*r) for r in rows]
 
 
-async def draft_for_event(session: AsyncSession, event: EventRow, operators: str) -> Draft:
+class Lookups:
+    """What drafts read of lines and customers, for a batch of them: `prefetch` reads it for every
+    line and customer the batch names in two statements (instead of six per message); what was
+    not prefetched is read when asked, by the same statements."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, Any] = {}  # subscription id -> _LINE row, None when there is none
+        self.customers: dict[str, tuple[str | None, str | None]] = {}  # id -> (email, given name)
+
+    async def prefetch(
+        self, session: AsyncSession, subscription_ids: set[str], customer_ids: set[str]
+    ) -> None:
+        wanted = sorted(subscription_ids - self.lines.keys())
+        if wanted:
+            found = {r.id: r for r in await session.execute(_LINES, {"ids": wanted})}
+            self.lines.update({sub_id: found.get(sub_id) for sub_id in wanted})
+            customer_ids = customer_ids | {r.customer_id for r in found.values()}
+        wanted = sorted(customer_ids - self.customers.keys())
+        if wanted:
+            found = {
+                r.id: (r.email, r.given_name) for r in await session.execute(_CUSTOMERS, {"ids": wanted})
+            }
+            self.customers.update({c: found.get(c, (None, None)) for c in wanted})
+
+    async def line(self, session: AsyncSession, subscription_id: str) -> Any:
+        if subscription_id not in self.lines:
+            await self.prefetch(session, {subscription_id}, set())
+        return self.lines[subscription_id]
+
+    async def customer(self, session: AsyncSession, customer_id: str) -> tuple[str | None, str | None]:
+        if customer_id not in self.customers:
+            await self.prefetch(session, set(), {customer_id})
+        return self.customers[customer_id]
+
+
+# A line as a message shows it: its plan's name (its offering id when the offering is gone) and its
+# eSIM's activation code (None without a profile).
+_LINES = text(
+    """
+    SELECT s.id, s.customer_id, s.msisdn, s.iccid, coalesce(o.name, s.offering_id) AS plan,
+        s.price_currency, s.price_amount, s.current_period_end, e.activation_code, e.iccid AS profile
+    FROM subscription.subscription AS s
+    LEFT JOIN catalog.product_offering AS o ON o.id = s.offering_id
+    LEFT JOIN inventory.esim_profile AS e ON e.iccid = s.iccid
+    WHERE s.id = ANY(CAST(:ids AS text[]))
+    """
+)
+# A customer's current email (the primary one first, then the newest) and given name.
+_CUSTOMERS = text(
+    """
+    SELECT c.id, i.given_name,
+        (SELECT m.value FROM crm.contact_medium AS m
+         WHERE m.party_id = c.party_id AND m.medium_type = 'email' AND m.valid_to IS NULL
+         ORDER BY m.is_primary DESC, m.valid_from DESC LIMIT 1) AS email
+    FROM crm.customer AS c
+    LEFT JOIN crm.individual AS i ON i.party_id = c.party_id
+    WHERE c.id = ANY(CAST(:ids AS text[]))
+    """
+)
+
+
+def names_of(event: EventRow) -> tuple[set[str], set[str]]:
+    """The lines and customers a draft of `event` may read (for Lookups.prefetch)."""
+    p = event.payload or {}
+    agg = event.aggregate_type.lower().replace("_", "")
+    subs = {event.aggregate_id} if agg == "subscription" else set()
+    subs |= {v for v in (p.get("subscriptionId"), p.get("subscription_id")) if isinstance(v, str) and v}
+    customers = {v for v in (p.get("customer_id"), p.get("customerId")) if isinstance(v, str) and v}
+    return subs, customers
+
+
+async def draft_for_event(
+    session: AsyncSession, event: EventRow, operators: str, lookups: Lookups | None = None
+) -> Draft:
+    lookups = lookups or Lookups()
     template = rules.EVENT_TEMPLATES[event.event_type]
     p = event.payload or {}
     ctx: dict[str, Any] = {
@@ -240,13 +322,13 @@ async def draft_for_event(session: AsyncSession, event: EventRow, operators: str
         customer_id = await _order_context(session, event.aggregate_id, ctx) or customer_id
         sub_id = p.get("subscriptionId") or p.get("subscription_id")
         if sub_id:
-            await _subscription_context(session, sub_id, ctx)
+            await _subscription_context(session, sub_id, ctx, lookups)
     elif agg == "subscription":
-        customer_id = await _subscription_context(session, event.aggregate_id, ctx) or customer_id
+        customer_id = await _subscription_context(session, event.aggregate_id, ctx, lookups) or customer_id
     else:
         sub_id = p.get("subscription_id") or p.get("subscriptionId")
         if sub_id:
-            customer_id = await _subscription_context(session, sub_id, ctx) or customer_id
+            customer_id = await _subscription_context(session, sub_id, ctx, lookups) or customer_id
         if agg in ("portrequest", "port"):
             ctx["port_id"] = event.aggregate_id
             if p.get("msisdn"):
@@ -256,7 +338,7 @@ async def draft_for_event(session: AsyncSession, event: EventRow, operators: str
     _normalise(event.event_type, p, ctx)
     if not customer_id:
         return Draft(template, None, None, ctx, skip_reason="no customer on the event")
-    email, name = await customer_email(session, customer_id)
+    email, name = await lookups.customer(session, customer_id)
     ctx["name"] = name or "there"
     ctx["customer_id"] = customer_id
     if email is None:
@@ -306,26 +388,24 @@ async def _order_context(session: AsyncSession, order_id: str, ctx: dict[str, An
     return order.customer_id
 
 
-async def _subscription_context(session: AsyncSession, sub_id: str, ctx: dict[str, Any]) -> str | None:
-    from domains.inventory.models import EsimProfile
-    from domains.subscription.models import Subscription
-
-    sub = await session.get(Subscription, sub_id)
+async def _subscription_context(
+    session: AsyncSession, sub_id: str, ctx: dict[str, Any], lookups: Lookups
+) -> str | None:
+    sub = await lookups.line(session, sub_id)
     if sub is None:
         return None
     ctx.update(
         subscription_id=sub.id,
         msisdn=sub.msisdn,
         iccid=sub.iccid,
-        plan=await _plan_name(session, sub.offering_id),
+        plan=sub.plan,
         currency=sub.price_currency,
         period_end=sub.current_period_end.isoformat(),
         period_end_date=sub.current_period_end.date().isoformat(),
     )
     ctx.setdefault("amount", str(sub.price_amount))
-    profile = await session.get(EsimProfile, sub.iccid)
-    if profile is not None:
-        ctx["activation_code"] = profile.activation_code
+    if sub.profile is not None:
+        ctx["activation_code"] = sub.activation_code
     return sub.customer_id
 
 
@@ -338,24 +418,7 @@ async def _plan_name(session: AsyncSession, offering_id: str) -> str:
 
 async def customer_email(session: AsyncSession, customer_id: str) -> tuple[str | None, str | None]:
     """The customer's current email (the primary one first) and given name."""
-    from domains.crm.models import ContactMedium, Customer, Individual
-
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        return None, None
-    person = await session.get(Individual, customer.party_id)
-    email = (
-        await session.exec(
-            select(ContactMedium.value)
-            .where(
-                ContactMedium.party_id == customer.party_id,
-                ContactMedium.medium_type == "email",
-                col(ContactMedium.valid_to).is_(None),
-            )
-            .order_by(col(ContactMedium.is_primary).desc(), col(ContactMedium.valid_from).desc())
-        )
-    ).first()
-    return email, person.given_name if person is not None else None
+    return await Lookups().customer(session, customer_id)
 
 
 # ---- scheduled: renewal reminders --------------------------------------------------------------
@@ -378,10 +441,11 @@ async def lines_due_for_reminder(session: AsyncSession, now: datetime) -> list[A
     return list(rows)
 
 
-async def reminder_draft(session: AsyncSession, sub: Any) -> Draft:
+async def reminder_draft(session: AsyncSession, sub: Any, lookups: Lookups | None = None) -> Draft:
+    lookups = lookups or Lookups()
     ctx: dict[str, Any] = {}
-    await _subscription_context(session, sub.id, ctx)
-    email, name = await customer_email(session, sub.customer_id)
+    await _subscription_context(session, sub.id, ctx, lookups)
+    email, name = await lookups.customer(session, sub.customer_id)
     ctx["name"] = name or "there"
     ctx["customer_id"] = sub.customer_id
     if email is None:
