@@ -97,6 +97,36 @@ async def test_renewal_reminder_receipt_and_decline(runtime, settings):
     assert len(await outbox(runtime, template="renewal_receipt")) == 1
 
 
+async def test_a_batch_of_receipts_reads_its_lines_and_customers_once(runtime):
+    """Issue 12: the messages of a batch of events read the lines and customers they name in two
+    statements, not six reads (and a read back of the message) per event."""
+    from sqlalchemy import event
+
+    subs = [await new_line(runtime) for _ in range(3)]
+    await notify.queue_from_events(runtime)  # the signups' messages
+    clock.freeze(T0 + timedelta(days=30))
+    gateway = MockGateway(runtime.db)
+    for sub_id in subs:
+        assert (await renew(runtime, gateway, sub_id)).status == "renewed"
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_) -> None:
+        statements.append(statement)
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        result = await notify.queue_from_events(runtime)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(result.queued) == 3
+    # The events, the lines, the customers, and one insert per message.
+    assert len(statements) == 3 + 3, [s[:60] for s in statements]
+    receipts = await outbox(runtime, template="renewal_receipt")
+    assert len(receipts) == 3 and {r.state for r in receipts} == {"queued"}
+    assert {r.customer_id for r in receipts} == {(await line(runtime, s)).customer_id for s in subs}
+
+
 async def _use(runtime, msisdn: str, mb: int, n: int) -> None:
     from domains.usage.rules import RawUsage
     from domains.usage.services import rate_usage
