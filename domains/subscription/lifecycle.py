@@ -144,8 +144,9 @@ async def _renew_in_one(
     )
     if isinstance(step, RenewalOutcome):
         return step
-    payment_id = None if step.free else (await _charge_plan(session, ctx, step, gateway)).id
-    return await apply_renewal(session, ctx, step, payment_id, gateway)
+    payment = None if step.free else await _charge_plan(session, ctx, step, gateway)
+    approved = payment is not None and payment.status == "approved"
+    return await apply_renewal(session, ctx, step, payment and payment.id, gateway, approved=approved)
 
 
 async def renew_in_steps(
@@ -191,10 +192,12 @@ async def renew_in_steps(
             step = await prepare(s, lock=True)
         if isinstance(step, RenewalOutcome):
             return await _with_line(s, step, read_line)
-        payment_id = None
+        payment = None
         if not step.free:  # a promotion may make a period free: nothing to charge
-            payment_id = (await _charge_plan(s, ctx, step, gateway, key_locked=True)).id
-        return await _with_line(s, await apply_renewal(s, ctx, step, payment_id, gateway), read_line)
+            payment = await _charge_plan(s, ctx, step, gateway, key_locked=True)
+        approved = payment is not None and payment.status == "approved"
+        outcome = await apply_renewal(s, ctx, step, payment and payment.id, gateway, approved=approved)
+        return await _with_line(s, outcome, read_line)
 
 
 async def _with_line(session: AsyncSession, outcome: RenewalOutcome, read_line: bool) -> RenewalOutcome:
@@ -349,12 +352,20 @@ async def apply_renewal(
     plan: RenewalPlan,
     payment_id: str | None,
     gateway: PaymentGateway,
+    *,
+    approved: bool = False,
 ) -> RenewalOutcome:
     """Step 3, under the line's lock again: apply the charge's answer to the line as it is now.
     A line that ended, or whose period moved on (renewed by hand meanwhile), while it was being
-    charged gets its money back instead of a period."""
+    charged gets its money back instead of a period. `approved`: the payment `payment_id` was
+    approved; a renewal that changes only the period is then first tried in one statement
+    (`_renew_if_unchanged`), which applies it only if the line is still as the plan found it."""
     from domains.payment.charges import refund
 
+    if approved and payment_id is not None and plan.promo_claim_id is None and not plan.migrates:
+        outcome = await _renew_if_unchanged(session, ctx, plan, payment_id)
+        if outcome is not None:
+            return outcome
     facts = await _line_facts(
         session,
         plan.subscription_id,
@@ -496,17 +507,6 @@ async def _renew_with(
     due_at, end = sub.current_period_end, start + rules.PERIOD
     charged = terms.amount if plan is None or plan.charge_amount is None else plan.charge_amount
     previous_offering, previous_price = sub.offering_id, sub.price_id
-    if (
-        facts is not None
-        and facts.allowances is not None
-        and not facts.has_passes
-        and terms.offering_id == previous_offering
-        and not terms.migrates
-        and (plan is None or plan.promo_claim_id is None)
-    ):
-        return await _renew_at_once(
-            session, ctx, sub, terms, kind, start, end, key, payment_id, charged, facts
-        )
     if terms.migration is not None and (terms.migrates or terms.offering_id != previous_offering):
         migrations.resolve(terms.migration, migrations.APPLIED if terms.migrates else migrations.SUPERSEDED)
         session.add(terms.migration)
@@ -553,95 +553,85 @@ async def _renew_with(
     return _renewal_outcome(renewal)
 
 
-async def _renew_at_once(
-    session: AsyncSession,
-    ctx: RequestContext,
-    sub: Subscription,
-    terms: _Terms,
-    kind: str,
-    start: datetime,
-    end: datetime,
-    key: str,
-    payment_id: str | None,
-    charged: Decimal,
-    facts: _LineFacts,
-) -> RenewalOutcome:
-    """_renew_with in one statement when the renewal changes only the period (same plan and
-    price, no migration to resolve, no promotion period to use, no day pass running, the plan's
-    allowances read under the line's lock): the line, its buckets, its history row, the renewal
-    row and the audit event written together, with no unit of work. The line's object in the
-    session takes the written values as its own (nothing left to flush)."""
+async def _renew_if_unchanged(
+    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, payment_id: str
+) -> RenewalOutcome | None:
+    """`_renew_with` for a paid renewal that changes only the period, in one statement and with no
+    read before it: it locks the line and applies only if the line is still live, on the plan's
+    offering and due at the plan's period end, with no renewal under the key, no pending price
+    migration and no day pass running; then the line, its buckets, its history row, the renewal
+    row and the audit event are written together. None when it did not apply (nothing written):
+    the caller reads the line under its lock and decides. The line's object in the session (the
+    one step 1 read) takes the written values as its own."""
     from sqlalchemy.orm.attributes import set_committed_value
 
     from domains.audit.services import audit_fields
 
     now = clock.now()
-    before = sub.state
-    state = rules.subscription_lifecycle.next("renew", before)
-    note = f"{kind} renewal"[:200]
+    start, end = plan.start, plan.start + rules.PERIOD
+    charged = plan.amount if plan.charge_amount is None else plan.charge_amount
+    state = rules.subscription_lifecycle.next("renew", rules.ACTIVE)
     payload: dict[str, Any] = {
-        "kind": kind,
+        "kind": plan.kind,
         "paymentId": payment_id,
         "amount": str(charged),
-        "priceId": terms.price_id,
-        "offeringId": terms.offering_id,
+        "priceId": plan.price_id,
+        "offeringId": plan.offering_id,
         "periodStart": start.isoformat(),
         "periodEnd": end.isoformat(),
     }
-    audit = audit_fields(ctx, "subscription.renewed", AGGREGATE, sub.id, payload)
-    await session.execute(
-        _RENEW_AT_ONCE,
-        {
-            "sub_id": sub.id,
-            "kinds": [kind_ for kind_, _, _ in facts.allowances or []],
-            "totals": [quantity for _, quantity, _ in facts.allowances or []],
-            "units": [unit for _, _, unit in facts.allowances or []],
-            "start": start,
-            "end": end,
-            "now": now,
-            "offering_id": terms.offering_id,
-            "price_id": terms.price_id,
-            "price_amount": terms.amount,
-            "currency": terms.currency,
-            "state": state,
-            "from_state": before,
-            "actor": ctx.actor,
-            "note": note,
-            "kind": kind,
-            "key": key,
-            "due_at": sub.current_period_end,
-            "charged": charged,
-            "payment_id": payment_id,
-            "event_id": uuid.uuid4(),
-            "event_type": audit["event_type"],
-            "aggregate_type": audit["aggregate_type"],
-            "occurred_at": audit["occurred_at"],
-            "channel": audit["channel"],
-            "service_identity": audit["service_identity"],
-            "trace_id": audit["trace_id"],
-            "payload": audit["payload"],
-        },
-    )
-    for attr, value in (
-        ("offering_id", terms.offering_id),
-        ("price_id", terms.price_id),
-        ("price_amount", terms.amount),
-        ("price_currency", terms.currency),
-        ("pending_offering_id", None),
-        ("pending_price_id", None),
-        ("current_period_start", start),
-        ("current_period_end", end),
-        ("state", state),
-        ("state_reason", None),
-        ("updated_at", now),
-    ):
-        set_committed_value(sub, attr, value)
+    audit = audit_fields(ctx, "subscription.renewed", AGGREGATE, plan.subscription_id, payload)
+    applied = (
+        await session.execute(
+            _RENEW_IF_UNCHANGED,
+            {
+                "sub_id": plan.subscription_id,
+                "live": list(LIVE),
+                "start": start,
+                "end": end,
+                "now": now,
+                "offering_id": plan.offering_id,
+                "price_id": plan.price_id,
+                "price_amount": plan.amount,
+                "currency": plan.currency,
+                "state": state,
+                "note": f"{plan.kind} renewal"[:200],
+                "kind": plan.kind,
+                "key": plan.idempotency_key,
+                "due_at": plan.due_at,
+                "charged": charged,
+                "payment_id": payment_id,
+                "pending": migrations.PENDING,
+                "event_id": uuid.uuid4(),
+                **{k: v for k, v in audit.items() if k != "aggregate_id"},
+            },
+        )
+    ).first()
+    if applied is None:
+        return None
+    facts = session.info.get(_FACTS)
+    if facts is not None and facts.sub.id == plan.subscription_id:
+        for attr, value in (
+            ("offering_id", plan.offering_id),
+            ("price_id", plan.price_id),
+            ("price_amount", plan.amount),
+            ("price_currency", plan.currency),
+            ("pending_offering_id", None),
+            ("pending_price_id", None),
+            ("current_period_start", start),
+            ("current_period_end", end),
+            ("state", state),
+            ("state_reason", None),
+            ("updated_at", now),
+        ):
+            set_committed_value(facts.sub, attr, value)
+        session.info[_FACTS] = replace(facts, has_passes=False)
     return RenewalOutcome(
         status="renewed",
-        subscription_id=sub.id,
+        subscription_id=plan.subscription_id,
         new_period_end=end,
         amount=charged,
-        offering_id=terms.offering_id,
+        offering_id=plan.offering_id,
         payment_id=payment_id,
     )
 
@@ -769,11 +759,12 @@ async def _reset_balances_at_once(
     )
 
 
-# The buckets reset to the plan's allowances (:kinds, :totals, :units) for the period :start to
-# :end: the kept ones updated, the stale ones deleted (CTEs), the missing ones inserted (the INSERT).
-_BALANCES_CTES = """plan AS (
-    SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:totals AS bigint[]), CAST(:units AS text[]))
-        AS p(kind, total, unit)
+def _balances_ctes(plan: str, gate: str = "true") -> str:
+    """The buckets reset to `plan` (kind, total, unit, seq: the allowances, seq in catalogue order)
+    for the period :start to :end, as CTEs: the kept ones updated, the stale ones deleted (only if
+    `gate` holds); _BALANCES_INSERT then inserts the missing ones."""
+    return f"""plan AS (
+    {plan}
 ), updated AS (
     UPDATE subscription.bundle_balance b
     SET total = p.total, consumed = 0, unit = p.unit,
@@ -783,46 +774,81 @@ _BALANCES_CTES = """plan AS (
     RETURNING b.allowance_type
 ), removed AS (
     DELETE FROM subscription.bundle_balance b
-    WHERE b.subscription_id = CAST(:sub_id AS text) AND b.allowance_type <> ALL(CAST(:kinds AS text[]))
+    WHERE b.subscription_id = CAST(:sub_id AS text) AND b.allowance_type NOT IN (SELECT kind FROM plan)
+        AND {gate}
 )"""
+
+
+# The plan's allowances given as arrays (:kinds, :totals, :units), and read from the catalogue for
+# :offering_id once `ok` (see _RENEW_IF_UNCHANGED) has the line.
+_GIVEN = (
+    "SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:totals AS bigint[]), CAST(:units AS text[]))"
+    " WITH ORDINALITY AS p(kind, total, unit, seq)"
+)
+_OFFERED = (
+    "SELECT a.allowance_type AS kind, a.quantity AS total, a.unit, a.id AS seq"
+    " FROM catalog.bundle_allowance AS a, ok WHERE a.offering_id = CAST(:offering_id AS text)"
+)
 _BALANCES_INSERT = """INSERT INTO subscription.bundle_balance
     (subscription_id, allowance_type, total, consumed, unit, period_start, period_end)
 SELECT CAST(:sub_id AS text), p.kind, p.total, 0, p.unit, CAST(:start AS timestamptz), CAST(:end AS timestamptz)
 FROM plan p
-WHERE p.kind NOT IN (SELECT allowance_type FROM updated)"""
-_RESET_BALANCES = text(f"WITH {_BALANCES_CTES}\n{_BALANCES_INSERT}")
-# _renew_at_once: the line, its buckets, its history row, the renewal row and the audit event.
-_RENEW_AT_ONCE = text(
+WHERE p.kind NOT IN (SELECT allowance_type FROM updated)
+ORDER BY p.seq"""
+_RESET_BALANCES = text(f"WITH {_balances_ctes(_GIVEN)}\n{_BALANCES_INSERT}")
+# _renew_if_unchanged: `ok` is the line, locked, when the renewal applies as planned (else no row,
+# and nothing is written); its buckets are reset to the offering's allowances.
+_RENEW_IF_UNCHANGED = text(
     f"""
 WITH line AS (
-    UPDATE subscription.subscription
-    SET offering_id = CAST(:offering_id AS text), price_id = CAST(:price_id AS text),
-        price_amount = CAST(:price_amount AS numeric), price_currency = CAST(:currency AS text),
-        pending_offering_id = NULL, pending_price_id = NULL,
+    SELECT s.id, s.state FROM subscription.subscription AS s
+    WHERE s.id = CAST(:sub_id AS text) AND s.state = ANY(CAST(:live AS text[]))
+        AND s.current_period_end = CAST(:due_at AS timestamptz) AND s.offering_id = CAST(:offering_id AS text)
+    FOR UPDATE
+), ok AS (
+    SELECT line.id, line.state FROM line
+    WHERE NOT EXISTS (
+        SELECT 1 FROM subscription.subscription_renewal AS r WHERE r.idempotency_key = CAST(:key AS text)
+    ) AND NOT EXISTS (
+        SELECT 1 FROM subscription.price_migration AS m
+        WHERE m.subscription_id = line.id AND m.status = CAST(:pending AS text)
+    ) AND NOT EXISTS (
+        SELECT 1 FROM subscription.vas_purchase AS v
+        WHERE v.subscription_id = line.id AND v.expires_at IS NOT NULL AND v.ended_at IS NULL
+    )
+), renewed AS (
+    UPDATE subscription.subscription AS s
+    SET price_id = CAST(:price_id AS text), price_amount = CAST(:price_amount AS numeric),
+        price_currency = CAST(:currency AS text), pending_offering_id = NULL, pending_price_id = NULL,
         current_period_start = CAST(:start AS timestamptz), current_period_end = CAST(:end AS timestamptz),
         state = CAST(:state AS text), state_reason = NULL, updated_at = CAST(:now AS timestamptz)
-    WHERE id = CAST(:sub_id AS text)
-), {_BALANCES_CTES}, added AS (
+    FROM ok WHERE s.id = ok.id
+), {_balances_ctes(_OFFERED, "EXISTS (SELECT 1 FROM ok)")}, added AS (
 {_BALANCES_INSERT}
 ), history AS (
     INSERT INTO subscription.subscription_state_history (subscription_id, from_state, to_state, at, actor, reason)
-    VALUES (CAST(:sub_id AS text), CAST(:from_state AS text), CAST(:state AS text), CAST(:now AS timestamptz),
-        CAST(:actor AS text), CAST(:note AS text))
+    SELECT ok.id, ok.state, CAST(:state AS text), CAST(:now AS timestamptz), CAST(:actor AS text),
+        CAST(:note AS text)
+    FROM ok
 ), renewal AS (
     INSERT INTO subscription.subscription_renewal
         (subscription_id, kind, status, idempotency_key, due_at, attempted_at, offering_id, price_id,
          amount, currency, payment_id, period_start, period_end, reason)
-    VALUES (CAST(:sub_id AS text), CAST(:kind AS text), 'renewed', CAST(:key AS text),
-        CAST(:due_at AS timestamptz), CAST(:now AS timestamptz), CAST(:offering_id AS text),
-        CAST(:price_id AS text), CAST(:charged AS numeric), CAST(:currency AS text),
-        CAST(:payment_id AS text), CAST(:start AS timestamptz), CAST(:end AS timestamptz), NULL)
+    SELECT ok.id, CAST(:kind AS text), 'renewed', CAST(:key AS text), CAST(:due_at AS timestamptz),
+        CAST(:now AS timestamptz), CAST(:offering_id AS text), CAST(:price_id AS text),
+        CAST(:charged AS numeric), CAST(:currency AS text), CAST(:payment_id AS text),
+        CAST(:start AS timestamptz), CAST(:end AS timestamptz), NULL
+    FROM ok
+), audit AS (
+    INSERT INTO audit.domain_event
+        (event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity,
+         trace_id, payload)
+    SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text), ok.id,
+        CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
+        CAST(:service_identity AS text), CAST(:trace_id AS text), :payload
+    FROM ok
 )
-INSERT INTO audit.domain_event
-    (event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity,
-     trace_id, payload)
-VALUES (CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text),
-    CAST(:sub_id AS text), CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
-    CAST(:service_identity AS text), CAST(:trace_id AS text), :payload)
+SELECT ok.id FROM ok
 """
 ).bindparams(bindparam("payload", type_=JSONB))
 

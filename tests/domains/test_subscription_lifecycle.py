@@ -318,7 +318,7 @@ async def test_a_promo_window_price_stays_the_line_price_after_the_window_closes
 
 async def test_the_workflows_renewal_is_one_transaction_of_a_few_statements(runtime, gateway) -> None:
     """renew_in_steps (the line's charge): the read, the charge and the apply commit together (the
-    gateway's record commits on its own), in 6 statements where it took three transactions and
+    gateway's record commits on its own), in 5 statements where it took three transactions and
     17, then one and 13 (issue 12), writing the same rows; the line comes back with it."""
     from sqlalchemy import event
 
@@ -355,7 +355,7 @@ async def test_the_workflows_renewal_is_one_transaction_of_a_few_statements(runt
     assert outcome.status == "renewed"
     assert outcome.line["currentPeriodEnd"] == (start + PERIOD).isoformat()
     assert len(commits) == 1
-    assert len(statements) <= 6, [s[:70] for s in statements]
+    assert len(statements) <= 5, [s[:70] for s in statements]
     assert (await buckets(runtime, sub_id))["data"] == (5120, 0, 5120)
     end, key, pay = start + PERIOD, f"subscription-{sub_id}/renewal/{start.isoformat()}", outcome.payment_id
     sub = await line(runtime, sub_id)
@@ -458,6 +458,54 @@ async def test_the_workflows_renewal_is_one_transaction_of_a_few_statements(runt
         ),
     ]
     assert gateway_ref.startswith("pi_")
+
+
+async def test_a_line_renewed_by_hand_while_the_workflow_charged_it_gets_that_charge_back(
+    runtime, gateway
+) -> None:
+    """renew_in_steps does not hold the line while the gateway answers: a renew_now committed
+    meanwhile moves the period, so the charge is refunded and the period is not renewed twice."""
+    sub_id = await new_line(runtime, "PLAN_S")
+    customer = (await line(runtime, sub_id)).customer_id
+    clock.advance(PERIOD)
+    start = (await line(runtime, sub_id)).current_period_end
+    authorize = gateway.authorize
+
+    async def authorize_while_renewed_by_hand(token, amount, currency, key):
+        if key.startswith("subscription-"):
+            manual = await run(
+                runtime,
+                lifecycle.renew_now,
+                OPERATOR,
+                subscription_id=sub_id,
+                idempotency_key="by-hand",
+                gateway=gateway,
+            )
+            assert manual.status == "renewed"
+        return await authorize(token, amount, currency, key)
+
+    gateway.authorize = authorize_while_renewed_by_hand
+    outcome = await lifecycle.renew_in_steps(
+        runtime.db,
+        WORKER,
+        subscription_id=sub_id,
+        period_start=start,
+        idempotency_key=f"subscription-{sub_id}/renewal/{start.isoformat()}",
+        gateway=gateway,
+        read_line=True,
+    )
+    assert (outcome.status, outcome.reason) == ("skipped", "line_changed")
+    assert await payments(runtime, customer) == [
+        ("renewal", Decimal("10.00"), "approved"),  # by hand
+        ("renewal", Decimal("10.00"), "refunded"),  # the workflow's
+    ]
+    renewals = await sql(
+        runtime,
+        "SELECT idempotency_key FROM subscription.subscription_renewal WHERE subscription_id = :s",
+        s=sub_id,
+    )
+    assert [r[0] for r in renewals] == ["by-hand"]
+    assert outcome.line["currentPeriodEnd"] == (await line(runtime, sub_id)).current_period_end.isoformat()
 
 
 async def test_a_renewal_brings_back_a_line_blocked_for_exhaustion_with_fresh_balances(
