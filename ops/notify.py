@@ -44,8 +44,10 @@ def _wall_now() -> datetime:
     return datetime.now(UTC)
 
 
-def sender_for(rt: Runtime) -> Any:
-    """One sender per runtime: the mailbox directory, SMTP if configured, the fault rules."""
+def sender_for(rt: Runtime, *, fresh: bool = False) -> Any:
+    """One sender per runtime: the mailbox directory, SMTP if configured, the fault rules.
+    `fresh`: the fault rules are read again at its next message (then kept for a second), so a
+    pass of sends reads them once rather than once per message."""
     sender = rt.extras.get("mail_sender")
     if sender is None:
         from domains.notify.sender import MailSender
@@ -54,8 +56,10 @@ def sender_for(rt: Runtime) -> Any:
         s = rt.settings
         smtp = s.smtp_url.get_secret_value() if s.smtp_url is not None else None
         sender = rt.extras["mail_sender"] = MailSender(
-            s.mailbox_dir, smtp_url=smtp, faults=FaultRules(rt.db, ttl=0.0)
+            s.mailbox_dir, smtp_url=smtp, faults=FaultRules(rt.db, ttl=1.0)
         )
+    if fresh:
+        sender.faults.invalidate()
     return sender
 
 
@@ -64,9 +68,9 @@ async def queue_from_events(rt: Runtime, result: DispatchResult | None = None) -
 
     result = result or DispatchResult()
     while True:
-        # A batch is written without a savepoint per event (two round trips each); if any event of
-        # it fails, the batch rolls back and is written again with one, so that event alone is kept
-        # with its reason and the others get their message.
+        # A batch's messages are written in one statement, without a savepoint per event (two round
+        # trips each); if any event of it fails, the batch rolls back and is written again event by
+        # event with one, so that event alone is kept with its reason and the others get theirs.
         try:
             events, rows = await _queue_batch(rt, careful=False)
         except Exception:  # noqa: BLE001 - written again event by event below
@@ -93,38 +97,43 @@ async def _queue_batch(rt: Runtime, *, careful: bool) -> tuple[list[Any], list[A
                 subs |= named_subs
                 customers |= named_customers
         await lookups.prefetch(s, subs, customers)
+        if not careful:  # every message of the batch in one statement
+            drafts = [
+                (
+                    await notify.draft_for_event(s, event, rt.settings.operators_email, lookups),
+                    event_key(event.event_id),
+                    event.id,
+                )
+                for event in events
+            ]
+            queued = await notify.enqueue_all(s, drafts, sender=rt.settings.mail_from, wall_now=_wall_now())
+            return events, queued
+        # Event by event, each in a savepoint: an event whose message fails is kept skipped alone.
         for event in events:
             key = event_key(event.event_id)
-
-            async def write(event: Any = event, key: str = key) -> Any:
-                draft = await notify.draft_for_event(s, event, rt.settings.operators_email, lookups)
-                return await notify.enqueue(
-                    s,
-                    draft,
-                    source_key=key,
-                    sender=rt.settings.mail_from,
-                    source_event_id=event.id,
-                    wall_now=_wall_now(),
-                )
-
-            if not careful:
-                row = await write()
-            else:
-                try:
-                    async with s.begin_nested():
-                        row = await write()
-                except Exception as exc:  # noqa: BLE001 - one bad event must not stop every other message
-                    log.exception("no message could be written for audit event %s", event.id)
-                    template = EVENT_TEMPLATES[event.event_type]
-                    reason = f"the message could not be written: {type(exc).__name__}: {exc}"[:400]
+            try:
+                async with s.begin_nested():
+                    draft = await notify.draft_for_event(s, event, rt.settings.operators_email, lookups)
                     row = await notify.enqueue(
                         s,
-                        notify.Draft(template, None, None, {}, skip_reason=reason),
+                        draft,
                         source_key=key,
                         sender=rt.settings.mail_from,
                         source_event_id=event.id,
                         wall_now=_wall_now(),
                     )
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop every other message
+                log.exception("no message could be written for audit event %s", event.id)
+                template = EVENT_TEMPLATES[event.event_type]
+                reason = f"the message could not be written: {type(exc).__name__}: {exc}"[:400]
+                row = await notify.enqueue(
+                    s,
+                    notify.Draft(template, None, None, {}, skip_reason=reason),
+                    source_key=key,
+                    sender=rt.settings.mail_from,
+                    source_event_id=event.id,
+                    wall_now=_wall_now(),
+                )
             if row is not None:
                 rows.append(row)
     return events, rows
@@ -163,6 +172,7 @@ async def send_due(
     result = result or DispatchResult()
     wall = now or _wall_now()
     seen: set[str] = set()
+    sender_for(rt, fresh=True)  # the fault rules as they are now
     while True:
         async with transaction(rt.db) as s:
             batch = await notify.claim_due(s, wall, exclude=seen)
@@ -257,6 +267,7 @@ async def send(
     async with transaction(rt.db) as s:
         message = await notify.claim(s, message_id)
         if message is not None:
+            sender_for(rt, fresh=True)
             await _attempt(rt, message, DispatchResult())
     async with rt.db() as s:
         return await notify.get_message(s, message_id)

@@ -3,6 +3,7 @@ and what an audit event says to whom (the customer's email, or the operators' ad
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -52,6 +53,40 @@ async def enqueue(
 ) -> Queued | None:
     """Queue `draft` under `source_key`; None when that key was queued before (nothing changes).
     A skipped draft that cannot even be written is kept with its reason and no text."""
+    values = _outbox_values(draft, source_key, sender, source_event_id, wall_now)
+    stmt = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source_key"])
+        .returning(col(OutboxMessage.id))
+    )
+    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    if new_id is None:
+        return None
+    return Queued(new_id, values["state"])
+
+
+async def enqueue_all(
+    session: AsyncSession,
+    drafts: list[tuple[Draft, str, int | None]],
+    *,
+    sender: str,
+    wall_now: datetime,
+) -> list[Queued]:
+    """`enqueue` of each (draft, source key, source event id), in one statement: the messages
+    written, in the order given (a key queued before is left out)."""
+    rows = [_outbox_values(draft, key, sender, event_id, wall_now) for draft, key, event_id in drafts]
+    if not rows:
+        return []
+    params = {column: [row[column] for row in rows] for column in _OUTBOX_COLUMNS}
+    params["context"] = [json.dumps(context) for context in params["context"]]
+    written = {key: message_id for key, message_id in await session.execute(_ENQUEUE_ALL, params)}
+    return [Queued(written[row["source_key"]], row["state"]) for row in rows if row["source_key"] in written]
+
+
+def _outbox_values(
+    draft: Draft, source_key: str, sender: str, source_event_id: int | None, wall_now: datetime
+) -> dict[str, Any]:
     try:
         subject, body = rules.render(draft.template, draft.context)
     except Exception:
@@ -59,8 +94,7 @@ async def enqueue(
             raise
         subject, body = "", ""
     now = clock.now()
-    state = SKIPPED if draft.skip_reason or not draft.recipient else QUEUED
-    values = {
+    return {
         "id": random_id("MSG"),
         "source_key": source_key[:200],
         "source_event_id": source_event_id,
@@ -71,23 +105,52 @@ async def enqueue(
         "body": body,
         "customer_id": draft.customer_id,
         "context": _jsonable(draft.context),
-        "state": state,
+        "state": SKIPPED if draft.skip_reason or not draft.recipient else QUEUED,
         "attempts": 0,
         "last_error": (draft.skip_reason or ("no recipient" if not draft.recipient else None)),
         "created_at": now,
         "next_attempt_at": wall_now,
         "updated_at": now,
     }
-    stmt = (
-        insert(OutboxMessage)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["source_key"])
-        .returning(col(OutboxMessage.id))
-    )
-    new_id = (await session.execute(stmt)).scalar_one_or_none()
-    if new_id is None:
-        return None
-    return Queued(new_id, state)
+
+
+_OUTBOX_TYPES = {
+    "source_event_id": "integer",
+    "context": "text",
+    "attempts": "integer",
+    "created_at": "timestamptz",
+    "next_attempt_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+_OUTBOX_COLUMNS = (
+    "id",
+    "source_key",
+    "source_event_id",
+    "template",
+    "recipient",
+    "sender",
+    "subject",
+    "body",
+    "customer_id",
+    "context",
+    "state",
+    "attempts",
+    "last_error",
+    "created_at",
+    "next_attempt_at",
+    "updated_at",
+)
+_ENQUEUE_ALL = text(
+    f"""
+    INSERT INTO notify.outbox ({", ".join(_OUTBOX_COLUMNS)})
+    SELECT {", ".join("CAST(m.context AS jsonb)" if c == "context" else f"m.{c}" for c in _OUTBOX_COLUMNS)}
+    FROM unnest({", ".join(f"CAST(:{c} AS {_OUTBOX_TYPES.get(c, 'text')}[])" for c in _OUTBOX_COLUMNS)})
+        WITH ORDINALITY AS m({", ".join(_OUTBOX_COLUMNS)}, n)
+    ORDER BY m.n
+    ON CONFLICT (source_key) DO NOTHING
+    RETURNING source_key, id
+    """
+)
 
 
 async def claim_due(
