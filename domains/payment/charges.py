@@ -91,16 +91,23 @@ async def charge(
     gateway: PaymentGateway,
     payment_method_id: str | None = None,
     key_locked: bool = False,
+    known: tuple[Payment | None, PaymentMethod | None] | None = None,
 ) -> Payment:
     """Charge the customer's card (the given method, else the active default) once per key.
-    `key_locked`: the caller took the key's lock already in this transaction, in a statement of
-    its own before this call (`key_lock`), so none is taken here."""
+    `key_locked`: the caller took the key's lock already in this transaction (`key_lock`), so
+    none is taken here. `known`: (the key's payment, the customer's active default card) as the
+    caller read them in the statement that took that lock, so they are not read here. That read
+    may miss a payment committed under the key while it waited for the lock: the gateway, asked
+    again with the key, then answers from its own record, and that payment, found when this one's
+    insert conflicts, is returned as it is (as if read here)."""
     amount = _check_amount(amount)
     _check_request(currency, purpose, idempotency_key)
 
     if not key_locked:
         await _lock_key(session, idempotency_key)
-    if payment_method_id is None:  # the key's payment and the default card, in one statement
+    if known is not None and payment_method_id is None:
+        existing, default = known
+    elif payment_method_id is None:  # the key's payment and the default card, in one statement
         existing, default = (
             await session.execute(_key_and_card(), {"key": idempotency_key, "customer_id": customer_id})
         ).one()
@@ -312,6 +319,8 @@ async def _record(
         return payment
     existing = await payment_for_key(session, idempotency_key, for_update=True)
     assert existing is not None  # the key's row exists: it made the insert conflict
+    if existing.status != "errored":  # a charge of the key the caller's read missed (`known`)
+        return _same_request(existing, customer_id, amount)
     existing.payment_method_id = payment_method_id
     _apply(existing, result)
     existing.status = status

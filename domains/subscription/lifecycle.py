@@ -185,8 +185,8 @@ async def renew_in_steps(
         )
 
     async with transaction(db) as s:
-        # The first read takes the key's lock too (the charge's, charges.key_lock): one round trip
-        # fewer than the charge taking it itself; the charge reads the key in a later statement.
+        # The first read takes the key's lock too (the charge's, charges.key_lock) and reads the
+        # key's payment and the card to charge: two round trips fewer than the charge doing both.
         step = await prepare(s, lock=False)
         if step is _WRITES:  # the declined path writes: again, under the lock
             step = await prepare(s, lock=True)
@@ -194,7 +194,9 @@ async def renew_in_steps(
             return await _with_line(s, step, read_line)
         payment = None
         if not step.free:  # a promotion may make a period free: nothing to charge
-            payment = await _charge_plan(s, ctx, step, gateway, key_locked=True)
+            facts = s.info[_FACTS]  # as step 1 read them, with the key's lock
+            known = (facts.key_payment, facts.card)
+            payment = await _charge_plan(s, ctx, step, gateway, key_locked=True, known=known)
         approved = payment is not None and payment.status == "approved"
         outcome = await apply_renewal(s, ctx, step, payment and payment.id, gateway, approved=approved)
         return await _with_line(s, outcome, read_line)
@@ -255,7 +257,8 @@ async def prepare_renewal(
     card (scheduled), a refusal (manual), or the plan to charge. What it needs of the line is read
     in one statement (`_line_facts`). `lock=False` (renew_in_steps): read only; where it would
     decline it answers `_WRITES` instead. `lock_key`: the read takes the charge's lock on the key
-    too (charges.key_lock), held to the end of the transaction."""
+    too (charges.key_lock), held to the end of the transaction, and reads the key's payment and
+    the customer's default card (the facts' `key_payment` and `card`)."""
     manual = period_start is None
     facts = await _line_facts(
         session, subscription_id, idempotency_key, lock=lock, promo=promo, lock_key=lock_key
@@ -330,9 +333,11 @@ async def _charge_plan(
     gateway: PaymentGateway,
     *,
     key_locked: bool = False,
+    known: Any = None,
 ):
     """Step 2: the charge, once per key (a gateway error propagates: the caller retries).
-    `key_locked`: step 1 took the key's lock (prepare_renewal's `lock_key`)."""
+    `key_locked`, `known`: step 1 took the key's lock and read the key's payment and the card
+    (prepare_renewal's `lock_key`; charges.charge)."""
     return await charge(
         session,
         ctx,
@@ -343,6 +348,7 @@ async def _charge_plan(
         idempotency_key=plan.idempotency_key,
         gateway=gateway,
         key_locked=key_locked,
+        known=known,
     )
 
 
@@ -866,6 +872,8 @@ class _LineFacts:
     payment: Any = None  # the payment `payment_id` names, if asked
     # (allowance_type, quantity, unit) of the offering asked for, in catalogue order
     allowances: list[tuple[str, int, str]] | None = None
+    key_payment: Any = None  # the payment made with the key, read with its lock (lock_key only)
+    card: Any = None  # the customer's active default card (lock_key only)
 
 
 async def _line_facts(
@@ -896,6 +904,7 @@ async def _line_facts(
             "subscription.not_found", f"No subscription {subscription_id}.", subscription_id=subscription_id
         )
     sub, previous, migration, card, passes, claim, payment, offered = row[:8]
+    key_payment, default_card = (row[8], row[9]) if lock_key else (None, None)
     if previous is not None and previous.subscription_id != sub.id:
         raise PolicyViolation(
             "subscription.renew.idempotency_key_reused",
@@ -903,7 +912,18 @@ async def _line_facts(
             subscription_id=sub.id,
         )
     allowances = None if allowances_of is None else [tuple(a) for a in offered or []]
-    facts = _LineFacts(sub, previous, migration, bool(card), bool(passes), claim, payment, allowances)
+    facts = _LineFacts(
+        sub,
+        previous,
+        migration,
+        bool(card),
+        bool(passes),
+        claim,
+        payment,
+        allowances,
+        key_payment,
+        default_card,
+    )
     session.info[_FACTS] = facts
     return facts
 
@@ -986,8 +1006,18 @@ def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool, l
         stmt = stmt.outerjoin(Payment, Payment.id == bindparam("payment_id"))
     if lock:
         stmt = stmt.with_for_update(of=Subscription)
-    if lock_key:
-        stmt = stmt.add_columns(key_lock(bindparam("key_lock")).label("key_lock"))
+    if lock_key:  # the key's lock, then (charges.charge's `known`) its payment and the card
+        from sqlalchemy.orm import aliased
+
+        keyed, card = aliased(Payment), aliased(PaymentMethod)  # apart from has_card's subquery
+        default_card = and_(  # as payment.services.is_default_of
+            card.customer_id == Subscription.customer_id, card.status == "active", card.is_default.is_(True)
+        )
+        stmt = (
+            stmt.add_columns(keyed, card, key_lock(bindparam("key_lock")).label("key_lock"))
+            .outerjoin(keyed, keyed.idempotency_key == bindparam("key"))
+            .outerjoin(card, default_card)
+        )
     return stmt
 
 

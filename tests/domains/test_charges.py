@@ -94,6 +94,34 @@ async def test_a_charge_is_approved_and_audited(runtime):
     assert events[0].actor == SAGA.actor and events[0].payload["amount"] == "25.00"
 
 
+async def test_a_payment_the_callers_read_missed_is_returned_as_it_is(runtime):
+    """charge(known=...): the caller read the key's payment in the statement that took the key's
+    lock, which may miss a charge of the key committed while it waited; the gateway answers the key
+    from its record and that payment comes back unchanged, with no second row or audit event."""
+    await add_card(runtime, "PM-000001")
+    gateway = MockGateway(runtime.db)
+    first = await do_charge(runtime, gateway)
+    async with transaction(runtime.db) as s:
+        card = await s.get(PaymentMethod, "PM-000001")
+        again = await charges.charge(
+            s,
+            SAGA,
+            customer_id=CUSTOMER,
+            amount=Decimal("25.00"),
+            currency="SGD",
+            purpose="activation",
+            idempotency_key="order-ORD-000001:activation",
+            gateway=gateway,
+            key_locked=True,
+            known=(None, card),
+        )
+    assert (again.id, again.status, again.attempted_at) == (first.id, "approved", first.attempted_at)
+    assert await count_payments(runtime) == 1
+    async with runtime.db() as s:
+        assert len(await authorizations_for(s, "order-ORD-000001:")) == 1
+        assert [e.event_type for e in await events_for(s, "payment", first.id)] == ["payment.approved"]
+
+
 async def test_the_same_key_charges_once(runtime):
     await add_card(runtime, "PM-000001")
     gateway = MockGateway(runtime.db)
