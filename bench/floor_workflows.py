@@ -80,9 +80,10 @@ class FloorOrder:
 FLOOR_WORKFLOWS = [FloorOrder, FloorService, FloorEsim, FloorLine]
 
 
-def floor_worker(client, queue: str):
-    """A worker of the floor's workflows on `queue`, with the product's sandbox (worker.py)."""
-    from temporalio.worker import Worker
+def floor_worker(client, queue: str, sandboxed: bool = True):
+    """A worker of the floor's workflows on `queue`, with the product's sandbox (worker.py), or
+    without any (`sandboxed=False`: only to measure what the sandbox costs; the product keeps it)."""
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
     from worker import workflow_runner
 
@@ -91,5 +92,5 @@ def floor_worker(client, queue: str):
         task_queue=queue,
         workflows=FLOOR_WORKFLOWS,
         activities=[step],
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner() if sandboxed else UnsandboxedWorkflowRunner(),
     )
