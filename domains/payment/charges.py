@@ -25,6 +25,7 @@ Errors, for the activities that call these (activities/base.py maps them for Tem
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -100,6 +101,49 @@ async def charge(
     may miss a payment committed under the key while it waited for the lock: the gateway, asked
     again with the key, then answers from its own record, and that payment, found when this one's
     insert conflicts, is returned as it is (as if read here)."""
+    out = await authorize(
+        session,
+        ctx,
+        customer_id=customer_id,
+        amount=amount,
+        currency=currency,
+        purpose=purpose,
+        idempotency_key=idempotency_key,
+        gateway=gateway,
+        payment_method_id=payment_method_id,
+        key_locked=key_locked,
+        known=known,
+    )
+    return out if isinstance(out, Payment) else await record_payment(session, out)
+
+
+@dataclass(frozen=True)
+class Authorized:
+    """The gateway's answer to a charge, not written yet: `payment` as it is to be recorded
+    (transient, no id), with its audit event's context."""
+
+    payment: Payment
+    result: GatewayResult
+    ctx: RequestContext
+
+
+async def authorize(
+    session: AsyncSession,
+    ctx: RequestContext,
+    *,
+    customer_id: str,
+    amount: Decimal,
+    currency: str,
+    purpose: str,
+    idempotency_key: str,
+    gateway: PaymentGateway,
+    payment_method_id: str | None = None,
+    key_locked: bool = False,
+    known: tuple[Payment | None, PaymentMethod | None] | None = None,
+) -> Payment | Authorized:
+    """`charge` up to the gateway's answer: the key's payment if it has one (written before),
+    else the answer to write, by `record_payment` or by the caller's own statement (`PAYMENT_CTE`, then
+    `recorded`). A gateway error is recorded (`errored`) and raised, as by `charge`."""
     amount = _check_amount(amount)
     _check_request(currency, purpose, idempotency_key)
 
@@ -127,9 +171,10 @@ async def charge(
         # Outcome unknown: kept as errored (if the caller commits), and a retry with the same key
         # asks the gateway again, which answers from its own idempotency record.
         reason = (str(exc) or type(exc).__name__)[:200]
-        await _record(session, ctx, *row, GatewayResult(False, None, "gateway_error", reason), "errored")
+        failed = GatewayResult(False, None, "gateway_error", reason)
+        await record_payment(session, Authorized(_payment(*row, failed, "errored"), failed, ctx))
         raise
-    return await _record(session, ctx, *row, result)
+    return Authorized(_payment(*row, result), result, ctx)
 
 
 async def refund(
@@ -273,9 +318,7 @@ async def list_payments(
     return list(rows.all()), int(total)
 
 
-async def _record(
-    session: AsyncSession,
-    ctx: RequestContext,
+def _payment(
     customer_id: str,
     payment_method_id: str,
     amount: Decimal,
@@ -285,47 +328,70 @@ async def _record(
     result: GatewayResult,
     status: str | None = None,
 ) -> Payment:
-    """Write the payment for this key with the gateway's answer and its audit event: a new key's
-    row and event in one statement; else the answer applied to the `errored` row an earlier
-    attempt left (and its event)."""
-    if status is None:
-        status = "approved" if result.approved else "declined"
-    payment = Payment(
+    """The payment to record for the gateway's `result` (transient, no id yet)."""
+    return Payment(
         id="",
         customer_id=customer_id,
         payment_method_id=payment_method_id,
         amount=amount,
         currency=currency,
         purpose=purpose,
-        status=status,
+        status=status or ("approved" if result.approved else "declined"),
         gateway_ref=result.gateway_ref,
         decline_code=None if result.approved else result.decline_code,
         decline_reason=None if result.approved else result.decline_reason,
         idempotency_key=idempotency_key,
         attempted_at=clock.now(),
     )
+
+
+async def record_payment(session: AsyncSession, authorized: Authorized) -> Payment:
+    """Write the payment for the key with the gateway's answer and its audit event: a new key's
+    row and event in one statement; else the answer applied to the `errored` row an earlier
+    attempt left (and its event)."""
     if session.new or session.dirty or session.deleted:
         await session.flush()  # the caller's writes first, as an ORM insert would have flushed them
-    values = {c: getattr(payment, c) for c in _INSERTED}
-    event = audit_fields(ctx, f"payment.{status}", "payment", "", _audit_payload(payment))
-    event.pop("aggregate_id")
-    new_id = (
-        await session.execute(_INSERT_PAYMENT, {**values, **event, "event_id": uuid.uuid4()})
-    ).scalar_one_or_none()
+    new_id = (await session.execute(_INSERT_PAYMENT, payment_params(authorized))).scalar_one_or_none()
     if new_id is not None:
-        payment.id = new_id
-        make_transient_to_detached(payment)
-        session.add(payment)  # persistent, as if loaded: nothing to flush
-        return payment
-    existing = await payment_for_key(session, idempotency_key, for_update=True)
+        return recorded(session, authorized, new_id)
+    return await _record_again(session, authorized)
+
+
+def recorded(session: AsyncSession, authorized: Authorized, payment_id: str) -> Payment:
+    """The payment as `PAYMENT_CTE` inserted it with `payment_id`: persistent in the session, as
+    if loaded (nothing to flush)."""
+    payment = authorized.payment
+    payment.id = payment_id
+    make_transient_to_detached(payment)
+    session.add(payment)
+    return payment
+
+
+async def _record_again(session: AsyncSession, authorized: Authorized) -> Payment:
+    """The key's row exists (the insert conflicted): an `errored` row an earlier attempt left
+    takes the answer (and its event); any other is returned as it is (`charge`'s `known`)."""
+    new = authorized.payment
+    existing = await payment_for_key(session, new.idempotency_key, for_update=True)
     assert existing is not None  # the key's row exists: it made the insert conflict
     if existing.status != "errored":  # a charge of the key the caller's read missed (`known`)
-        return _same_request(existing, customer_id, amount)
-    existing.payment_method_id = payment_method_id
-    _apply(existing, result)
-    existing.status = status
-    await _save(session, ctx, existing)
+        return _same_request(existing, new.customer_id, new.amount)
+    existing.payment_method_id = new.payment_method_id
+    _apply(existing, authorized.result)
+    existing.status = new.status
+    await _save(session, authorized.ctx, existing)
     return existing
+
+
+def payment_params(authorized: Authorized) -> dict[str, Any]:
+    """The parameters of `PAYMENT_CTE` and `PAYMENT_EVENT` (all named `pay_…`)."""
+    payment = authorized.payment
+    event = audit_fields(authorized.ctx, f"payment.{payment.status}", "payment", "", _audit_payload(payment))
+    event.pop("aggregate_id")
+    return {
+        **{f"pay_{c}": getattr(payment, c) for c in _INSERTED},
+        **{f"pay_{k}": v for k, v in event.items()},
+        "pay_event_id": uuid.uuid4(),
+    }
 
 
 _INSERTED = (
@@ -342,26 +408,33 @@ _INSERTED = (
     "attempted_at",
 )
 _CASTS = {"amount": "numeric", "attempted_at": "timestamptz"}
-# A new key's payment (its id from the sequence) and, when it was written, its audit event.
-_INSERT_PAYMENT = text(
-    f"""
-WITH payment AS (
+AUDIT_COLUMNS = (
+    "event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity, "
+    "trace_id, payload"
+)
+# A new key's payment, its id from the sequence (`payment`: that id, or no row when the key has a
+# payment already); with PAYMENT_EVENT, the SELECT of its audit row (columns as AUDIT_COLUMNS).
+# Parameters: payment_params. For a caller that writes it in a statement of its own.
+PAYMENT_CTE = f"""payment AS (
     INSERT INTO payment.payment (id, {", ".join(_INSERTED)})
-    VALUES ({id_sql("PAY")}, {", ".join(f"CAST(:{c} AS {_CASTS.get(c, 'text')})" for c in _INSERTED)})
+    VALUES ({id_sql("PAY")}, {", ".join(f"CAST(:pay_{c} AS {_CASTS.get(c, 'text')})" for c in _INSERTED)})
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
-), audit AS (
-    INSERT INTO audit.domain_event
-        (event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel,
-         service_identity, trace_id, payload)
-    SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text), payment.id,
-        CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
-        CAST(:service_identity AS text), CAST(:trace_id AS text), :payload
-    FROM payment
+)"""
+PAYMENT_EVENT = """SELECT CAST(:pay_event_id AS uuid), CAST(:pay_event_type AS text),
+    CAST(:pay_aggregate_type AS text), payment.id, CAST(:pay_occurred_at AS timestamptz),
+    CAST(:pay_actor AS text), CAST(:pay_channel AS text), CAST(:pay_service_identity AS text),
+    CAST(:pay_trace_id AS text), :pay_payload
+FROM payment"""
+_INSERT_PAYMENT = text(
+    f"""
+WITH {PAYMENT_CTE}, audit AS (
+    INSERT INTO audit.domain_event ({AUDIT_COLUMNS})
+    {PAYMENT_EVENT}
 )
 SELECT id FROM payment
 """
-).bindparams(bindparam("payload", type_=JSONB))
+).bindparams(bindparam("pay_payload", type_=JSONB))
 
 
 def _key_and_card() -> Any:

@@ -41,7 +41,20 @@ from core.clock import clock
 from core.context import RequestContext
 from core.errors import NotFound, PolicyViolation
 from domains.audit.services import record
-from domains.payment.charges import charge, key_lock, lock_name
+from domains.payment.charges import (
+    AUDIT_COLUMNS,
+    PAYMENT_CTE,
+    PAYMENT_EVENT,
+    Authorized,
+    Payment,
+    authorize,
+    charge,
+    key_lock,
+    lock_name,
+    payment_params,
+    record_payment,
+    recorded,
+)
 from domains.payment.gateway import PaymentGateway
 from domains.subscription import migrations, rules
 from domains.subscription.history import EXHAUSTED, RENEWAL_DECLINED, RENEWAL_PENDING, move
@@ -192,14 +205,43 @@ async def renew_in_steps(
             step = await prepare(s, lock=True)
         if isinstance(step, RenewalOutcome):
             return await _with_line(s, step, read_line)
-        payment = None
-        if not step.free:  # a promotion may make a period free: nothing to charge
-            facts = s.info[_FACTS]  # as step 1 read them, with the key's lock
-            known = (facts.key_payment, facts.card)
-            payment = await _charge_plan(s, ctx, step, gateway, key_locked=True, known=known)
-        approved = payment is not None and payment.status == "approved"
-        outcome = await apply_renewal(s, ctx, step, payment and payment.id, gateway, approved=approved)
-        return await _with_line(s, outcome, read_line)
+        if step.free:  # a promotion may make a period free: nothing to charge
+            return await _with_line(s, await apply_renewal(s, ctx, step, None, gateway), read_line)
+        facts = s.info[_FACTS]  # as step 1 read them, with the key's lock
+        paid = await authorize(
+            s,
+            ctx,
+            customer_id=step.customer_id,
+            amount=step.amount if step.charge_amount is None else step.charge_amount,
+            currency=step.currency,
+            purpose="renewal",
+            idempotency_key=step.idempotency_key,
+            gateway=gateway,
+            key_locked=True,
+            known=(facts.key_payment, facts.card),
+        )
+        return await _with_line(s, await _apply_paid(s, ctx, step, paid, gateway), read_line)
+
+
+async def _apply_paid(
+    session: AsyncSession,
+    ctx: RequestContext,
+    plan: RenewalPlan,
+    paid: Payment | Authorized,
+    gateway: PaymentGateway,
+) -> RenewalOutcome:
+    """Step 3 after the gateway's answer (`paid`, charges.authorize): a new approved payment and
+    a renewal that changes only the period are written in one statement (`_renew_if_unchanged`);
+    otherwise the payment is recorded and applied by `apply_renewal`."""
+    if isinstance(paid, Payment):  # the key's payment, recorded before
+        return await apply_renewal(session, ctx, plan, paid.id, gateway, approved=paid.status == "approved")
+    if paid.result.approved and plan.promo_claim_id is None and not plan.migrates:
+        payment_id, outcome = await _renew_if_unchanged(session, ctx, plan, paid=paid)
+        if payment_id is not None:
+            recorded(session, paid, payment_id)
+            return outcome or await apply_renewal(session, ctx, plan, payment_id, gateway)
+    payment = await record_payment(session, paid)
+    return await apply_renewal(session, ctx, plan, payment.id, gateway, approved=payment.status == "approved")
 
 
 async def _with_line(session: AsyncSession, outcome: RenewalOutcome, read_line: bool) -> RenewalOutcome:
@@ -327,17 +369,9 @@ async def prepare_renewal(
 
 
 async def _charge_plan(
-    session: AsyncSession,
-    ctx: RequestContext,
-    plan: RenewalPlan,
-    gateway: PaymentGateway,
-    *,
-    key_locked: bool = False,
-    known: Any = None,
+    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, gateway: PaymentGateway
 ):
-    """Step 2: the charge, once per key (a gateway error propagates: the caller retries).
-    `key_locked`, `known`: step 1 took the key's lock and read the key's payment and the card
-    (prepare_renewal's `lock_key`; charges.charge)."""
+    """Step 2: the charge, once per key (a gateway error propagates: the caller retries)."""
     return await charge(
         session,
         ctx,
@@ -347,8 +381,6 @@ async def _charge_plan(
         purpose="renewal",
         idempotency_key=plan.idempotency_key,
         gateway=gateway,
-        key_locked=key_locked,
-        known=known,
     )
 
 
@@ -369,7 +401,7 @@ async def apply_renewal(
     from domains.payment.charges import refund
 
     if approved and payment_id is not None and plan.promo_claim_id is None and not plan.migrates:
-        outcome = await _renew_if_unchanged(session, ctx, plan, payment_id)
+        _, outcome = await _renew_if_unchanged(session, ctx, plan, payment_id=payment_id)
         if outcome is not None:
             return outcome
     facts = await _line_facts(
@@ -560,15 +592,23 @@ async def _renew_with(
 
 
 async def _renew_if_unchanged(
-    session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, payment_id: str
-) -> RenewalOutcome | None:
+    session: AsyncSession,
+    ctx: RequestContext,
+    plan: RenewalPlan,
+    *,
+    payment_id: str | None = None,
+    paid: Authorized | None = None,
+) -> tuple[str | None, RenewalOutcome | None]:
     """`_renew_with` for a paid renewal that changes only the period, in one statement and with no
     read before it: it locks the line and applies only if the line is still live, on the plan's
     offering and due at the plan's period end, with no renewal under the key, no pending price
     migration and no day pass running; then the line, its buckets, its history row, the renewal
-    row and the audit event are written together. None when it did not apply (nothing written):
-    the caller reads the line under its lock and decides. The line's object in the session (the
-    one step 1 read) takes the written values as its own."""
+    row and the audit event are written together. The payment is `payment_id`, or `paid` (an
+    approved answer not recorded yet), which the statement inserts first with its audit event
+    (charges.PAYMENT_CTE; the renewal applies only if it did). Answers (the payment's id, None if
+    `paid` could not be inserted: its key has a row; the outcome, None when it did not apply: the
+    caller reads the line under its lock and decides). The line's object in the session (the one
+    step 1 read) takes the written values as its own."""
     from sqlalchemy.orm.attributes import set_committed_value
 
     from domains.audit.services import audit_fields
@@ -587,10 +627,12 @@ async def _renew_if_unchanged(
         "periodEnd": end.isoformat(),
     }
     audit = audit_fields(ctx, "subscription.renewed", AGGREGATE, plan.subscription_id, payload)
-    applied = (
+    params = payment_params(paid) if paid is not None else {}
+    inserted, applied = (
         await session.execute(
-            _RENEW_IF_UNCHANGED,
-            {
+            _RENEW_IF_UNCHANGED if paid is None else _PAY_AND_RENEW,
+            params
+            | {
                 "sub_id": plan.subscription_id,
                 "live": list(LIVE),
                 "start": start,
@@ -612,9 +654,10 @@ async def _renew_if_unchanged(
                 **{k: v for k, v in audit.items() if k != "aggregate_id"},
             },
         )
-    ).first()
-    if applied is None:
-        return None
+    ).one()
+    payment_id = payment_id or inserted
+    if not applied:
+        return payment_id, None
     facts = session.info.get(_FACTS)
     if facts is not None and facts.sub.id == plan.subscription_id:
         for attr, value in (
@@ -632,7 +675,7 @@ async def _renew_if_unchanged(
         ):
             set_committed_value(facts.sub, attr, value)
         session.info[_FACTS] = replace(facts, has_passes=False)
-    return RenewalOutcome(
+    return payment_id, RenewalOutcome(
         status="renewed",
         subscription_id=plan.subscription_id,
         new_period_end=end,
@@ -802,11 +845,31 @@ FROM plan p
 WHERE p.kind NOT IN (SELECT allowance_type FROM updated)
 ORDER BY p.seq"""
 _RESET_BALANCES = text(f"WITH {_balances_ctes(_GIVEN)}\n{_BALANCES_INSERT}")
-# _renew_if_unchanged: `ok` is the line, locked, when the renewal applies as planned (else no row,
-# and nothing is written); its buckets are reset to the offering's allowances.
-_RENEW_IF_UNCHANGED = text(
-    f"""
-WITH line AS (
+
+
+def _renew_statement(paying: bool) -> Any:
+    """_renew_if_unchanged's statement: `ok` is the line, locked, when the renewal applies as
+    planned (else no row, and nothing of the renewal is written); its buckets are reset to the
+    offering's allowances. `paying`: the payment is inserted first (charges.PAYMENT_CTE), and its
+    audit event before the renewal's; the renewal applies only if it was. It answers (the
+    inserted payment's id, whether the renewal applied)."""
+    payment_id = "(SELECT id FROM payment)" if paying else "CAST(:payment_id AS text)"
+    payload = f"jsonb_set(:payload, '{{paymentId}}', to_jsonb({payment_id}))" if paying else ":payload"
+    renewed_event = f"""SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text),
+        ok.id, CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
+        CAST(:service_identity AS text), CAST(:trace_id AS text), {payload}
+    FROM ok"""
+    if paying:  # the payment's event first (its id, from the sequence, lower)
+        events = f"""SELECT {AUDIT_COLUMNS} FROM (
+        SELECT e.*, 1 AS seq FROM ({PAYMENT_EVENT}) AS e ({AUDIT_COLUMNS})
+        UNION ALL
+        SELECT e.*, 2 AS seq FROM ({renewed_event}) AS e ({AUDIT_COLUMNS})
+    ) AS e ORDER BY seq"""
+    else:
+        events = renewed_event
+    return text(
+        f"""
+WITH {PAYMENT_CTE + ", " if paying else ""}line AS (
     SELECT s.id, s.state FROM subscription.subscription AS s
     WHERE s.id = CAST(:sub_id AS text) AND s.state = ANY(CAST(:live AS text[]))
         AND s.current_period_end = CAST(:due_at AS timestamptz) AND s.offering_id = CAST(:offering_id AS text)
@@ -821,7 +884,7 @@ WITH line AS (
     ) AND NOT EXISTS (
         SELECT 1 FROM subscription.vas_purchase AS v
         WHERE v.subscription_id = line.id AND v.expires_at IS NOT NULL AND v.ended_at IS NULL
-    )
+    ){" AND EXISTS (SELECT 1 FROM payment)" if paying else ""}
 ), renewed AS (
     UPDATE subscription.subscription AS s
     SET price_id = CAST(:price_id AS text), price_amount = CAST(:price_amount AS numeric),
@@ -842,21 +905,22 @@ WITH line AS (
          amount, currency, payment_id, period_start, period_end, reason)
     SELECT ok.id, CAST(:kind AS text), 'renewed', CAST(:key AS text), CAST(:due_at AS timestamptz),
         CAST(:now AS timestamptz), CAST(:offering_id AS text), CAST(:price_id AS text),
-        CAST(:charged AS numeric), CAST(:currency AS text), CAST(:payment_id AS text),
+        CAST(:charged AS numeric), CAST(:currency AS text), {payment_id},
         CAST(:start AS timestamptz), CAST(:end AS timestamptz), NULL
     FROM ok
 ), audit AS (
-    INSERT INTO audit.domain_event
-        (event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity,
-         trace_id, payload)
-    SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text), ok.id,
-        CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
-        CAST(:service_identity AS text), CAST(:trace_id AS text), :payload
-    FROM ok
+    INSERT INTO audit.domain_event ({AUDIT_COLUMNS})
+    {events}
 )
-SELECT ok.id FROM ok
+SELECT {"(SELECT id FROM payment)" if paying else "NULL"}, EXISTS (SELECT 1 FROM ok)
 """
-).bindparams(bindparam("payload", type_=JSONB))
+    ).bindparams(
+        *(bindparam(p, type_=JSONB) for p in (("payload", "pay_payload") if paying else ("payload",)))
+    )
+
+
+_RENEW_IF_UNCHANGED = _renew_statement(paying=False)
+_PAY_AND_RENEW = _renew_statement(paying=True)
 
 
 @dataclass(frozen=True)
