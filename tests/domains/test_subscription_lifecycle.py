@@ -508,6 +508,31 @@ async def test_a_line_renewed_by_hand_while_the_workflow_charged_it_gets_that_ch
     assert outcome.line["currentPeriodEnd"] == (await line(runtime, sub_id)).current_period_end.isoformat()
 
 
+async def test_a_renewal_whose_key_left_an_errored_payment_records_the_answer_on_it(runtime, gateway) -> None:
+    """A payment left `errored` under the renewal's key (an attempt whose outcome was unknown)
+    takes the gateway's answer when the renewal is asked again: one payment, then renewed."""
+    sub_id = await new_line(runtime, "PLAN_S")
+    customer = (await line(runtime, sub_id)).customer_id
+    clock.advance(PERIOD)
+    start = (await line(runtime, sub_id)).current_period_end
+    key = f"subscription-{sub_id}/renewal/{start.isoformat()}"
+    await sql(
+        runtime,
+        "INSERT INTO payment.payment (id, customer_id, payment_method_id, amount, currency, purpose, status,"
+        " decline_code, idempotency_key, attempted_at) SELECT 'PAY-999999', CAST(:c AS text), id, 10.00, 'SGD', 'renewal',"
+        " 'errored', 'gateway_error', :k, :t FROM payment.payment_method WHERE customer_id = CAST(:c AS text)",
+        c=customer,
+        k=key,
+        t=clock.now(),
+    )
+    outcome = await lifecycle.renew_in_steps(
+        runtime.db, WORKER, subscription_id=sub_id, period_start=start, idempotency_key=key, gateway=gateway
+    )
+    assert (outcome.status, outcome.payment_id) == ("renewed", "PAY-999999")
+    assert await payments(runtime, customer) == [("renewal", Decimal("10.00"), "approved")]
+    assert (await line(runtime, sub_id)).current_period_end == start + PERIOD
+
+
 async def test_a_renewal_brings_back_a_line_blocked_for_exhaustion_with_fresh_balances(
     runtime, gateway
 ) -> None:
