@@ -4,7 +4,9 @@ The key (the workflow id plus its step, e.g. `order-ORD-000001/activation`) is a
 A charge takes its key's lock (an advisory lock, to the end of the transaction) before it looks for
 the key's row, so a concurrent charge with the same key waits and then returns that row instead of
 authorizing the card again; the row is written once, with the gateway's answer. The gateway gets the
-same key too, so even a retry after a lost commit cannot take money twice.
+same key too, so even a retry after a lost commit cannot take money twice. (A caller that takes
+the lock and reads the key in one statement, `charge`'s `known`, may miss a row committed while it
+waited: the gateway then answers the key from its record, and that row is returned unchanged.)
 A decline is a result, not an error: the row is kept and returned, and the caller decides.
 
 Unknown outcomes. When the gateway does not answer (GatewayError: unavailable, timeout, lost
@@ -142,8 +144,9 @@ async def authorize(
     known: tuple[Payment | None, PaymentMethod | None] | None = None,
 ) -> Payment | Authorized:
     """`charge` up to the gateway's answer: the key's payment if it has one (written before),
-    else the answer to write, by `record_payment` or by the caller's own statement (`PAYMENT_CTE`, then
-    `recorded`). A gateway error is recorded (`errored`) and raised, as by `charge`."""
+    else the answer to write, by `record_payment` or by the caller's own statement
+    (`PAYMENT_CTE`, then `recorded`). A gateway error is recorded (`errored`) and raised, as by
+    `charge`."""
     amount = _check_amount(amount)
     _check_request(currency, purpose, idempotency_key)
 
@@ -265,9 +268,8 @@ def lock_name(idempotency_key: str) -> str:
 
 def key_lock(name: Any) -> Any:
     """The key's lock as an SQL expression of `name` (a bind parameter given `lock_name(key)`),
-    for a caller that takes it within a statement of its own, before `charge(key_locked=True)`:
-    the charge's read of the key then runs in a later statement, which sees what a transaction
-    that held the lock before committed."""
+    for a caller that takes it within a statement of its own before `charge(key_locked=True)`
+    (and may read the key's payment in that statement: `charge`'s `known`)."""
     from sqlalchemy import func
 
     return func.pg_advisory_xact_lock(func.hashtextextended(name, 0))
