@@ -180,6 +180,10 @@ async def renew_in_steps(
     unless all do; a retry repeats all three and the key makes the charge happen once (the gateway
     answers a key it has seen from its own record), and step 3 finds a renewal already applied by
     its key. A line with no card to charge is declined in step 1, asked again under the line's lock.
+    In statements: step 1 also takes the charge's key lock and reads the key's payment and the card;
+    an approved new payment and a renewal that changes only the period are written in one statement
+    that locks the line and applies only if it is as step 1 found it (`_apply_paid`): with the
+    gateway's own, three statements in all.
 
     `read_line`: the outcome carries the line as the last of those steps left it (`line_mirror`,
     read inside it), so the workflow needs no read of its own afterwards."""
