@@ -215,11 +215,7 @@ async def renew_in_steps(
         paid = await authorize(
             s,
             ctx,
-            customer_id=step.customer_id,
-            amount=step.amount if step.charge_amount is None else step.charge_amount,
-            currency=step.currency,
-            purpose="renewal",
-            idempotency_key=step.idempotency_key,
+            **_charge_of(step),
             gateway=gateway,
             key_locked=True,
             known=(facts.key_payment, facts.card),
@@ -376,16 +372,18 @@ async def _charge_plan(
     session: AsyncSession, ctx: RequestContext, plan: RenewalPlan, gateway: PaymentGateway
 ):
     """Step 2: the charge, once per key (a gateway error propagates: the caller retries)."""
-    return await charge(
-        session,
-        ctx,
-        customer_id=plan.customer_id,
-        amount=plan.amount if plan.charge_amount is None else plan.charge_amount,
-        currency=plan.currency,
-        purpose="renewal",
-        idempotency_key=plan.idempotency_key,
-        gateway=gateway,
-    )
+    return await charge(session, ctx, **_charge_of(plan), gateway=gateway)
+
+
+def _charge_of(plan: RenewalPlan) -> dict[str, Any]:
+    """What the renewal `plan` charges (the arguments of charges.charge and authorize)."""
+    return {
+        "customer_id": plan.customer_id,
+        "amount": plan.amount if plan.charge_amount is None else plan.charge_amount,
+        "currency": plan.currency,
+        "purpose": "renewal",
+        "idempotency_key": plan.idempotency_key,
+    }
 
 
 async def apply_renewal(
