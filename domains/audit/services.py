@@ -46,6 +46,23 @@ def audit_fields(
     }
 
 
+# The columns an audit row is inserted with by a statement of its own (all but the generated id),
+# in the table's order: `audit_select`'s, and domains/usage's batch of rows.
+AUDIT_COLUMNS = tuple(c.name for c in DomainEvent.__table__.columns if c.name != "id")  # type: ignore[attr-defined]
+_AUDIT_CASTS = {"event_id": "uuid", "occurred_at": "timestamptz"}
+
+
+def audit_select(source: str, aggregate_id: str, payload: str, prefix: str = "") -> str:
+    """SQL selecting an audit row (columns as AUDIT_COLUMNS) for each row of `source`: its fields
+    bound as audit_fields names them, after `prefix` (`:{prefix}event_type` …, plus
+    `:{prefix}event_id`), its aggregate id and payload given as SQL expressions."""
+    given = {"aggregate_id": aggregate_id, "payload": payload}
+    values = ", ".join(
+        given.get(c) or f"CAST(:{prefix}{c} AS {_AUDIT_CASTS.get(c, 'text')})" for c in AUDIT_COLUMNS
+    )
+    return f"SELECT {values}\nFROM {source}"
+
+
 async def events_for(session: AsyncSession, aggregate_type: str, aggregate_id: str) -> list[DomainEvent]:
     rows = await session.exec(
         select(DomainEvent)

@@ -42,7 +42,7 @@ from core.clock import clock
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound, PolicyViolation
 from core.ids import id_sql
-from domains.audit.services import audit_fields, record
+from domains.audit.services import AUDIT_COLUMNS, audit_fields, audit_select, record
 from domains.payment.gateway import GatewayResult, PaymentGateway, RefundDeclined
 from domains.payment.models import PaymentMethod
 from domains.payment.services import is_default_of
@@ -410,10 +410,6 @@ _INSERTED = (
     "attempted_at",
 )
 _CASTS = {"amount": "numeric", "attempted_at": "timestamptz"}
-AUDIT_COLUMNS = (
-    "event_id, event_type, aggregate_type, aggregate_id, occurred_at, actor, channel, service_identity, "
-    "trace_id, payload"
-)
 # A new key's payment, its id from the sequence (`payment`: that id, or no row when the key has a
 # payment already); with PAYMENT_EVENT, the SELECT of its audit row (columns as AUDIT_COLUMNS).
 # Parameters: payment_params. For a caller that writes it in a statement of its own.
@@ -423,15 +419,11 @@ PAYMENT_CTE = f"""payment AS (
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 )"""
-PAYMENT_EVENT = """SELECT CAST(:pay_event_id AS uuid), CAST(:pay_event_type AS text),
-    CAST(:pay_aggregate_type AS text), payment.id, CAST(:pay_occurred_at AS timestamptz),
-    CAST(:pay_actor AS text), CAST(:pay_channel AS text), CAST(:pay_service_identity AS text),
-    CAST(:pay_trace_id AS text), :pay_payload
-FROM payment"""
+PAYMENT_EVENT = audit_select("payment", "payment.id", ":pay_payload", prefix="pay_")
 _INSERT_PAYMENT = text(
     f"""
 WITH {PAYMENT_CTE}, audit AS (
-    INSERT INTO audit.domain_event ({AUDIT_COLUMNS})
+    INSERT INTO audit.domain_event ({", ".join(AUDIT_COLUMNS)})
     {PAYMENT_EVENT}
 )
 SELECT id FROM payment

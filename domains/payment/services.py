@@ -143,12 +143,13 @@ async def get_payment_method(
     return method
 
 
-def is_default_of(customer_id: str) -> tuple[Any, ...]:
-    """The conditions of a customer's active default card, for a WHERE or a JOIN (charges.py)."""
+def is_default_of(customer_id: Any, card: Any = PaymentMethod) -> tuple[Any, ...]:
+    """The conditions of a customer's active default card, for a WHERE or a JOIN (charges.py);
+    `card`: an alias of PaymentMethod to put them on (the renewal's read, lifecycle.py)."""
     return (
-        PaymentMethod.customer_id == customer_id,
-        PaymentMethod.status == "active",
-        col(PaymentMethod.is_default).is_(True),
+        card.customer_id == customer_id,
+        card.status == "active",
+        col(card.is_default).is_(True),
     )
 
 

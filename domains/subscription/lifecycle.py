@@ -40,9 +40,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.clock import clock
 from core.context import RequestContext
 from core.errors import NotFound, PolicyViolation
-from domains.audit.services import record
+from domains.audit.services import AUDIT_COLUMNS, audit_select, record
 from domains.payment.charges import (
-    AUDIT_COLUMNS,
     PAYMENT_CTE,
     PAYMENT_EVENT,
     Authorized,
@@ -857,15 +856,13 @@ def _renew_statement(paying: bool) -> Any:
     inserted payment's id, whether the renewal applied)."""
     payment_id = "(SELECT id FROM payment)" if paying else "CAST(:payment_id AS text)"
     payload = f"jsonb_set(:payload, '{{paymentId}}', to_jsonb({payment_id}))" if paying else ":payload"
-    renewed_event = f"""SELECT CAST(:event_id AS uuid), CAST(:event_type AS text), CAST(:aggregate_type AS text),
-        ok.id, CAST(:occurred_at AS timestamptz), CAST(:actor AS text), CAST(:channel AS text),
-        CAST(:service_identity AS text), CAST(:trace_id AS text), {payload}
-    FROM ok"""
+    renewed_event = audit_select("ok", "ok.id", payload)
+    columns = ", ".join(AUDIT_COLUMNS)
     if paying:  # the payment's event first (its id, from the sequence, lower)
-        events = f"""SELECT {AUDIT_COLUMNS} FROM (
-        SELECT e.*, 1 AS seq FROM ({PAYMENT_EVENT}) AS e ({AUDIT_COLUMNS})
+        events = f"""SELECT {columns} FROM (
+        SELECT e.*, 1 AS seq FROM ({PAYMENT_EVENT}) AS e ({columns})
         UNION ALL
-        SELECT e.*, 2 AS seq FROM ({renewed_event}) AS e ({AUDIT_COLUMNS})
+        SELECT e.*, 2 AS seq FROM ({renewed_event}) AS e ({columns})
     ) AS e ORDER BY seq"""
     else:
         events = renewed_event
@@ -911,7 +908,7 @@ WITH {PAYMENT_CTE + ", " if paying else ""}line AS (
         CAST(:start AS timestamptz), CAST(:end AS timestamptz), NULL
     FROM ok
 ), audit AS (
-    INSERT INTO audit.domain_event ({AUDIT_COLUMNS})
+    INSERT INTO audit.domain_event ({columns})
     {events}
 )
 SELECT {"(SELECT id FROM payment)" if paying else "NULL"}, EXISTS (SELECT 1 FROM ok)
@@ -1008,6 +1005,7 @@ def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool, l
     from domains.catalog.models import BundleAllowance
     from domains.payment.charges import Payment
     from domains.payment.models import PaymentMethod
+    from domains.payment.services import is_default_of
     from domains.subscription.models import VasPurchase
 
     Claim = promotions.PromotionClaim
@@ -1076,13 +1074,10 @@ def _facts_statement(lock: bool, promo: bool, payment: bool, allowances: bool, l
         from sqlalchemy.orm import aliased
 
         keyed, card = aliased(Payment), aliased(PaymentMethod)  # apart from has_card's subquery
-        default_card = and_(  # as payment.services.is_default_of
-            card.customer_id == Subscription.customer_id, card.status == "active", card.is_default.is_(True)
-        )
         stmt = (
             stmt.add_columns(keyed, card, key_lock(bindparam("key_lock")).label("key_lock"))
             .outerjoin(keyed, keyed.idempotency_key == bindparam("key"))
-            .outerjoin(card, default_card)
+            .outerjoin(card, and_(*is_default_of(Subscription.customer_id, card)))
         )
     return stmt
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domains.audit.models import DomainEvent
+from domains.audit.services import AUDIT_COLUMNS
 from domains.usage.rating import Bucket, Line, Rated, StoredEvent
 
 MSISDN_MAX = 15
@@ -186,10 +187,6 @@ async def event_ids(session: AsyncSession, rated: list[Rated]) -> list[str]:
         numbers = [r[0] for r in rows]
     fresh = iter(numbers)
     return [r.event.id if r.event.id is not None else f"UE-{next(fresh):06d}" for r in rated]
-
-
-# The audit row goes in by its own table's columns (all but the generated id), as the ORM would.
-AUDIT_COLUMNS = [c.name for c in DomainEvent.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
 
 
 def audit_row(event: DomainEvent) -> dict[str, Any]:
